@@ -1,0 +1,57 @@
+"""The contract between the pipeline and the voice-conversion stage.
+
+A :class:`VoiceConverter` is loaded once per process and shared by all sessions. Each session
+utterance opens a :class:`VoiceStream`, which holds the per-session state that streaming
+conversion needs (left context, pitch cache, crossfade tail) so that speech converted chunk by
+chunk, across segment boundaries, joins without clicks. Every method of a stream is blocking
+and runs in a worker thread; one stream is only ever used by one thread at a time.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+
+class VoiceError(RuntimeError):
+    """Voice conversion failed for this input (unknown voice, bad checkpoint, model fault)."""
+
+
+class VoiceStream(ABC):
+    """Converts one session's speech, as it arrives, into the character's voice."""
+
+    @property
+    @abstractmethod
+    def output_rate(self) -> int:
+        """Sample rate of the arrays :meth:`push` and :meth:`flush` return."""
+
+    @abstractmethod
+    def push(self, audio: np.ndarray) -> np.ndarray:
+        """Take mono float32 speech at the rate the stream was opened with; return what is ready."""
+
+    @abstractmethod
+    def flush(self) -> np.ndarray:
+        """End of utterance: return everything still held back. The stream may be reused after."""
+
+    def set_pitch_shift(self, semitones: float) -> None:
+        """Change the pitch shift for audio pushed from now on."""
+
+
+class VoiceConverter(ABC):
+    """Loads voices and opens per-session streams."""
+
+    @abstractmethod
+    def voices(self) -> list[str]:
+        """Names of the voices that :meth:`open_stream` accepts."""
+
+    @abstractmethod
+    def open_stream(self, voice: str, input_rate: int, pitch_shift: float = 0.0) -> VoiceStream:
+        """A new stream converting speech at ``input_rate`` into ``voice``. Raises VoiceError."""
+
+    def info(self) -> dict[str, Any]:
+        return {"voices": self.voices()}
+
+    def close(self) -> None:
+        """Release models and device memory."""
