@@ -173,3 +173,34 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment and config file, with explicit overrides (None = unset)."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def settings_markdown() -> str:
+    """The README's configuration table, generated from the fields above (a test keeps them equal)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        shown = "—" if default is None else ("`" + (", ".join(default) if isinstance(default, list) else str(default)) + "`")
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description or ''} |")
+    return "\n".join(rows)
+
+
+README_BEGIN = "<!-- settings:begin -->"
+README_END = "<!-- settings:end -->"
+
+
+def readme_with_settings(readme: str) -> str:
+    """``readme`` with the text between the settings markers replaced by the current table."""
+    head, rest = readme.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_BEGIN}\n{settings_markdown()}\n{README_END}{tail}"
+
+
+if __name__ == "__main__":  # python -m bridge.config [--update-readme README.md]
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--update-readme":
+        target = Path(sys.argv[2])
+        target.write_text(readme_with_settings(target.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        sys.stdout.write(settings_markdown() + "\n")

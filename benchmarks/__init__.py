@@ -1,0 +1,1 @@
+"""Latency and throughput benchmarks for voice-bridge (figures, never unit-test assertions)."""

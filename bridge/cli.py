@@ -1,0 +1,100 @@
+"""The ``voice-bridge`` command line: ``serve``, ``say``, ``models``, ``bench``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bridge import __version__
+from bridge.config import load_settings
+from bridge.logs import setup_logging
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="LLM tokens in, a character's voice out, live.")
+log = logging.getLogger("bridge.cli")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"voice-bridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = None,
+) -> None:
+    """voice-bridge: a WebSocket server that speaks LLM tokens as they arrive."""
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
+    tts: Annotated[Optional[str], typer.Option(help="TTS engine: piper or soprano.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
+    voice: Annotated[Optional[str], typer.Option(help="Default RVC voice for new sessions.")] = None,
+    log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING…")] = None,
+) -> None:
+    """Start the server (settings: VOICE_BRIDGE_* variables and voice-bridge.toml)."""
+    from bridge.server import serve as run_server
+
+    settings = load_settings(host=host, port=port, tts=tts, device=device, default_voice=voice, log_level=log_level)
+    setup_logging(settings.log_level, settings.log_json)
+    asyncio.run(run_server(settings))
+
+
+_WORD_PIECES = re.compile(r"\s*\S+")
+
+
+def word_pieces(text: str) -> list[str]:
+    """Split text the way LLMs stream it: word pieces carrying their leading space."""
+    return _WORD_PIECES.findall(text)
+
+
+@app.command()
+def say(
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="WAV file to write (48 kHz).")] = Path("out.wav"),
+    url: Annotated[str, typer.Option(help="Server WebSocket URL.")] = "ws://127.0.0.1:8765/ws/stream",
+    voice: Annotated[Optional[str], typer.Option(help="RVC voice.")] = None,
+    pitch_shift: Annotated[Optional[float], typer.Option(help="Semitones, -24…24.")] = None,
+    rate: Annotated[float, typer.Option(help="Tokens per second to send (0: all at once).")] = 70.0,
+    api_key: Annotated[Optional[str], typer.Option(envvar="VOICE_BRIDGE_API_KEY", help="API key.")] = None,
+) -> None:
+    """Stream TEXT to a running server as LLM-like tokens and write what comes back."""
+    from bridge.audio.wav import write_wav
+    from bridge.client import BridgeClient, BridgeError
+    from bridge.config import OUTPUT_SAMPLE_RATE
+
+    async def run() -> float:
+        async with await BridgeClient.connect(url, api_key=api_key, voice=voice, pitch_shift=pitch_shift) as client:
+            audio = await client.speak(word_pieces(text), tokens_per_second=rate or None)
+            for message in client.errors:
+                typer.echo(f"server error: {message}", err=True)
+        write_wav(output, audio, OUTPUT_SAMPLE_RATE)
+        return audio.size / OUTPUT_SAMPLE_RATE
+
+    try:
+        seconds = asyncio.run(run())
+    except BridgeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"wrote {output} ({seconds:.2f} s at 48 kHz)")
+
+
+def _mount_optional() -> None:
+    try:
+        from bridge.cli_models import app as models_app  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    app.add_typer(models_app, name="models", help="Download and list model weights and voices.")
+
+
+_mount_optional()

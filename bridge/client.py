@@ -1,0 +1,258 @@
+"""Async Python client for ``/ws/stream`` (on the ``websockets`` library).
+
+    async with await BridgeClient.connect("ws://127.0.0.1:8765/ws/stream") as client:
+        for token in ["Hel", "lo ", "there."]:
+            await client.send_token(token)
+        await client.flush()
+        async for chunk in client.audio():      # float32 arrays at 48 kHz, until `flushed`
+            play(chunk)
+
+The client turns events on, so the end of an utterance is the server's ``flushed`` event, never
+a timeout guess. Received items wait in a bounded queue: a consumer that stops reading stops
+the socket being read, and the pressure reaches the server, which pauses synthesis.
+After :meth:`BridgeClient.cancel`, audio still in flight from before the cancel is dropped
+until the server's ``cancelled`` event arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from bridge.audio.framing import decode_pcm
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "ws://127.0.0.1:8765/ws/stream"
+PcmFormat = Literal["f32le", "s16le"]
+
+
+class BridgeError(RuntimeError):
+    """The server reported an error, or the connection failed."""
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    samples: np.ndarray  # float32 mono at 48 kHz
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Received = AudioChunk | Event
+
+
+class BridgeClient:
+    """One session with a voice-bridge server."""
+
+    def __init__(self, ws: ClientConnection, fmt: PcmFormat, queue_frames: int) -> None:
+        self._ws = ws
+        self.format: PcmFormat = fmt
+        self.ready: dict[str, Any] = {}
+        self.errors: list[str] = []
+        self._queue: asyncio.Queue[Received | None] = asyncio.Queue(maxsize=queue_frames)
+        self._discarding = False
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        voice: str | None = None,
+        pitch_shift: float | None = None,
+        format: PcmFormat = "f32le",
+        queue_frames: int = 512,
+        open_timeout: float = 10.0,
+    ) -> BridgeClient:
+        """Connect, turn events on, apply the options and wait for the server's ``ready``."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        try:
+            ws = await websockets.connect(
+                url,
+                additional_headers=headers,
+                compression=None,
+                max_size=4 * 1024 * 1024,
+                open_timeout=open_timeout,
+            )
+        except (OSError, websockets.exceptions.WebSocketException) as exc:
+            raise BridgeError(f"cannot connect to {url}: {exc}") from exc
+        client = cls(ws, format, queue_frames)
+        config: dict[str, Any] = {"type": "config", "events": True, "format": format}
+        if voice is not None:
+            config["voice"] = voice
+        if pitch_shift is not None:
+            config["pitch_shift"] = pitch_shift
+        await ws.send(json.dumps(config))
+        client._reader = asyncio.create_task(client._read(), name="bridge-client-reader")
+        while True:  # the ready event; errors about the options come first if any
+            item = await client._next()
+            if item is None:
+                raise BridgeError("connection closed before the server was ready")
+            if isinstance(item, Event) and item.type == "ready":
+                client.ready = item.data
+                break
+            if isinstance(item, Event) and item.type == "error":
+                await client.close()
+                raise BridgeError(item.data.get("error", "error"))
+        return client
+
+    async def __aenter__(self) -> BridgeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ sending
+    async def _send(self, obj: dict[str, Any]) -> None:
+        try:
+            await self._ws.send(json.dumps(obj, ensure_ascii=False))
+        except websockets.exceptions.ConnectionClosed as exc:
+            raise BridgeError(f"connection closed: {exc}") from exc
+
+    async def send_token(self, text: str, pitch_shift: float | None = None) -> None:
+        message: dict[str, Any] = {"token": text}
+        if pitch_shift is not None:
+            message["pitch_shift"] = pitch_shift
+        await self._send(message)
+
+    async def flush(self) -> None:
+        """Ask the server to speak everything buffered; the utterance ends with ``flushed``."""
+        await self._send({"flush": True})
+
+    async def configure(
+        self, *, voice: str | None = None, pitch_shift: float | None = None, format: PcmFormat | None = None
+    ) -> None:
+        message: dict[str, Any] = {"type": "config"}
+        if voice is not None:
+            message["voice"] = voice
+        if pitch_shift is not None:
+            message["pitch_shift"] = pitch_shift
+        if format is not None:
+            message["format"] = format
+            self.format = format
+        await self._send(message)
+
+    async def cancel(self) -> None:
+        """Stop now: the server drops its buffers; audio already in flight is dropped here."""
+        self._discarding = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        await self._send({"type": "cancel"})
+
+    # ------------------------------------------------------------------ receiving
+    async def _read(self) -> None:
+        try:
+            async for message in self._ws:
+                if isinstance(message, bytes):
+                    if self._discarding:
+                        continue
+                    await self._queue.put(AudioChunk(decode_pcm(message, self.format)))
+                    continue
+                try:
+                    obj = json.loads(message)
+                except json.JSONDecodeError:
+                    log.warning("server sent invalid JSON: %.80s", message)
+                    continue
+                kind = obj.get("type") or ("error" if "error" in obj else "unknown")
+                if kind == "error":
+                    self.errors.append(str(obj.get("error")))
+                if kind == "cancelled":
+                    self._discarding = False
+                await self._queue.put(Event(kind, obj))
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        finally:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+            # A consumer blocked on a full queue must still learn the connection ended.
+            if self._queue.full():
+                await self._queue.put(None)
+
+    async def _next(self) -> Received | None:
+        return await self._queue.get()
+
+    async def receive(self) -> AsyncIterator[Received]:
+        """Every audio chunk and event, in order, until the connection closes."""
+        while True:
+            item = await self._next()
+            if item is None:
+                return
+            yield item
+
+    async def audio(self) -> AsyncIterator[np.ndarray]:
+        """Audio of the current utterance, up to its ``flushed`` (or ``cancelled``) event."""
+        while True:
+            item = await self._next()
+            if item is None:
+                raise BridgeError("connection closed before the utterance ended")
+            if isinstance(item, AudioChunk):
+                yield item.samples
+            elif item.type in ("flushed", "cancelled"):
+                return
+
+    async def speak(
+        self,
+        tokens: str | Iterable[str] | AsyncIterable[str],
+        *,
+        tokens_per_second: float | None = None,
+    ) -> np.ndarray:
+        """Send tokens (optionally paced like an LLM), flush, and return the whole utterance."""
+        collected: list[np.ndarray] = []
+
+        async def collect() -> None:
+            async for chunk in self.audio():
+                collected.append(chunk)
+
+        collector = asyncio.create_task(collect())
+        try:
+            await self._send_tokens(tokens, tokens_per_second)
+            await self.flush()
+            await collector
+        finally:
+            if not collector.done():
+                collector.cancel()
+        return np.concatenate(collected) if collected else np.zeros(0, np.float32)
+
+    async def _send_tokens(
+        self, tokens: str | Iterable[str] | AsyncIterable[str], tokens_per_second: float | None
+    ) -> None:
+        interval = 1.0 / tokens_per_second if tokens_per_second else 0.0
+        if isinstance(tokens, str):
+            tokens = [tokens]
+        if isinstance(tokens, AsyncIterable):
+            async for token in tokens:
+                await self.send_token(token)
+            return
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for index, token in enumerate(tokens):
+            if interval:
+                delay = start + index * interval - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await self.send_token(token)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader

@@ -1,0 +1,84 @@
+"""The models a server process holds: one TTS engine, an optional voice converter, and the
+thread pool where all model work runs (never on the event loop)."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.config import Settings
+from bridge.tts.base import TTSEngine
+from bridge.vc.base import VoiceConverter
+
+log = logging.getLogger(__name__)
+
+
+def create_tts(settings: Settings) -> TTSEngine:
+    """The engine named by ``settings.tts`` (not yet loaded)."""
+    if settings.tts == "piper":
+        from bridge.tts.piper import PiperEngine
+
+        return PiperEngine.from_settings(settings)
+    if settings.tts == "soprano":
+        from bridge.tts.soprano import SopranoEngine  # type: ignore[import-not-found,unused-ignore]
+
+        return SopranoEngine.from_settings(settings)
+    raise ValueError(f"unknown TTS engine {settings.tts!r}")
+
+
+def create_voice_converter(settings: Settings) -> VoiceConverter | None:
+    """The RVC stage, when voices are installed and the RVC extra is available; else None."""
+    voices_dir = settings.models_dir / "voices"
+    has_voices = voices_dir.is_dir() and any(p.is_dir() for p in voices_dir.iterdir())
+    if not has_voices and settings.default_voice is None:
+        return None
+    try:
+        from bridge.vc.rvc import RVCConverter  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        log.warning("voices are installed but the RVC stage is unavailable: %s", exc)
+        return None
+    return RVCConverter.from_settings(settings)
+
+
+@dataclass
+class Engines:
+    """Everything model-related, shared by all sessions."""
+
+    settings: Settings
+    tts: TTSEngine
+    voice: VoiceConverter | None = None
+    executor: ThreadPoolExecutor = field(init=False)
+    loaded: bool = False
+
+    def __post_init__(self) -> None:
+        self.executor = ThreadPoolExecutor(
+            max_workers=self.settings.synthesis_workers, thread_name_prefix="model"
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Engines:
+        return cls(settings=settings, tts=create_tts(settings), voice=create_voice_converter(settings))
+
+    def load(self) -> None:
+        """Load and warm every model. Blocking: call it from a thread at start-up."""
+        self.tts.load()
+        self.loaded = True
+
+    def voices(self) -> list[str]:
+        return self.voice.voices() if self.voice is not None else []
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "loaded": self.loaded,
+            "tts": self.tts.info(),
+            "voice_conversion": self.voice.info() if self.voice is not None else None,
+            "device": self.settings.device,
+        }
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.tts.close()
+        if self.voice is not None:
+            self.voice.close()

@@ -1,0 +1,405 @@
+"""One session's ordered pipeline: text in, output items (audio frames and events) out.
+
+    feed()/flush()/cancel()  ──►  segmenter  ──►  work queue  ──►  worker task
+                                                                    │ one chunk at a time,
+                                                                    │ in the model executor
+                                                                    ▼
+                                            OutputQueue (bounded in seconds of audio)  ──►  sender
+
+* Order: one worker task per session takes segments in order; segment N+1 synthesizes while
+  segment N's audio is still waiting to be sent, up to the output queue's bound.
+* Backpressure: when the output queue holds ``output_queue_seconds`` of audio, the worker waits
+  before computing the next chunk. A slow reader therefore pauses its own synthesis and nobody
+  else's, and memory per session stays bounded.
+* Cancel: a generation counter. Everything queued is dropped at once, the engine sees its
+  cancel token between chunks, and whatever a worker thread was computing when the cancel came
+  is discarded when it returns. No audio from before a cancel is ever queued after it.
+
+Nothing here touches a socket: the server, ``/api/speak`` and the benchmarks consume
+:meth:`SessionPipeline.next_output` the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bridge.audio.chain import AudioChain
+from bridge.audio.framing import BYTES_PER_SAMPLE, PcmFormat
+from bridge.audio.pauses import PauseConfig
+from bridge.cancel import Cancelled, CancelToken
+from bridge.config import OUTPUT_SAMPLE_RATE, Settings
+from bridge.engines import Engines
+from bridge.segmenter import Segment, Segmenter, SegmenterConfig
+from bridge.tts.base import TTSError
+from bridge.vc.base import VoiceError
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- output items
+@dataclass(frozen=True, slots=True)
+class AudioOut:
+    """One binary frame of PCM in the session's format."""
+
+    data: bytes
+    samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentOut:
+    """A segment is about to sound (sent before its first audio)."""
+
+    id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlushedOut:
+    """Everything up to a flush has been handed out."""
+
+    segments: int
+    audio_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledOut:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorOut:
+    message: str
+
+
+OutputItem = AudioOut | SegmentOut | FlushedOut | CancelledOut | ErrorOut
+
+
+class OutputQueue:
+    """FIFO of output items that holds at most ``max_samples`` of audio before ``put`` waits."""
+
+    def __init__(self, max_samples: int) -> None:
+        self.max_samples = max_samples
+        self._items: collections.deque[OutputItem] = collections.deque()
+        self._samples = 0
+        self._changed = asyncio.Condition()
+
+    @property
+    def samples(self) -> int:
+        """Audio samples waiting to be sent."""
+        return self._samples
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def put(self, item: OutputItem, still_valid: Callable[[], bool] | None = None) -> bool:
+        """Append ``item``, first waiting for room if it is audio.
+
+        ``still_valid`` is checked again after the wait: a frame that waited through a cancel
+        must not land behind it. Returns whether the item was queued.
+        """
+        async with self._changed:
+            if isinstance(item, AudioOut):
+                await self._changed.wait_for(lambda: self._samples < self.max_samples)
+                if still_valid is not None and not still_valid():
+                    return False
+                self._samples += item.samples
+            self._items.append(item)
+            self._changed.notify_all()
+            return True
+
+    async def put_urgent(self, item: OutputItem) -> None:
+        """Put a non-audio item at the head of the queue (feedback on bad input)."""
+        if isinstance(item, AudioOut):
+            raise TypeError("audio is never urgent: it must stay in order")
+        async with self._changed:
+            self._items.appendleft(item)
+            self._changed.notify_all()
+
+    async def get(self) -> OutputItem:
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self._items))
+            item = self._items.popleft()
+            if isinstance(item, AudioOut):
+                self._samples -= item.samples
+            self._changed.notify_all()
+            return item
+
+    async def clear(self) -> int:
+        """Drop everything queued (cancel); returns the audio samples dropped."""
+        async with self._changed:
+            dropped = self._samples
+            self._items.clear()
+            self._samples = 0
+            self._changed.notify_all()
+            return dropped
+
+
+# ----------------------------------------------------------------------------- work items
+@dataclass(frozen=True, slots=True)
+class _SegmentWork:
+    generation: int
+    segment: Segment
+    id: int
+    pitch_shift: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _FlushWork:
+    generation: int
+
+
+@dataclass
+class SessionOptions:
+    """What a client may change about its session."""
+
+    events: bool = False
+    voice: str | None = None
+    pitch_shift: float = 0.0
+    format: PcmFormat = "f32le"
+
+
+@dataclass
+class UtteranceClock:
+    """Timestamps (``time.perf_counter``) of the current utterance, for metrics and benchmarks."""
+
+    first_text: float | None = None
+    first_audio: float | None = None
+    segments: int = 0
+    samples: int = 0
+    segment_latencies: list[float] = field(default_factory=list)
+
+
+def segmenter_config(settings: Settings) -> SegmenterConfig:
+    return SegmenterConfig(
+        max_chars=settings.segment_max_chars,
+        first_min_words=settings.first_segment_min_words,
+        first_max_words=settings.first_segment_max_words,
+        pause_min_chars=settings.pause_min_chars,
+        skip_code_blocks=settings.skip_code_blocks,
+    )
+
+
+def pause_config(settings: Settings) -> PauseConfig:
+    return PauseConfig(
+        sentence_ms=settings.sentence_pause_ms,
+        clause_ms=settings.clause_pause_ms,
+        word_ms=settings.word_pause_ms,
+        fade_ms=settings.fade_ms,
+    )
+
+
+class SessionPipeline:
+    """Text → segments → speech → voice → 48 kHz frames, for one session, in order."""
+
+    def __init__(self, engines: Engines, options: SessionOptions | None = None, *, session_id: str = "-") -> None:
+        self.engines = engines
+        self.settings = engines.settings
+        self.options = options or SessionOptions()
+        self.session_id = session_id
+        self.log = logging.LoggerAdapter(log, {"session": session_id})
+        self._segmenter = Segmenter(segmenter_config(self.settings))
+        self._pauses = pause_config(self.settings)
+        self._work: asyncio.Queue[_SegmentWork | _FlushWork] = asyncio.Queue()
+        self.output = OutputQueue(int(self.settings.output_queue_seconds * OUTPUT_SAMPLE_RATE))
+        self._generation = 0
+        self._cancel = CancelToken()
+        self._chain: AudioChain | None = None
+        self._chain_voice: str | None = None
+        self._segment_ids = 0
+        self._segments_in_utterance = 0
+        self._pending_pitch: float | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self.clock = UtteranceClock()
+        self.closed = False
+        self._task = asyncio.create_task(self._run(), name=f"pipeline-{session_id}")
+
+    # ------------------------------------------------------------------ control (event loop)
+    @property
+    def busy(self) -> bool:
+        """True while text is buffered, queued or being synthesized."""
+        return bool(self._work.qsize()) or self._chain is not None
+
+    def feed(self, text: str, pitch_shift: float | None = None) -> None:
+        """Append text (a token). Completed segments start synthesizing at once."""
+        if pitch_shift is not None:
+            self.options.pitch_shift = pitch_shift
+            self._pending_pitch = pitch_shift
+        if not text:
+            return
+        if self.clock.first_text is None:
+            self.clock.first_text = time.perf_counter()
+        self._enqueue(self._segmenter.feed(text))
+        self._arm_idle_flush()
+
+    def flush(self) -> None:
+        """Speak everything buffered; a ``FlushedOut`` follows the last audio."""
+        self._disarm_idle_flush()
+        self._enqueue(self._segmenter.flush())
+        self._work.put_nowait(_FlushWork(self._generation))
+
+    async def cancel(self) -> None:
+        """Drop buffered text and all audio not yet handed out; stop the model work now."""
+        self._disarm_idle_flush()
+        self._generation += 1
+        self._cancel.cancel()
+        self._cancel = CancelToken()
+        self._segmenter.reset()
+        while not self._work.empty():
+            self._work.get_nowait()
+        self._chain = None  # a fresh utterance: no voice context or resampler tail carried over
+        self.clock = UtteranceClock()
+        dropped = await self.output.clear()
+        await self.output.put(CancelledOut())
+        self.log.info("cancelled", extra={"dropped_samples": dropped})
+
+    async def next_output(self) -> OutputItem:
+        return await self.output.get()
+
+    async def close(self) -> None:
+        """Stop everything for good (disconnect). Model work in flight is abandoned."""
+        if self.closed:
+            return
+        self.closed = True
+        self._disarm_idle_flush()
+        self._generation += 1
+        self._cancel.cancel()
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    def _enqueue(self, segments: list[Segment]) -> None:
+        for segment in segments:
+            self._segment_ids += 1
+            self._work.put_nowait(_SegmentWork(self._generation, segment, self._segment_ids, self._pending_pitch))
+            self._pending_pitch = None
+
+    def _arm_idle_flush(self) -> None:
+        delay = self.settings.idle_flush_ms
+        if not delay:
+            return
+        self._disarm_idle_flush()
+        self._idle_timer = asyncio.get_running_loop().call_later(delay / 1000, self._idle_flush)
+
+    def _disarm_idle_flush(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_flush(self) -> None:
+        # Speak what is buffered, but keep the utterance open (no FlushedOut).
+        self._idle_timer = None
+        self._enqueue(self._segmenter.flush())
+
+    # ------------------------------------------------------------------ worker
+    async def _run(self) -> None:
+        while True:
+            work = await self._work.get()
+            if work.generation != self._generation:
+                continue
+            try:
+                if isinstance(work, _SegmentWork):
+                    await self._speak(work)
+                else:
+                    await self._finish(work)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one bad segment must not end the session
+                self.log.exception("pipeline fault")
+                await self.output.put(ErrorOut(f"internal error: {type(exc).__name__}"))
+
+    def _new_chain(self) -> AudioChain:
+        voice_stream = None
+        voice = self.options.voice or self.settings.default_voice
+        if voice and self.engines.voice is not None:
+            voice_stream = self.engines.voice.open_stream(voice, self.engines.tts.sample_rate, self.options.pitch_shift)
+        self._chain_voice = voice
+        frame_samples = max(1, OUTPUT_SAMPLE_RATE * self.settings.frame_ms // 1000)
+        return AudioChain(
+            self.engines.tts.sample_rate,
+            frame_samples=frame_samples,
+            fmt=self.options.format,
+            pauses=self._pauses,
+            voice=voice_stream,
+        )
+
+    async def _in_executor(self, fn, *args):  # type: ignore[no-untyped-def]
+        return await asyncio.get_running_loop().run_in_executor(self.engines.executor, fn, *args)
+
+    async def _emit_frames(self, frames: list[bytes], generation: int) -> bool:
+        """Queue frames (waiting for room); False once a cancel has made them stale."""
+        per_sample = BYTES_PER_SAMPLE[self.options.format]
+        for frame in frames:
+            if generation != self._generation:
+                return False
+            samples = len(frame) // per_sample
+            if self.clock.first_audio is None:
+                self.clock.first_audio = time.perf_counter()
+            self.clock.samples += samples
+            if not await self.output.put(AudioOut(frame, samples), lambda: generation == self._generation):
+                return False
+        return generation == self._generation
+
+    async def _speak(self, work: _SegmentWork) -> None:
+        generation, token = work.generation, self._cancel
+        if self._chain is None:
+            try:
+                self._chain = await self._in_executor(self._new_chain)
+            except VoiceError as exc:
+                await self.output.put(ErrorOut(str(exc)))
+                self.options.voice = None
+                self._chain = await self._in_executor(self._new_chain)
+        if generation != self._generation:
+            return
+        chain = self._chain
+        self._segments_in_utterance += 1
+        self.clock.segments += 1
+        if self.options.events:
+            await self.output.put(SegmentOut(work.id, str(work.segment)))
+        chain.begin_segment(work.segment.boundary, work.pitch_shift)
+        chunks = self.engines.tts.stream(str(work.segment), token)
+        started = time.perf_counter()
+        first = True
+        while True:
+            try:
+                frames, done = await self._in_executor(_step, chunks, chain)
+            except Cancelled:
+                return
+            except (TTSError, VoiceError) as exc:
+                self.log.warning("segment failed", extra={"segment": work.id, "error": str(exc)})
+                await self.output.put(ErrorOut(f"segment {work.id}: {exc}"))
+                return
+            if first and frames:
+                first = False
+                self.clock.segment_latencies.append(time.perf_counter() - started)
+            if not await self._emit_frames(frames, generation) or done:
+                return
+
+    async def _finish(self, work: _FlushWork) -> None:
+        chain, self._chain = self._chain, None
+        if chain is not None:
+            frames = await self._in_executor(chain.finish)
+            if not await self._emit_frames(frames, work.generation):
+                return
+        seconds = self.clock.samples / OUTPUT_SAMPLE_RATE
+        segments = self._segments_in_utterance
+        self._segments_in_utterance = 0
+        await self.output.put(FlushedOut(segments=segments, audio_seconds=round(seconds, 3)))
+        self.clock = UtteranceClock()
+
+
+def _step(chunks: Iterator[np.ndarray], chain: AudioChain) -> tuple[list[bytes], bool]:
+    """Worker thread: advance the engine one chunk and run it through the chain."""
+    try:
+        chunk = next(chunks)
+    except StopIteration:
+        return chain.end_segment(), True
+    return chain.push(chunk), False

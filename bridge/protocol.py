@@ -1,0 +1,165 @@
+"""The wire protocol of ``/ws/stream``, with no I/O: parse client frames, build server frames.
+
+Seed-compatible core (what existing clients send and expect):
+
+* client → ``{"token": "Hello", "pitch_shift": 0}`` appends text; ``{"flush": true}`` speaks
+  everything buffered now;
+* server → binary frames of 48 kHz mono PCM (float32 LE by default) and ``{"error": "..."}``
+  text frames, nothing else.
+
+Opt-in extensions: ``{"type": "config", ...}`` (events, voice, pitch_shift, PCM format),
+``{"type": "cancel"}`` / ``{"interrupt": true}``, and, only when events are on, the
+``ready`` / ``segment`` / ``flushed`` / ``cancelled`` events.
+
+Every malformed frame becomes a :class:`ProtocolError` whose message is sent back as an
+``error`` frame; the session goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
+
+PITCH_SHIFT_LIMIT = 24.0
+
+PcmFormatName = Literal["f32le", "s16le"]
+
+
+class ProtocolError(ValueError):
+    """A client frame the server cannot accept. ``str(error)`` is what the client is told."""
+
+
+def _finite_pitch(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError("pitch_shift must be a finite number")
+    if abs(value) > PITCH_SHIFT_LIMIT:
+        raise ValueError(f"pitch_shift must be between -{PITCH_SHIFT_LIMIT:g} and {PITCH_SHIFT_LIMIT:g} semitones")
+    return float(value)
+
+
+class _Message(BaseModel):
+    # Unknown fields are ignored: newer clients may send more than this server knows.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class TokenMessage(_Message):
+    """Text to append. ``flush`` in the same message speaks it right away."""
+
+    token: StrictStr
+    pitch_shift: float | None = None
+    flush: StrictBool = False
+
+    _check_pitch = field_validator("pitch_shift")(_finite_pitch)
+
+    @field_validator("pitch_shift", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
+            raise ValueError("pitch_shift must be a number")
+        return value
+
+
+class FlushMessage(_Message):
+    flush: Literal[True]
+
+
+class CancelMessage(_Message):
+    """Drop buffered text and all audio not yet sent, now."""
+
+
+class ConfigMessage(_Message):
+    """Per-session options; fields left out keep their current value."""
+
+    type: Literal["config"]
+    events: StrictBool | None = None
+    voice: Annotated[StrictStr, Field(max_length=200)] | None = None
+    pitch_shift: float | None = None
+    format: PcmFormatName | None = None
+
+    _check_pitch = field_validator("pitch_shift")(_finite_pitch)
+
+    @field_validator("pitch_shift", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
+            raise ValueError("pitch_shift must be a number")
+        return value
+
+
+ClientMessage = TokenMessage | FlushMessage | CancelMessage | ConfigMessage
+
+_KNOWN_TYPES = ("config", "cancel", "token", "flush")
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "message"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_client_message(data: str) -> ClientMessage:
+    """One text frame → one message, or :class:`ProtocolError` saying what is wrong."""
+    try:
+        obj = json.loads(data)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError(f"invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("expected a JSON object")
+    kind = obj.get("type")
+    try:
+        if kind is not None:
+            if not isinstance(kind, str):
+                raise ProtocolError("type must be a string")
+            if kind == "config":
+                return ConfigMessage.model_validate(obj)
+            if kind == "cancel":
+                return CancelMessage()
+            if kind == "token":
+                return TokenMessage.model_validate(obj)
+            if kind == "flush":
+                return FlushMessage(flush=True)
+            raise ProtocolError(f"unknown message type {kind[:40]!r} (known: {', '.join(_KNOWN_TYPES)})")
+        if "token" in obj:
+            return TokenMessage.model_validate(obj)
+        if obj.get("interrupt") is True:
+            return CancelMessage()
+        if "flush" in obj:
+            if obj["flush"] is True:
+                return FlushMessage(flush=True)
+            raise ProtocolError("flush must be true")
+    except ValidationError as exc:
+        raise ProtocolError(_describe(exc)) from None
+    raise ProtocolError('expected {"token": ...}, {"flush": true} or {"type": "config" | "cancel"}')
+
+
+# --------------------------------------------------------------------------- server → client
+def _dump(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def error_frame(message: str) -> str:
+    """Sent for every bad input, events or not (the seed's clients know this frame)."""
+    return _dump({"type": "error", "error": message})
+
+
+def ready_event(**fields: Any) -> str:
+    return _dump({"type": "ready", **fields})
+
+
+def segment_event(segment_id: int, text: str) -> str:
+    return _dump({"type": "segment", "id": segment_id, "text": text})
+
+
+def flushed_event(**fields: Any) -> str:
+    return _dump({"type": "flushed", **fields})
+
+
+def cancelled_event() -> str:
+    return _dump({"type": "cancelled"})

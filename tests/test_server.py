@@ -1,0 +1,235 @@
+"""The real server on loopback, driven by a real websockets client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import numpy as np
+import pytest
+import websockets
+
+from bridge.audio.framing import decode_pcm
+from bridge.audio.wav import read_wav
+from bridge.cli import word_pieces
+
+REPLY = "Sure! Your table for two is booked at 7:45 tonight. Dr. Patel will meet you at the door."
+LONG_REPLY = " ".join(
+    [
+        "Here is the plan for your trip.",
+        "On Monday you fly to Lisbon, and the flight leaves at 8:15 in the morning.",
+        "On Tuesday you take the train to Porto, which takes about three hours.",
+        "On Wednesday there is a guided tour of the old town and the river.",
+        "On Thursday you are free to explore the wine cellars on your own.",
+    ]
+)
+
+
+async def recv_json(ws: websockets.ClientConnection, timeout: float = 30) -> dict:
+    while True:
+        message = await asyncio.wait_for(ws.recv(), timeout)
+        if isinstance(message, str):
+            return json.loads(message)
+
+
+async def read_utterance(ws: websockets.ClientConnection, timeout: float = 60) -> tuple[list[bytes], list[dict]]:
+    """Everything up to and including the `flushed` event (events mode)."""
+    frames: list[bytes] = []
+    events: list[dict] = []
+    while True:
+        message = await asyncio.wait_for(ws.recv(), timeout)
+        if isinstance(message, bytes):
+            frames.append(message)
+            events.append({"type": "_audio"})
+        else:
+            event = json.loads(message)
+            events.append(event)
+            if event.get("type") == "flushed":
+                return frames, events
+
+
+async def test_seed_style_client_gets_audio_and_no_text_frames(server) -> None:
+    # Exactly like the seed's example: tokens with pitch_shift, a flush, then read binary frames.
+    async with websockets.connect(server.ws_url, compression=None) as ws:
+        for token in word_pieces(REPLY):
+            await ws.send(json.dumps({"token": token, "pitch_shift": 0}))
+        await ws.send(json.dumps({"flush": True}))
+        frames: list[bytes | str] = []
+        while True:
+            try:
+                frames.append(await asyncio.wait_for(ws.recv(), 2.0))  # the seed waits for quiet
+            except TimeoutError:
+                break
+    assert frames and all(isinstance(f, bytes) for f in frames)
+    audio = np.concatenate([decode_pcm(f, "f32le") for f in frames])  # type: ignore[arg-type]
+    assert 3.0 < audio.size / 48000 < 12.0
+    assert np.max(np.abs(audio)) <= 1.0 and np.max(np.abs(audio)) > 0.1
+    assert all(len(f) == 3840 for f in frames[:-1])
+
+
+async def test_events_mode_orders_ready_segments_audio_flushed(server) -> None:
+    async with websockets.connect(server.ws_url + "?events=1", compression=None) as ws:
+        ready = await recv_json(ws)
+        assert ready["type"] == "ready"
+        assert ready["sample_rate"] == 48000 and ready["format"] == "f32le" and ready["channels"] == 1
+        for token in word_pieces(REPLY):
+            await ws.send(json.dumps({"token": token}))
+        await ws.send(json.dumps({"flush": True}))
+        frames, events = await read_utterance(ws)
+        kinds = [e["type"] for e in events]
+        assert kinds[0] == "segment"  # a segment event precedes the first audio
+        assert kinds[-1] == "flushed" and "_audio" in kinds
+        spoken = " ".join(e["text"] for e in events if e["type"] == "segment")
+        assert spoken.split() == REPLY.split()
+        assert events[-1]["audio_seconds"] == pytest.approx(sum(len(f) for f in frames) / 4 / 48000, abs=0.01)
+        # A second utterance on the same session works the same way.
+        await ws.send(json.dumps({"token": "And one more thing.", "flush": True}))
+        frames2, events2 = await read_utterance(ws)
+        assert frames2 and events2[0] == {"type": "segment", "id": events2[0]["id"], "text": "And one more thing."}
+
+
+async def test_config_message_turns_events_on_and_sets_format(server) -> None:
+    async with websockets.connect(server.ws_url, compression=None) as ws:
+        await ws.send(json.dumps({"type": "config", "events": True, "format": "s16le"}))
+        ready = await recv_json(ws)
+        assert ready["type"] == "ready" and ready["format"] == "s16le"
+        await ws.send(json.dumps({"token": "Sixteen bits, please.", "flush": True}))
+        frames, _ = await read_utterance(ws)
+    assert all(len(f) == 960 * 2 for f in frames[:-1])
+    audio = np.concatenate([decode_pcm(f, "s16le") for f in frames])
+    assert np.max(np.abs(audio)) > 0.1
+
+
+async def test_cancel_mid_utterance_stops_audio_at_once(server) -> None:
+    async with websockets.connect(server.ws_url + "?events=1", compression=None) as ws:
+        await recv_json(ws)
+        for token in word_pieces(LONG_REPLY):
+            await ws.send(json.dumps({"token": token}))
+        await ws.send(json.dumps({"flush": True}))
+        while not isinstance(await asyncio.wait_for(ws.recv(), 30), bytes):
+            pass
+        await ws.send(json.dumps({"type": "cancel"}))
+        before_cancelled = 0
+        while True:
+            message = await asyncio.wait_for(ws.recv(), 30)
+            if isinstance(message, bytes):
+                before_cancelled += len(message) // 4
+                continue
+            event = json.loads(message)
+            if event["type"] == "cancelled":
+                break
+            assert event["type"] == "segment"
+        # What arrived after the cancel was already on the wire; the reply is ~20 s long.
+        assert before_cancelled / 48000 < 5.0
+        # Nothing of the old utterance follows `cancelled`, and no flushed comes for it.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 1.0)
+        # The session continues cleanly.
+        await ws.send(json.dumps({"token": "New topic.", "flush": True}))
+        frames, events = await read_utterance(ws)
+        assert events[0]["type"] == "segment" and events[0]["text"] == "New topic."
+        assert frames
+
+
+async def test_interrupt_is_an_alias_of_cancel(server) -> None:
+    async with websockets.connect(server.ws_url + "?events=1", compression=None) as ws:
+        await recv_json(ws)
+        await ws.send(json.dumps({"token": LONG_REPLY, "flush": True}))
+        await ws.send(json.dumps({"interrupt": True}))
+        while True:
+            message = await asyncio.wait_for(ws.recv(), 30)
+            if isinstance(message, str) and json.loads(message)["type"] == "cancelled":
+                break
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        '{"token": 42}',
+        '{"type": "dance"}',
+        '{"token": "x", "pitch_shift": 99}',
+        '{"token": "x", "pitch_shift": NaN}',
+        '{"type": "config", "voice": "nobody"}',
+        b"\x00\x01binary",
+    ],
+)
+async def test_bad_input_gets_an_error_and_the_session_goes_on(server, frame: str | bytes) -> None:
+    async with websockets.connect(server.ws_url, compression=None) as ws:
+        await ws.send(frame)
+        error = await recv_json(ws)
+        assert set(error) >= {"error"} and error["error"]
+        await ws.send(json.dumps({"type": "config", "events": True}))
+        assert (await recv_json(ws))["type"] == "ready"
+        await ws.send(json.dumps({"token": "Still here.", "flush": True}))
+        frames, _ = await read_utterance(ws)
+        assert frames
+
+
+async def test_api_speak_returns_a_48k_wav(server) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(server.url + "/api/speak", json={"text": REPLY}) as response:
+            assert response.status == 200
+            assert response.content_type == "audio/wav"
+            audio, rate = read_wav(await response.read())
+    assert rate == 48000 and 3.0 < audio.size / rate < 12.0 and np.max(np.abs(audio)) > 0.1
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"text": ""}, "text"),
+        ({"text": "   "}, "blank"),
+        ({"words": "hi"}, "text"),
+        ({"text": "hi", "pitch_shift": 30}, "pitch_shift"),
+        ({"text": "hi", "voice": "nobody"}, "unknown voice"),
+    ],
+)
+async def test_api_speak_rejects_bad_bodies(server, body: dict, fragment: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(server.url + "/api/speak", json=body) as response:
+            assert response.status == 400
+            assert fragment in json.dumps(await response.json())
+        async with http.post(server.url + "/api/speak", data=b"{nope") as response:
+            assert response.status == 400
+
+
+async def test_health_reports_engines_and_sessions(server) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with websockets.connect(server.ws_url):
+            await asyncio.sleep(0.1)
+            async with http.get(server.url + "/health") as response:
+                body = await response.json()
+    assert response.status == 200
+    assert body["status"] == "ok"
+    assert body["engines"]["tts"]["name"] == "piper" and body["engines"]["tts"]["streaming"] is True
+    assert body["sessions"] >= 1 and body["capacity"] == body["max_sessions"] - body["sessions"]
+    assert body["version"]
+
+
+async def test_over_capacity_is_closed_with_1013(server_factory) -> None:
+    small = await server_factory(max_sessions=1)
+    async with websockets.connect(small.ws_url):
+        await asyncio.sleep(0.1)
+        async with websockets.connect(small.ws_url) as second:
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
+                await asyncio.wait_for(second.recv(), 10)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1013
+
+
+async def test_disconnect_mid_synthesis_frees_the_session(server) -> None:
+    def pipeline_tasks() -> int:
+        return sum(1 for t in asyncio.all_tasks() if t.get_name().startswith(("pipeline-", "sender-")))
+
+    before = pipeline_tasks()
+    for _ in range(5):
+        ws = await websockets.connect(server.ws_url, compression=None)
+        await ws.send(json.dumps({"token": LONG_REPLY, "flush": True}))
+        await asyncio.wait_for(ws.recv(), 30)  # synthesis is under way
+        await ws.close()
+    for _ in range(100):
+        if not server.app[__import__("bridge.server").server.STATE].sessions and pipeline_tasks() == before:
+            break
+        await asyncio.sleep(0.05)
+    assert pipeline_tasks() == before
