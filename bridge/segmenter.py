@@ -43,8 +43,8 @@ First-fragment fast path: until the first segment of an utterance has been emitt
 ends it once it has ``first_min_words`` words (or at once after a single opener word such as
 ``Sure,`` ``Yes,`` ``Well,`` — ``fast_openers``), and without any mark it ends after
 ``first_max_words`` complete words (``WORD``). It does not end right after an article, possessive,
-title or initial (``This is a`` → ``This is a great``), nor on words that are all function words,
-but never later than ``first_max_words + 2`` words.
+title or initial (``This is a`` → ``This is a great``), nor as a lone function word (``In`` when
+``first_max_words`` is 1), but never later than ``first_max_words + 2`` words.
 
 Hold-back: a cut is decided when the first non-space character after it arrives (the next word's
 first character), except at line breaks, which cut at once, and after ``U.S.``-type abbreviations
@@ -139,7 +139,7 @@ _BREAK_RE = re.compile(r"[\s。！？，、；：]")
 _WS_RE = re.compile(r"\s+")
 _NS_RE = re.compile(r"\S+")
 _HAS_TEXT_RE = re.compile(r"[^\W_]")  # a letter or digit of any script
-_STRIP = _OPENERS + _CLOSERS + ".,;:!?…。！？，、；：*"
+_STRIP = " " + _OPENERS + _CLOSERS + ".,;:!?…。！？，、；：*"
 # A punctuation-only word starting with one of these belongs to the word before it.
 _LEFT_ATTACH = frozenset("?!.,;:…)]}%»”’。！？，、；：—–")
 _DASHES = frozenset("—–")
@@ -174,7 +174,7 @@ _STARTERS = frozenset(
 )
 # Articles, possessives: the first fragment does not end right after one.
 _CLINGY = frozenset("a an the my your our their its his her this these those every each no".split())
-# Function words: a first fragment made only of these is extended.
+# Function words: a one-word first fragment is not one of these.
 _FUNCTION = _CLINGY | frozenset(
     """and or but so if in on at to of for with by from as into about it is are was were be been
     i you we they he she that there here not do does did can will would could should has have
@@ -467,7 +467,7 @@ class Segmenter:
             return True
         if _clingy(word):
             return False
-        return not all(_bare(w) in _FUNCTION for w in self._items)
+        return not (n == 1 and _bare(word) in _FUNCTION)  # a lone "In" / "And"
 
     def _cut_for_length(self, nxt: str) -> None:
         """The open segment cannot take ``nxt``: emit a prefix of it at the best place."""

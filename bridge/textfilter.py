@@ -14,14 +14,15 @@ What it does to the text:
   (``|---|:--:|``) and setext underlines are dropped whole; table pipes become pauses
   (``| a | b |`` -> ``a, b``); a backslash escape keeps the escaped character;
 * ``[label](url)`` and ``![alt](src)`` speak the label; other square brackets are dropped;
-* bare URLs (``http://``, ``https://``, ``www.``) speak their domain
+* bare URLs (``http://``, ``https://``, ``www.``, lowercase) speak their domain
   (``https://www.example.com/a/b?x=1`` -> ``example.com``), trailing punctuation kept;
 * fenced code blocks (``` and ~~~) are skipped (or, with ``skip_code_blocks=False``, their lines
   pass through raw); inline code loses its backticks and is otherwise kept as written;
 * emoji are dropped (pictographs, dingbats, flags, keycaps, skin tones, ZWJ, variation
   selectors); ordinary punctuation and every script's letters stay.
 
-Line breaks are kept as ``"\\n"`` (the segmenter cuts there); other whitespace passes through.
+Line breaks are kept as ``"\\n"`` (the segmenter cuts there; ``"\\r"`` is dropped, so CRLF text
+works); other whitespace passes through.
 
 Streaming: the filter is a character state machine, so its output (concatenated) does not depend
 on how the input was split into ``feed`` calls. It holds back only what is still ambiguous: the
@@ -59,11 +60,11 @@ def strip_emoji(text: str) -> str:
 
 
 # A run of characters the inline state machine would pass through unchanged: no line break, no
-# markdown marker, no emoji, and h/w only where they cannot start a URL (not after a space or
-# an opening bracket/quote/marker). Matched against "previous char + text" at offset 1, so the
+# markdown marker, no emoji, and lowercase h/w only where they cannot start a URL (not after a
+# space or an opening bracket/quote/marker). Matched against "previous char + text" at offset 1, so the
 # lookbehind sees the character before the run.
 _PLAIN_RE = re.compile(
-    r"(?:[^\n*_~`\[\]!\\|hHwW" + _EMOJI_CHARS + r"]|(?<=[^\s(<>\"'\[*_~])[hHwW])+"
+    r"(?:[^\n*_~`\[\]!\\|hw" + _EMOJI_CHARS + r"]|(?<=[^\s(<>\"'\[*_~])[hw])+"
 )
 
 # Modes.
@@ -172,6 +173,8 @@ class SpeechTextFilter:
 
     def feed(self, text: str) -> str:
         """Filter the next piece of text; returns the speech text that is now certain."""
+        if "\r" in text:
+            text = text.replace("\r", "")  # CRLF line ends: "\n" is the line break
         if not text:
             return ""
         out = self._out = []
@@ -540,7 +543,9 @@ class SpeechTextFilter:
             self._ikind, self._ipend = _K_BSLASH, "\\"
         elif c == "|":
             self._ikind, self._ipend = _K_PIPE, "|"
-        elif c in "hHwW" and (prev.isspace() or prev in _WORD_START_PREV):
+        elif (c == "h" or c == "w") and (prev.isspace() or prev in _WORD_START_PREV):
+            # Only lowercase: URLs from LLMs are, and "He"/"What" at a sentence start are not
+            # held back (the segmenter waits for that letter to confirm the sentence end).
             self._ikind, self._ipend = _K_URLPFX, c
         elif _EMOJI_SINGLE.match(c) is None:
             self._put(c)
