@@ -403,8 +403,11 @@ class ContentEncoder(nn.Module):
             log.warning("%s has no final_proj: only v2 (768-d) features are available", source)
         model_sd = hubert.state_dict()
         hub_sd = {k: v for k, v in sd.items() if not k.startswith("final_proj.")}
+        # The SpecAugment mask vector is training-only: tolerate its absence or presence.
         if "masked_spec_embed" not in model_sd:
             hub_sd.pop("masked_spec_embed", None)
+        elif "masked_spec_embed" not in hub_sd:
+            hub_sd["masked_spec_embed"] = model_sd["masked_spec_embed"]
         missing = sorted(set(model_sd) - set(hub_sd))
         unexpected = sorted(set(hub_sd) - set(model_sd))
         if missing or unexpected:
@@ -421,6 +424,8 @@ class ContentEncoder(nn.Module):
             )
         hubert.load_state_dict({k: v.float() for k, v in hub_sd.items()}, strict=True)
         if final_proj is not None:
+            if "final_proj.bias" not in sd or sd["final_proj.weight"].shape[1] != config.hidden_size:
+                raise VoiceError(f"{source}: final_proj does not fit (needs weight [*, {config.hidden_size}] and bias)")
             final_proj.load_state_dict(
                 {"weight": sd["final_proj.weight"].float(), "bias": sd["final_proj.bias"].float()}
             )
