@@ -294,3 +294,15 @@ def test_concurrent_extract(fq_encoder, audio):
         outs = list(pool.map(lambda _: fq_encoder.extract(audio, "v2"), range(8)))
     for out in outs:
         assert torch.equal(out, ref)
+
+
+def test_fp16_fairseq_checkpoint(tmp_path, weights, audio):
+    """The released hubert_base.pt stores fp16 tensors (189.5 MB for 94.7 M values)."""
+    _, hub, proj = weights
+    sd = {k: v.half() for k, v in fairseq_state_dict(hub.state_dict(), proj).items()}
+    path = tmp_path / "hubert_fp16.pt"
+    write_fairseq_checkpoint(path, sd)
+    enc = ContentEncoder.load(path)
+    assert next(enc.parameters()).dtype == torch.float32
+    ref = ContentEncoder.load(path, dtype=torch.float32).extract(audio, "v2")
+    assert ref.shape[-1] == HIDDEN and torch.isfinite(ref).all()

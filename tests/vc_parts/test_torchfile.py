@@ -51,3 +51,12 @@ def test_unreadable_files(tmp_path):
     raw.write_bytes(pickle.dumps({"x": 1}, protocol=2))
     with pytest.raises(CheckpointError, match="raw.pkl"):
         load_torch_file(raw, allow_opaque=True)
+
+
+def test_legacy_format_with_foreign_objects(tmp_path):
+    path = tmp_path / "legacy.pt"
+    torch.save({"model": {"w": torch.arange(4, dtype=torch.float16)}, "args": argparse.Namespace(a=1)},
+               path, _use_new_zipfile_serialization=False)
+    ckpt = load_torch_file(path, allow_opaque=True)
+    assert ckpt["model"]["w"].dtype == torch.float16 and ckpt["model"]["w"].tolist() == [0, 1, 2, 3]
+    assert plain(ckpt["args"]) == {"a": 1}
