@@ -92,8 +92,9 @@ _LAYER_RENAMES = {
     "final_layer_norm": "final_layer_norm",
 }
 _POS_CONV = "encoder.pos_conv_embed.conv."
-#: fairseq keys that carry no inference weights (HuBERT's label embeddings for the
-#: pre-training targets; ContentVec's speaker-conditioning leftovers have none in hubert_base).
+#: fairseq keys that carry no inference weights: the label embeddings of HuBERT's
+#: pre-training targets. (RVC's legacy ContentVec loads into fairseq's plain HubertModel, so it
+#: has no other extra keys; anything unrecognised is reported, not dropped.)
 _FAIRSEQ_IGNORED = re.compile(r"^(label_embs_concat|label_embs\..*|final_proj_list\..*)$")
 
 
