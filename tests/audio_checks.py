@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
+
+from benchmarks.wer import normalise_words, word_errors  # noqa: F401  (one WER definition for tests and benchmarks)
 
 
 def find_clicks(audio: np.ndarray, rate: int, *, ratio: float = 8.0, floor: float = 0.01) -> list[int]:
@@ -34,22 +34,3 @@ def find_clicks(audio: np.ndarray, rate: int, *, ratio: float = 8.0, floor: floa
             clicks.append(int(index) + 1)
     return clicks
 
-
-_NON_WORD = re.compile(r"[^a-z0-9' ]+")
-
-
-def normalise_words(text: str) -> list[str]:
-    """Lower-case words, punctuation removed, for WER on both transcripts alike."""
-    text = text.lower().replace("-", " ")
-    return _NON_WORD.sub(" ", text).split()
-
-
-def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
-    """(word edits: substitutions + deletions + insertions, reference length)."""
-    import jiwer
-
-    ref, hyp = " ".join(normalise_words(reference)), " ".join(normalise_words(hypothesis))
-    if not hyp:
-        return len(ref.split()), len(ref.split())
-    out = jiwer.process_words(ref, hyp)
-    return out.substitutions + out.deletions + out.insertions, len(ref.split())
