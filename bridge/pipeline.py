@@ -54,18 +54,24 @@ class AudioOut:
 
 @dataclass(frozen=True, slots=True)
 class SegmentOut:
-    """A segment is about to sound (sent before its first audio)."""
+    """A segment is about to sound (sent before its first audio).
+
+    ``token`` is the 1-based index, within the utterance, of the token whose arrival completed
+    the segment (None when the flush completed it): with it a client measures token-to-sound.
+    """
 
     id: int
     text: str
+    token: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FlushedOut:
-    """Everything up to a flush has been handed out."""
+    """Everything up to a flush has been handed out; ``stats`` are the utterance's timings."""
 
     segments: int
     audio_seconds: float
+    stats: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +154,8 @@ class _SegmentWork:
     segment: Segment
     id: int
     pitch_shift: float | None
+    token: int | None
+    cut_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,13 +175,35 @@ class SessionOptions:
 
 @dataclass
 class UtteranceClock:
-    """Timestamps (``time.perf_counter``) of the current utterance, for metrics and benchmarks."""
+    """Timings of the current utterance (``time.perf_counter``), for metrics and benchmarks."""
 
     first_text: float | None = None
     first_audio: float | None = None
     segments: int = 0
+    tokens: int = 0
     samples: int = 0
+    #: Segment cut → its first audio frame queued, per segment (seconds).
     segment_latencies: list[float] = field(default_factory=list)
+    tts_seconds: float = 0.0
+    tts_audio_seconds: float = 0.0
+    voice_seconds: float = 0.0
+    resample_seconds: float = 0.0
+
+    def stats(self) -> dict[str, float]:
+        audio = self.samples / OUTPUT_SAMPLE_RATE
+        stats = {
+            "tokens": self.tokens,
+            "audio_seconds": round(audio, 3),
+            "tts_ms": round(self.tts_seconds * 1000, 1),
+            "voice_ms": round(self.voice_seconds * 1000, 1),
+            "resample_ms": round(self.resample_seconds * 1000, 1),
+            "tts_rtf": round(self.tts_seconds / self.tts_audio_seconds, 4) if self.tts_audio_seconds else 0.0,
+        }
+        if self.first_text is not None and self.first_audio is not None:
+            stats["first_text_to_audio_ms"] = round((self.first_audio - self.first_text) * 1000, 1)
+        if self.segment_latencies:
+            stats["segment_latency_ms_max"] = round(max(self.segment_latencies) * 1000, 1)
+        return stats
 
 
 def segmenter_config(settings: Settings) -> SegmenterConfig:
@@ -235,7 +265,8 @@ class SessionPipeline:
             return
         if self.clock.first_text is None:
             self.clock.first_text = time.perf_counter()
-        self._enqueue(self._segmenter.feed(text))
+        self.clock.tokens += 1
+        self._enqueue(self._segmenter.feed(text), self.clock.tokens)
         self._arm_idle_flush()
 
     def flush(self) -> None:
@@ -276,10 +307,13 @@ class SessionPipeline:
         except asyncio.CancelledError:
             pass
 
-    def _enqueue(self, segments: list[Segment]) -> None:
+    def _enqueue(self, segments: list[Segment], token: int | None = None) -> None:
+        now = time.perf_counter()
         for segment in segments:
             self._segment_ids += 1
-            self._work.put_nowait(_SegmentWork(self._generation, segment, self._segment_ids, self._pending_pitch))
+            self._work.put_nowait(
+                _SegmentWork(self._generation, segment, self._segment_ids, self._pending_pitch, token, now)
+            )
             self._pending_pitch = None
 
     def _arm_idle_flush(self) -> None:
@@ -363,23 +397,27 @@ class SessionPipeline:
         self._segments_in_utterance += 1
         self.clock.segments += 1
         if self.options.events:
-            await self.output.put(SegmentOut(work.id, str(work.segment)))
+            await self.output.put(SegmentOut(work.id, str(work.segment), work.token))
         chain.begin_segment(work.segment.boundary, work.pitch_shift)
         chunks = self.engines.tts.stream(str(work.segment), token)
-        started = time.perf_counter()
         first = True
         while True:
             try:
-                frames, done = await self._in_executor(_step, chunks, chain)
+                frames, done, timing = await self._in_executor(_step, chunks, chain, self.engines.tts.sample_rate)
             except Cancelled:
                 return
             except (TTSError, VoiceError) as exc:
                 self.log.warning("segment failed", extra={"segment": work.id, "error": str(exc)})
                 await self.output.put(ErrorOut(f"segment {work.id}: {exc}"))
                 return
+            if generation == self._generation:
+                self.clock.tts_seconds += timing.tts_seconds
+                self.clock.tts_audio_seconds += timing.tts_audio_seconds
+                self.clock.voice_seconds += timing.voice_seconds
+                self.clock.resample_seconds += timing.resample_seconds
             if first and frames:
                 first = False
-                self.clock.segment_latencies.append(time.perf_counter() - started)
+                self.clock.segment_latencies.append(time.perf_counter() - work.cut_at)
             if not await self._emit_frames(frames, generation) or done:
                 return
 
@@ -392,14 +430,34 @@ class SessionPipeline:
         seconds = self.clock.samples / OUTPUT_SAMPLE_RATE
         segments = self._segments_in_utterance
         self._segments_in_utterance = 0
-        await self.output.put(FlushedOut(segments=segments, audio_seconds=round(seconds, 3)))
+        await self.output.put(FlushedOut(segments=segments, audio_seconds=round(seconds, 3), stats=self.clock.stats()))
         self.clock = UtteranceClock()
 
 
-def _step(chunks: Iterator[np.ndarray], chain: AudioChain) -> tuple[list[bytes], bool]:
+@dataclass(frozen=True, slots=True)
+class StepTiming:
+    """Where one step's time went (seconds) and how much engine audio it made."""
+
+    tts_seconds: float
+    tts_audio_seconds: float
+    voice_seconds: float
+    resample_seconds: float
+
+
+def _step(chunks: Iterator[np.ndarray], chain: AudioChain, tts_rate: int) -> tuple[list[bytes], bool, StepTiming]:
     """Worker thread: advance the engine one chunk and run it through the chain."""
+    voice_before, resample_before = chain.voice_seconds, chain.resample_seconds
+    started = time.perf_counter()
     try:
         chunk = next(chunks)
     except StopIteration:
-        return chain.end_segment(), True
-    return chain.push(chunk), False
+        chunk = None
+    tts = time.perf_counter() - started
+    frames = chain.end_segment() if chunk is None else chain.push(chunk)
+    timing = StepTiming(
+        tts_seconds=tts,
+        tts_audio_seconds=0.0 if chunk is None else chunk.size / tts_rate,
+        voice_seconds=chain.voice_seconds - voice_before,
+        resample_seconds=chain.resample_seconds - resample_before,
+    )
+    return frames, chunk is None, timing

@@ -153,8 +153,12 @@ def ready_event(**fields: Any) -> str:
     return _dump({"type": "ready", **fields})
 
 
-def segment_event(segment_id: int, text: str) -> str:
-    return _dump({"type": "segment", "id": segment_id, "text": text})
+def segment_event(segment_id: int, text: str, token: int | None = None) -> str:
+    """``token``: index (1-based) of the utterance's token that completed the segment, if any."""
+    event: dict[str, Any] = {"type": "segment", "id": segment_id, "text": text}
+    if token is not None:
+        event["token"] = token
+    return _dump(event)
 
 
 def flushed_event(**fields: Any) -> str:

@@ -15,8 +15,6 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -130,9 +128,11 @@ class Session:
                 elif not self.options.events:
                     continue  # seed-compatible clients get audio and errors only
                 elif isinstance(item, SegmentOut):
-                    await ws.send_str(segment_event(item.id, item.text))
+                    await ws.send_str(segment_event(item.id, item.text, item.token))
                 elif isinstance(item, FlushedOut):
-                    await ws.send_str(flushed_event(segments=item.segments, audio_seconds=item.audio_seconds))
+                    await ws.send_str(
+                        flushed_event(segments=item.segments, audio_seconds=item.audio_seconds, stats=item.stats)
+                    )
                 elif isinstance(item, CancelledOut):
                     await ws.send_str(cancelled_event())
         except (ConnectionResetError, asyncio.CancelledError):
@@ -340,7 +340,3 @@ async def serve(settings: Settings, engines: Engines | None = None, *, ready: as
         log.info("shutting down")
         await runner.cleanup()
         app[STATE].engines.close()
-
-
-def describe(settings: Settings) -> dict[str, Any]:
-    return {"host": settings.host, "port": settings.port, "tts": settings.tts}

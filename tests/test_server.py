@@ -83,6 +83,15 @@ async def test_events_mode_orders_ready_segments_audio_flushed(server) -> None:
         spoken = " ".join(e["text"] for e in events if e["type"] == "segment")
         assert spoken.split() == REPLY.split()
         assert events[-1]["audio_seconds"] == pytest.approx(sum(len(f) for f in frames) / 4 / 48000, abs=0.01)
+        # Segments cut while tokens streamed name the token that completed them, in order;
+        # the last one was completed by the flush and names none.
+        tokens = [e.get("token") for e in events if e["type"] == "segment"]
+        sent = len(word_pieces(REPLY))
+        assert tokens[-1] is None and all(t is not None for t in tokens[:-1])
+        assert tokens[:-1] == sorted(tokens[:-1]) and 1 <= tokens[0] <= 4 and tokens[-2] <= sent
+        stats = events[-1]["stats"]
+        assert stats["tokens"] == sent and 0 < stats["tts_rtf"] < 1 and stats["tts_ms"] > 0
+        assert stats["audio_seconds"] == events[-1]["audio_seconds"]
         # A second utterance on the same session works the same way.
         await ws.send(json.dumps({"token": "And one more thing.", "flush": True}))
         frames2, events2 = await read_utterance(ws)

@@ -8,6 +8,8 @@ is called from a worker thread, one call at a time.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from bridge.audio.framing import Framer, PcmFormat
@@ -36,13 +38,20 @@ class AudioChain:
         self._framer = Framer(frame_samples, fmt)
         #: Samples at 48 kHz handed out so far (frames included in what push/end returned).
         self.samples_out = 0
+        #: Seconds spent in each stage, for metrics and benchmarks.
+        self.voice_seconds = 0.0
+        self.resample_seconds = 0.0
 
     def _to_frames(self, audio: np.ndarray, *, last: bool = False) -> list[bytes]:
+        started = time.perf_counter()
         if self.voice is not None:
             converted = self.voice.push(audio) if audio.size else np.zeros(0, np.float32)
             if last:
                 converted = np.concatenate([converted, self.voice.flush()])
             audio = converted
+            converted_at = time.perf_counter()
+            self.voice_seconds += converted_at - started
+            started = converted_at
         out = self._resampler.push(audio)
         if last:
             out = np.concatenate([out, self._resampler.flush()])
@@ -50,6 +59,7 @@ class AudioChain:
         frames = self._framer.push(out)
         if last:
             frames += self._framer.flush()
+        self.resample_seconds += time.perf_counter() - started
         return frames
 
     def begin_segment(self, boundary: Boundary, pitch_shift: float | None = None) -> None:
