@@ -80,3 +80,10 @@ def test_word_errors_normalise_both_sides() -> None:
     assert word_errors("Hello, World!", "hello world") == (0, 2)
     assert word_errors("one two three", "one too three four") == (2, 3)
     assert word_errors("a b", "") == (2, 2)
+
+
+def test_a_one_letter_tail_joins_the_piece_before_it() -> None:
+    # 9 letters → "brea" "kfas" "t": the "t" joins "kfas" (it once landed on the wrong piece,
+    # turning "breakfast" into "kfastkfas" in every replay).
+    assert llm_tokens(" breakfast") == [" brea", "kfast"]
+    assert "".join(llm_tokens("AAAAAAAAB")) == "AAAAAAAAB"
