@@ -10,6 +10,8 @@ class PlaybackReport:
     underruns: int
     underrun_ms: float
     audio_seconds: float
+    #: Wall time when the listener hears the last sample (None: nothing arrived).
+    ends_at: float | None = None
 
 
 def simulate_playback(
@@ -22,7 +24,7 @@ def simulate_playback(
     stalls until it arrives: that is an underrun (gaps under ``min_gap_ms`` are timer noise).
     """
     if not arrivals:
-        return PlaybackReport(0, 0.0, 0.0)
+        return PlaybackReport(0, 0.0, 0.0, None)
     runs_out = arrivals[0][0] + prebuffer_s  # wall time when buffered audio is exhausted
     underruns = 0
     stalled = 0.0
@@ -36,4 +38,4 @@ def simulate_playback(
             runs_out = when
         runs_out += samples / rate
         total += samples
-    return PlaybackReport(underruns, round(stalled * 1000, 1), total / rate)
+    return PlaybackReport(underruns, round(stalled * 1000, 1), total / rate, runs_out)
