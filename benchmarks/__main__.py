@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the whole comparison (latency per peer, concurrency ramp, engine probe)")
     run.add_argument("--replies", type=int, default=None, help="first N corpus replies (default: all)")
     run.add_argument("--rate", type=float, default=70.0, help="LLM tokens per second (default 70)")
+    run.add_argument("--sessions", type=int, default=1, help="concurrent sessions in the latency run (servers; default 1)")
     run.add_argument("--peers", type=_csv, default=ALL_PEERS, help=f"comma-separated (default: {','.join(ALL_PEERS)})")
     run.add_argument("--ramp-peers", type=_csv, default=("voice-bridge", "naive"), help="servers to ramp (default: voice-bridge,naive)")
     run.add_argument("--no-ramp", action="store_true", help="skip the concurrency ramp")
@@ -60,6 +61,7 @@ def options_from(args: argparse.Namespace) -> Options:
     options = Options(
         replies=args.replies,
         rate=args.rate,
+        sessions=args.sessions,
         peers=args.peers,
         ramp_peers=() if args.no_ramp else args.ramp_peers,
         ramp_max=args.ramp_max,
@@ -85,6 +87,8 @@ def options_from(args: argparse.Namespace) -> Options:
         raise SystemExit(f"unknown peer(s): {', '.join(unknown)} (known: {', '.join(ALL_PEERS)})")
     if options.rate <= 0:
         raise SystemExit("--rate must be positive")
+    if options.sessions < 1:
+        raise SystemExit("--sessions must be at least 1")
     return options
 
 

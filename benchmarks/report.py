@@ -127,15 +127,20 @@ DEFINITIONS = """\
 """
 
 
+def _sessions_phrase(sessions: int) -> str:
+    return "one session" if sessions == 1 else f"{sessions} concurrent sessions"
+
+
 def render_markdown(payload: dict[str, Any]) -> str:
     settings = payload.get("settings", {})
     machine = payload.get("machine", {})
+    ramped = any(r.get("levels") for r in payload.get("ramp", {}).values())
     lines = [
         f"# voice-bridge latency benchmark — {payload.get('date', '')}",
         "",
         f"{settings.get('replies', '?')} replies from the corpus, replayed as LLM tokens at "
-        f"{settings.get('rate', '?'):g} tokens/s, one session per peer; then a concurrency ramp "
-        f"({settings.get('start_mode', 'sessions started together')}).",
+        f"{settings.get('rate', '?'):g} tokens/s, {_sessions_phrase(settings.get('sessions', 1))} per peer"
+        + (f"; then a concurrency ramp ({settings.get('start_mode', 'sessions started together')})." if ramped else "."),
         "",
         f"Machine: {machine.get('cores', '?')} CPU cores ({machine.get('cpu', '?')}), {machine.get('gpu') or 'no GPU'}, "
         f"Python {machine.get('python', '?')}, load average at start {machine.get('loadavg', '?')}.",
@@ -166,7 +171,8 @@ def render_readme_block(payload: dict[str, Any], details: str | None = None) -> 
     lines = [
         README_BEGIN,
         f"Measured {payload.get('date', '')[:10]} on {machine.get('cores', '?')} CPU cores, {machine.get('gpu') or 'no GPU'}: "
-        f"{settings.get('replies', '?')} corpus replies at {settings.get('rate', '?'):g} tokens/s "
+        f"{settings.get('replies', '?')} corpus replies at {settings.get('rate', '?'):g} tokens/s, "
+        f"{_sessions_phrase(settings.get('sessions', 1))} "
         f"(`python -m benchmarks run`{'; ' + details if details else ''}).",
     ]
     if payload.get("note"):

@@ -56,6 +56,7 @@ WARMUP_TEXT = "Hello! This is a warm-up sentence, not measured."
 class Options:
     replies: int | None = None  # None: the whole corpus
     rate: float = 70.0
+    sessions: int = 1  # concurrent sessions in the latency phase (servers)
     peers: tuple[str, ...] = ALL_PEERS
     ramp_peers: tuple[str, ...] = ("voice-bridge", "naive")
     ramp_max: int = 16
@@ -216,33 +217,40 @@ def server_spec(name: str, options: Options) -> ServerSpec:
 
 # ----------------------------------------------------------------------------- phases
 async def latency_server(spec: ServerSpec, options: Options, replies: list[Reply], progress: Progress, keep_audio: bool) -> dict[str, Any]:
-    """All replies through one server process, one session, one after another."""
+    """Every reply through one server process: ``options.sessions`` connections at once, each
+    speaking its share of the replies (reply i goes to session i mod N) one after another."""
     task = progress.add_task(f"{spec.name}: latency", total=len(replies))
-    utterances: list[Utterance] = []
-    audio: list[bytes | None] = []
+    found: dict[int, tuple[Utterance, bytes | None]] = {}
+    sessions = max(1, options.sessions)
     try:
         async with running_server(spec) as server:
             async with Session.open(server.ws_url) as session:
                 await session.speak(llm_tokens(WARMUP_TEXT), options.rate)  # untimed: caches, first-call paths
-                with ProcessSampler(server.process.pid) as sampler:
-                    for index, reply in enumerate(replies):
+
+            async def one(session_no: int) -> None:
+                async with Session.open(server.ws_url) as session:
+                    for index in range(session_no, len(replies), sessions):
+                        reply = replies[index]
                         frames: list[bytes] | None = [] if keep_audio else None
                         trace = await session.speak(llm_tokens(reply.text), options.rate, keep_audio=frames)
                         fig = figures(trace, prebuffer_s=options.prebuffer_ms / 1000)
-                        utterances.append(utterance_of(index, reply, 0, trace, fig))
-                        audio.append(b"".join(frames) if frames is not None else None)
+                        found[index] = (utterance_of(index, reply, session_no, trace, fig), b"".join(frames) if frames is not None else None)
                         progress.advance(task)
+
+            with ProcessSampler(server.process.pid) as sampler:
+                await asyncio.gather(*(one(i) for i in range(sessions)))
             health = server.health
-    except (ServerFailed, OSError) as exc:
+    except (ServerFailed, OSError, TimeoutError) as exc:
         progress.update(task, visible=False)
-        return {"status": "failed", "reason": str(exc), "description": spec.description}
+        return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}", "description": spec.description}
+    order = sorted(found)
     return {
         "status": "ok",
         "description": spec.description,
         "engines": health.get("engines"),
-        "utterances": utterances,
+        "utterances": [found[i][0] for i in order],
         "process": sampler.summary(),
-        "_audio": [(a, 48000, "f32le") for a in audio],
+        "_audio": {i: (found[i][1], 48000, "f32le") for i in order},
     }
 
 
@@ -250,7 +258,7 @@ async def latency_realtimetts(name: str, options: Options, replies: list[Reply],
     from benchmarks.peers.realtimetts import VARIANTS, find_python, run_driver, unavailable_reason
 
     python = find_python(options.realtimetts_python)
-    description = VARIANTS[name][1]
+    description = VARIANTS[name][1] + (" — one session: a library, not a server" if options.sessions > 1 else "")
     reason = await asyncio.to_thread(unavailable_reason, python)
     if reason:
         return {"status": "skipped", "reason": reason, "description": description}
@@ -261,11 +269,11 @@ async def latency_realtimetts(name: str, options: Options, replies: list[Reply],
             warmup=llm_tokens(WARMUP_TEXT), audio_dir=Path(audio_dir) if keep_audio else None,
             on_reply=lambda: progress.advance(task),
         )
-        audio: list[tuple[bytes | None, int, str]] = []
+        audio: dict[int, tuple[bytes | None, int, str]] = {}
         for index, trace in enumerate(run.traces):
             path = Path(audio_dir) / f"{index}.s16le"
             rate = trace.sample_rate if trace is not None else 0
-            audio.append((path.read_bytes(), rate, "s16le") if keep_audio and path.exists() else (None, rate, "s16le"))
+            audio[index] = (path.read_bytes(), rate, "s16le") if keep_audio and path.exists() else (None, rate, "s16le")
     utterances = []
     for index, (reply, trace) in enumerate(zip(replies, run.traces, strict=True)):
         if trace is None:
@@ -363,8 +371,7 @@ def score_wer(peers: dict[str, dict[str, Any]], replies: list[Reply], progress: 
     from benchmarks.wer import load_whisper, transcript_errors
 
     model = load_whisper()
-    todo = [(name, u, audio) for name, peer in peers.items() if peer.get("status") == "ok"
-            for u, audio in zip(peer["utterances"], [peer["_audio"][u.reply] for u in peer["utterances"]], strict=True)]
+    todo = [(name, u, peer["_audio"][u.reply]) for name, peer in peers.items() if peer.get("status") == "ok" for u in peer["utterances"]]
     task = progress.add_task("WER (Whisper)", total=len(todo))
     for _, utterance, (data, rate, fmt) in todo:
         if data:
@@ -437,6 +444,7 @@ async def run_suite(options: Options) -> tuple[dict[str, Any], Path]:
         "settings": {
             "replies": len(replies),
             "rate": options.rate,
+            "sessions": options.sessions,
             "prebuffer_ms": options.prebuffer_ms,
             "ramp_max": options.ramp_max,
             "ramp_utterances": options.ramp_utterances,

@@ -1,4 +1,5 @@
-"""The benchmark harness's own logic: token splitting, the playback model, percentiles."""
+"""The benchmark suite's own logic (never a measured number): token splitting, the playback
+model, percentiles, token-to-sound matching, the ramp, summaries, rendering, the CLI hook."""
 
 from __future__ import annotations
 
@@ -8,9 +9,30 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from benchmarks.metrics import (
+    SegmentMark,
+    Trace,
+    figures,
+    segments_from_blocks,
+    segments_from_messages,
+    stage_rtf,
+    token_to_sound,
+)
 from benchmarks.naive_server import naive_cuts
 from benchmarks.playback import simulate_playback
+from benchmarks.procstats import Sample, summarise_samples
+from benchmarks.ramp import Ramp, ramp_levels
+from benchmarks.report import (
+    README_BEGIN,
+    README_END,
+    plot_ftts,
+    plot_ramp,
+    readme_with_block,
+    render_markdown,
+    render_readme_block,
+)
 from benchmarks.stats import percentile, summary_ms
+from benchmarks.suite import Options, Utterance, cuda_unavailable_reason, summarise
 from benchmarks.tokens import llm_tokens, load_corpus
 from benchmarks.wer import word_errors
 
@@ -91,15 +113,6 @@ def test_playback_reports_when_the_listener_hears_the_end() -> None:
 
 
 # ----------------------------------------------------------------------------- token-to-sound
-from benchmarks.metrics import (  # noqa: E402
-    SegmentMark,
-    Trace,
-    figures,
-    segments_from_blocks,
-    segments_from_messages,
-    stage_rtf,
-    token_to_sound,
-)
 
 
 def _segment(text: str, token: int | None = None) -> dict:
@@ -194,7 +207,6 @@ def test_stage_rtf_is_stage_time_over_audio_out() -> None:
 
 
 # ----------------------------------------------------------------------------- ramp
-from benchmarks.ramp import Ramp, ramp_levels  # noqa: E402
 
 
 def test_ramp_levels() -> None:
@@ -239,7 +251,6 @@ def test_ramp_all_clean_is_capped() -> None:
 
 
 # ----------------------------------------------------------------------------- process stats
-from benchmarks.procstats import Sample, summarise_samples  # noqa: E402
 
 
 def test_process_samples_summarise_to_cpu_percent_of_one_core() -> None:
@@ -266,7 +277,6 @@ def test_process_sampler_reads_this_process() -> None:
 
 
 # ----------------------------------------------------------------------------- suite summaries
-from benchmarks.suite import Options, Utterance, cuda_unavailable_reason, summarise  # noqa: E402
 
 
 def _utterance(**fields) -> Utterance:
@@ -400,15 +410,6 @@ async def test_naive_server_names_the_closing_token_like_the_bridge() -> None:
 
 
 # ----------------------------------------------------------------------------- rendering
-from benchmarks.report import (  # noqa: E402
-    README_BEGIN,
-    README_END,
-    plot_ftts,
-    plot_ramp,
-    readme_with_block,
-    render_markdown,
-    render_readme_block,
-)
 
 
 def _payload() -> dict:
@@ -457,7 +458,7 @@ def test_markdown_shows_every_peer_and_why_one_did_not_run() -> None:
 def test_readme_block_renders_and_replaces_only_between_the_markers() -> None:
     block = render_readme_block(_payload(), "details: `benchmarks/results/x.md`")
     assert block.startswith(README_BEGIN) and block.rstrip().endswith(README_END)
-    assert "| voice-bridge | 210 ms |" in block and "2 corpus replies at 70 tokens/s" in block
+    assert "| voice-bridge | 210 ms |" in block and "2 corpus replies at 70 tokens/s, one session" in block
     readme = f"# Title\n\n## Benchmarks\n\n{README_BEGIN}\nold table\n{README_END}\n\n## After\n"
     updated = readme_with_block(readme, block)
     assert updated.startswith("# Title\n\n## Benchmarks\n\n") and updated.endswith(f"{README_END}\n\n## After\n")
