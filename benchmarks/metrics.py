@@ -142,13 +142,23 @@ class Figures:
     audio_seconds: float
     underruns: int
     underrun_ms: float
+    stalls: list[tuple[float, float]]
+    underruns_buffered: int
     playback_end: float | None
     wall: float | None
     server_ftts: float | None
 
 
+#: The jitter buffer of the second underrun figure: a listener that starts playing 100 ms late.
+BUFFERED_S = 0.1
+
+
 def figures(trace: Trace, *, prebuffer_s: float = 0.0) -> Figures:
-    """FTTS, text wait, token-to-sound and underruns of one utterance."""
+    """FTTS, text wait, token-to-sound and underruns of one utterance.
+
+    ``stalls``: each underrun as (audio position in s, length in ms). ``underruns_buffered``:
+    the underruns of a listener with a ``BUFFERED_S`` jitter buffer (on top of ``prebuffer_s``).
+    """
     nan = float("nan")
     first_token = trace.token_sent[0] if trace.token_sent else None
     ftts = trace.audio[0][0] - first_token if trace.audio and first_token is not None else nan
@@ -160,6 +170,7 @@ def figures(trace: Trace, *, prebuffer_s: float = 0.0) -> Figures:
         start = closed_at(trace, first_mark)
         text_wait = None if start is None else start - first_token
     report = simulate_playback(trace.audio, trace.sample_rate, prebuffer_s=prebuffer_s)
+    buffered = simulate_playback(trace.audio, trace.sample_rate, prebuffer_s=prebuffer_s + BUFFERED_S)
     server_ms = trace.stats.get("first_text_to_audio_ms")
     return Figures(
         tokens=len(trace.token_sent),
@@ -172,6 +183,8 @@ def figures(trace: Trace, *, prebuffer_s: float = 0.0) -> Figures:
         audio_seconds=report.audio_seconds,
         underruns=report.underruns,
         underrun_ms=report.underrun_ms,
+        stalls=list(report.stalls),
+        underruns_buffered=buffered.underruns,
         playback_end=report.ends_at,
         wall=(trace.done - first_token) if trace.done is not None and first_token is not None else None,
         server_ftts=server_ms / 1000 if isinstance(server_ms, int | float) else None,

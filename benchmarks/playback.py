@@ -12,6 +12,8 @@ class PlaybackReport:
     audio_seconds: float
     #: Wall time when the listener hears the last sample (None: nothing arrived).
     ends_at: float | None = None
+    #: Each underrun as (where in the audio it happened, seconds from the start; its length, ms).
+    stalls: tuple[tuple[float, float], ...] = ()
 
 
 def simulate_playback(
@@ -29,13 +31,15 @@ def simulate_playback(
     underruns = 0
     stalled = 0.0
     total = 0
+    stalls: list[tuple[float, float]] = []
     for when, samples in arrivals:
         if when > runs_out:
             gap = when - runs_out
             if gap * 1000 >= min_gap_ms:
                 underruns += 1
                 stalled += gap
+                stalls.append((round(total / rate, 3), round(gap * 1000, 1)))
             runs_out = when
         runs_out += samples / rate
         total += samples
-    return PlaybackReport(underruns, round(stalled * 1000, 1), total / rate, runs_out)
+    return PlaybackReport(underruns, round(stalled * 1000, 1), total / rate, runs_out, tuple(stalls))

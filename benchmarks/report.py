@@ -89,6 +89,25 @@ def cost_table(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def underrun_table(payload: dict[str, Any]) -> list[str]:
+    """Where the gaps are: position in the audio, length, and what a 100 ms buffer would hide."""
+    lines = [
+        "| peer | underruns | in the first second of audio | position p50 | length p50 | length max | underruns with a 100 ms buffer |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, peer in payload.get("peers", {}).items():
+        if peer.get("status") != "ok":
+            continue
+        s = peer["summary"]
+        position = _get(s, "stall_position_s", "p50")
+        lines.append(
+            f"| {name} | {s.get('underruns', 0)} | {s.get('underruns_first_second', '—')} | "
+            f"{'—' if position is None else f'{position:.2f} s'} | {_ms(_get(s, 'stall_length_ms', 'p50'))} | "
+            f"{_ms(_get(s, 'stall_length_ms', 'max'))} | {s.get('underruns_buffered', '—')} |"
+        )
+    return lines
+
+
 def ramp_table(name: str, ramp: dict[str, Any]) -> list[str]:
     lines = [
         f"**{name}** — {ramp.get('mode', '')}; answer: {'≥ ' if ramp.get('capped') else ''}{ramp.get('max_clean', 0)} sessions",
@@ -112,7 +131,9 @@ DEFINITIONS = """\
   (servers name the token in their `segment` event; RealtimeTTS: the token consumed when its
   splitter let the sentence out). **flush→sound**: the last segment, closed by the flush (end of text).
 - **underruns**: each utterance is played in real time from its first byte; an underrun is the
-  player finding its buffer empty (gaps under 1 ms ignored). Count, and total stalled time.
+  player finding its buffer empty (gaps under 1 ms ignored). Count, and total stalled time; where
+  in the audio each happened and how long it lasted; and how many remain for a listener with a
+  100 ms jitter buffer.
 - **sessions without underruns**: concurrency ramp 1, 2, 3, 4, 6, 8…; each session is one
   connection speaking utterances back to back, the next reply starting when the listener has
   heard the previous one; the ramp stops after the first level with an underrun.
@@ -147,7 +168,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
     ]
     if payload.get("note"):
         lines += ["", f"**Note:** {payload['note']}"]
-    lines += ["", "## Latency and continuity", "", *latency_table(payload), "", "## Where the time goes, and the cost", "", *cost_table(payload)]
+    lines += ["", "## Latency and continuity", "", *latency_table(payload), "", "## Where the gaps are", "", *underrun_table(payload)]
+    lines += ["", "## Where the time goes, and the cost", "", *cost_table(payload)]
     ramps = payload.get("ramp", {})
     if ramps:
         lines += ["", "## Concurrency ramp", ""]

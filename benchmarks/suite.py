@@ -93,6 +93,8 @@ class Utterance:
     underrun_ms: float
     wall_ms: float | None
     stats: dict[str, Any] = field(default_factory=dict)
+    stalls: list[tuple[float, float]] = field(default_factory=list)  # (audio position s, ms)
+    underruns_buffered: int = 0
     engine_first_chunk_ms: float | None = None
     wer_errors: int | None = None
     wer_words: int | None = None
@@ -120,12 +122,20 @@ def utterance_of(reply_index: int, reply: Reply, session: int, trace: Trace, fig
         underrun_ms=fig.underrun_ms,
         wall_ms=_ms(fig.wall),
         stats=dict(trace.stats),
+        stalls=list(fig.stalls),
+        underruns_buffered=fig.underruns_buffered,
     )
 
 
 def _summary(values_ms: list[float | None]) -> dict[str, float] | None:
     clean = finite(values_ms)
     return summary_ms([v / 1000 for v in clean]) if clean else None
+
+
+def _position_summary(seconds: list[float]) -> dict[str, float] | None:
+    """Percentiles of audio positions, in seconds."""
+    summary = summary_ms(seconds) if seconds else None
+    return {k: (v if k == "n" else round(v / 1000, 3)) for k, v in summary.items()} if summary else None
 
 
 def summarise(utterances: list[Utterance], process: dict[str, float] | None = None) -> dict[str, Any]:
@@ -150,6 +160,10 @@ def summarise(utterances: list[Utterance], process: dict[str, float] | None = No
         "underruns": sum(u.underruns for u in utterances),
         "underrun_ms": round(sum(u.underrun_ms for u in utterances), 1),
         "utterances_with_underruns": sum(1 for u in utterances if u.underruns),
+        "underruns_first_second": sum(1 for u in utterances for at, _ in u.stalls if at < 1.0),
+        "stall_position_s": _position_summary([at for u in utterances for at, _ in u.stalls]),
+        "stall_length_ms": _summary([ms for u in utterances for _, ms in u.stalls]),
+        "underruns_buffered": sum(u.underruns_buffered for u in utterances),
         "audio_seconds": round(sum(u.audio_seconds for u in utterances), 1),
         "rtf": stage_rtf([u.stats for u in utterances]),
         "process": process,
@@ -338,9 +352,9 @@ async def ramp_server(name: str, options: Options, replies: list[Reply], progres
                     "failure_reasons": failures[:5],
                     "process": sampler.summary(),
                 })
-    except (ServerFailed, OSError) as exc:
+    except (ServerFailed, OSError, TimeoutError) as exc:
         progress.update(task, visible=False)
-        return {"status": "failed", "reason": str(exc), "levels": levels}
+        return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}", "levels": levels}
     progress.update(task, total=1, completed=1)
     mode = f"sessions started {'together' if not stagger else f'{options.stagger_ms:g} ms apart'}, {options.ramp_utterances} utterances each, paced by playback"
     return {"status": "ok", "mode": mode, "levels": levels, "max_clean": ramp.max_clean, "capped": ramp.capped}

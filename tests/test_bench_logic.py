@@ -186,6 +186,7 @@ def test_figures_of_one_utterance() -> None:
     assert fig.first_segment_t2s == pytest.approx(0.3) and fig.first_segment_text == "Hi there,"
     assert fig.t2s == pytest.approx([0.3]) and fig.t2s_flush == pytest.approx(0.55)
     assert (fig.underruns, fig.underrun_ms) == (1, pytest.approx(250.0, abs=0.5))
+    assert fig.stalls == [(0.25, pytest.approx(250.0, abs=0.5))] and fig.underruns_buffered == 1
     assert fig.playback_end == pytest.approx(1.25)
     assert fig.server_ftts == pytest.approx(0.48) and fig.wall == pytest.approx(1.1)
 
@@ -499,3 +500,24 @@ def test_bench_command_is_wired_into_the_cli(tmp_path) -> None:  # type: ignore[
     out = CliRunner().invoke(app, ["bench", "readme", str(result_file)])
     assert out.exit_code == 0, out.output
     assert out.output.startswith(README_BEGIN) and "| voice-bridge | 210 ms |" in out.output
+
+
+def test_playback_says_where_each_stall_happened() -> None:
+    # 60 ms of audio, a 12 ms gap, then the rest: the stall is at 0.06 s of audio, 12 ms long;
+    # a listener with a 100 ms buffer hears no gap.
+    arrivals = [(0.0, 2880), (0.072, 9600), (0.2, 9600)]
+    report = simulate_playback(arrivals)
+    assert report.stalls == ((0.06, 12.0),)
+    assert simulate_playback(arrivals, prebuffer_s=0.1).underruns == 0
+
+
+def test_summary_locates_the_underruns() -> None:
+    utterances = [
+        _utterance(underruns=1, underrun_ms=12.0, stalls=[(0.06, 12.0)], underruns_buffered=0),
+        _utterance(underruns=2, underrun_ms=330.0, stalls=[(0.5, 30.0), (4.0, 300.0)], underruns_buffered=1),
+    ]
+    s = summarise(utterances)
+    assert s["underruns_first_second"] == 2 and s["underruns_buffered"] == 1
+    assert s["stall_position_s"]["p50"] == pytest.approx(0.5) and s["stall_length_ms"]["max"] == 300.0
+    md = render_markdown({**_payload(), "peers": {"voice-bridge": {"status": "ok", "summary": s, "utterances": []}}})
+    assert "| voice-bridge | 3 | 2 | 0.50 s | 30 ms | 300 ms | 1 |" in md
