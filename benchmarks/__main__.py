@@ -4,6 +4,7 @@
     python -m benchmarks run --quick         # a short run to check the set-up (6 replies, ramp to 4)
     python -m benchmarks run --gpu --gpu-voice NAME   # adds Soprano (+ RVC) on CUDA; skips without a GPU
     python -m benchmarks readme [RESULT.json] [--update README.md]   # the README's table block
+    python -m benchmarks render RESULT.json  # write its Markdown and PNGs again
     python -m benchmarks tune                # the fast-path tuning sweep (benchmarks.tune_fast_path)
 
 See benchmarks/README.md for what every figure means.
@@ -52,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     readme = sub.add_parser("readme", help="render the README block from a results JSON")
     readme.add_argument("result", nargs="?", type=Path, help="results JSON (default: the newest in benchmarks/results)")
     readme.add_argument("--update", type=Path, default=None, help="rewrite this README between the bench markers")
+
+    render = sub.add_parser("render", help="write the Markdown and PNGs again from a results JSON")
+    render.add_argument("result", type=Path)
+    render.add_argument("--note", default=None, help="replace the note printed under the tables")
 
     sub.add_parser("tune", help="fast-path tuning sweep", add_help=False)
     return parser
@@ -114,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         console.print("\n".join(latency_table(payload)))
         written = [p.name for p in (Path(f"{stem}.json"), Path(f"{stem}.md"), Path(f"{stem}-ftts.png"), Path(f"{stem}-ramp.png")) if p.exists()]
         console.print(f"results in {stem.parent}: {', '.join(written)}")
+        return 0
+    if args.command == "render":
+        from benchmarks.report import write_reports
+
+        payload = json.loads(args.result.read_text())
+        if args.note is not None:
+            payload["note"] = args.note
+            args.result.write_text(json.dumps(payload, indent=1) + "\n")
+        stem = args.result.with_suffix("")
+        print(", ".join(str(p) for p in write_reports(payload, stem)))
         return 0
     if args.command == "readme":
         from benchmarks.report import readme_with_block, render_readme_block

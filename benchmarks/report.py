@@ -212,6 +212,17 @@ def readme_with_block(readme: str, block: str) -> str:
     return head + block.rstrip("\n") + tail
 
 
+def write_reports(payload: dict[str, Any], stem: Path) -> list[Path]:
+    """``<stem>.md``, ``<stem>-ftts.png`` and (after a ramp) ``<stem>-ramp.png`` from a payload."""
+    written = [Path(f"{stem}.md"), Path(f"{stem}-ftts.png")]
+    written[0].write_text(render_markdown(payload))
+    plot_ftts(payload, written[1])
+    if any(r.get("levels") for r in payload.get("ramp", {}).values()):
+        written.append(Path(f"{stem}-ramp.png"))
+        plot_ramp(payload, written[-1])
+    return written
+
+
 # ----------------------------------------------------------------------------- plots
 def plot_ftts(payload: dict[str, Any], path: Path) -> None:
     """CDF of FTTS per peer (log time axis)."""
@@ -257,7 +268,10 @@ def plot_ramp(payload: dict[str, Any], path: Path) -> None:
     right.set_xlabel("concurrent sessions")
     right.set_ylabel("FTTS p90 (ms)")
     right.set_title("FTTS p90 vs sessions")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.tight_layout()

@@ -37,7 +37,7 @@ from benchmarks.engine_probe import first_chunk_times, make_probe
 from benchmarks.metrics import Figures, Trace, figures, finite, stage_rtf
 from benchmarks.procstats import ProcessSampler
 from benchmarks.ramp import Ramp
-from benchmarks.report import plot_ftts, plot_ramp, render_markdown
+from benchmarks.report import write_reports
 from benchmarks.stats import summary_ms
 from benchmarks.tokens import Reply, llm_tokens, load_corpus
 
@@ -487,10 +487,7 @@ def write_results(name: str, payload: dict[str, Any], out_dir: Path = RESULTS) -
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{dt.date.today().isoformat()}-{name}"
     Path(f"{stem}.json").write_text(json.dumps(_clean(payload), indent=1, allow_nan=False) + "\n")
-    Path(f"{stem}.md").write_text(render_markdown(payload))
-    plot_ftts(payload, Path(f"{stem}-ftts.png"))
-    if any(r.get("levels") for r in payload.get("ramp", {}).values()):
-        plot_ramp(payload, Path(f"{stem}-ramp.png"))
+    write_reports(payload, stem)
     return stem
 
 

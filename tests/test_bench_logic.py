@@ -521,3 +521,15 @@ def test_summary_locates_the_underruns() -> None:
     assert s["stall_position_s"]["p50"] == pytest.approx(0.5) and s["stall_length_ms"]["max"] == 300.0
     md = render_markdown({**_payload(), "peers": {"voice-bridge": {"status": "ok", "summary": s, "utterances": []}}})
     assert "| voice-bridge | 3 | 2 | 0.50 s | 30 ms | 300 ms | 1 |" in md
+
+
+def test_render_command_rewrites_markdown_and_plots(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json as _json
+
+    from benchmarks.__main__ import main as bench_main
+
+    result = tmp_path / "2026-11-22-x.json"
+    result.write_text(_json.dumps(_payload()))
+    assert bench_main(["render", str(result), "--note", "quiet machine"]) == 0
+    assert "**Note:** quiet machine" in (tmp_path / "2026-11-22-x.md").read_text()
+    assert (tmp_path / "2026-11-22-x-ftts.png").exists() and (tmp_path / "2026-11-22-x-ramp.png").exists()
