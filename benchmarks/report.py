@@ -198,7 +198,7 @@ def render_readme_block(payload: dict[str, Any], details: str | None = None) -> 
         f"(`python -m benchmarks run`{'; ' + details if details else ''}).",
     ]
     if payload.get("note"):
-        lines.append(f"{payload['note']}")
+        lines += ["", f"**Note:** {payload['note']}"]
     lines += ["", *latency_table(payload), README_END]
     return "\n".join(lines) + "\n"
 
