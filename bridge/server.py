@@ -1,4 +1,4 @@
-"""The HTTP + WebSocket server (aiohttp): ``/ws/stream``, ``/api/speak``, ``/health``.
+"""The HTTP + WebSocket server (aiohttp): ``/ws/stream``, ``/api/speak``, ``/health``, ``/ready``.
 
 A thin asyncio layer: protocol parsing lives in :mod:`bridge.protocol`, the audio path in
 :mod:`bridge.pipeline`. Each WebSocket session runs two tasks: the receive loop (this module)
@@ -290,6 +290,32 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+async def ready(request: web.Request) -> web.Response:
+    """Readiness for a load balancer: 200 while this replica can take a new session, else 503.
+
+    Not ready while the engines load or when every session slot is taken (a new WebSocket would
+    be closed with 1013), so a balancer that health-checks ``/ready`` sends new sessions to
+    another replica; the sessions already open here carry on either way.
+    """
+    state = request.app[STATE]
+    settings = state.settings
+    sessions = len(state.sessions)
+    capacity = max(0, settings.max_sessions - sessions)
+    loaded = state.engines.loaded
+    body: dict[str, Any] = {
+        "ready": loaded and capacity > 0,
+        "engines_loaded": loaded,
+        "sessions": sessions,
+        "max_sessions": settings.max_sessions,
+        "capacity": capacity,
+    }
+    if not loaded:
+        body["reason"] = "engines loading"
+    elif capacity == 0:
+        body["reason"] = "at capacity"
+    return web.json_response(body, status=200 if body["ready"] else 503)
+
+
 # ----------------------------------------------------------------------------- app
 def create_app(settings: Settings, engines: Engines | None = None) -> web.Application:
     """The aiohttp application. Engines are loaded (in a thread) at start-up if not yet loaded."""
@@ -299,6 +325,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
     app.router.add_get("/ws/stream", ws_stream)
     app.router.add_post("/api/speak", speak)
     app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
 
     async def load_engines(app: web.Application) -> None:
         if not state.engines.loaded:
