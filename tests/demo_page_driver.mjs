@@ -69,6 +69,7 @@ try {
         speakDisabled: $("speak").disabled,
         stopDisabled: $("stop").disabled,
         log: $("log").textContent,
+        playback: document.body.dataset.playback ?? null,
       };
     });
 
@@ -85,8 +86,8 @@ try {
   result.speakWallMs = Date.now() - started;
   await page.waitForFunction(() => document.getElementById("first-sound").dataset.ms !== undefined, null, { timeout: 10000 }).catch(() => {});
   result.first = await read();
-  // Let the jitter buffer play out.
-  await page.waitForFunction(() => document.getElementById("buffered").dataset.samples === "0", null, { timeout: 30000 }).catch(() => {});
+  // Let the jitter buffer play out (the worklet reports "drained").
+  await page.waitForSelector('body[data-playback="drained"]', { timeout: 30000 }).catch(() => {});
   result.firstPlayedOut = await read();
   if (screenshotDir) await page.screenshot({ path: path.join(screenshotDir, "demo-done.png"), fullPage: true });
 

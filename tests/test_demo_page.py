@@ -104,14 +104,14 @@ async def test_demo_page_in_headless_chromium(server, tmp_path) -> None:
     assert first["segments"] and " ".join(first["segments"]).split() == SHORT.split()
     # The AudioWorklet really played it, and its jitter buffer ran out at the end.
     played_out = result["firstPlayedOut"]
-    assert played_out["bufferedSamples"] == 0
+    assert played_out["playback"] == "drained" and played_out["bufferedSamples"] == 0
     assert played_out["playedSamples"] >= 0.9 * first["audioSeconds"] * 48000
     print(f"demo page: FTTS {first['fttsMs']} ms, first sound {first['firstSoundMs']} ms, underruns {first['underruns']}")
 
     # 2. Stop mid-reply: cancel sent, buffer cleared, nothing more arrives.
     before, stopped, later = result["beforeStop"], result["afterStop"], result["afterStopLater"]
     assert before["state"] == "speaking" and before["fttsMs"] is not None
-    assert stopped["status"] == "stopped" and stopped["bufferedSamples"] == 0
+    assert stopped["status"] == "stopped" and stopped["playback"] == "stopped" and stopped["bufferedSamples"] == 0
     assert stopped["audioSeconds"] < 15.0  # the reply is ~20 s long
     assert later["audioSeconds"] == stopped["audioSeconds"] and later["bufferedSamples"] == 0
     assert later["playedSamples"] - stopped["playedSamples"] < 48000 * 0.1

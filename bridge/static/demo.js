@@ -165,9 +165,16 @@ function onPlayer(message) {
     ui.underruns.textContent = `${message.underruns} underrun${message.underruns === 1 ? "" : "s"}`;
     ui.underruns.dataset.count = String(message.underruns);
     ui.stop.disabled = !utterance && message.buffered === 0;
-  } else if (message.type === "started" && utterance && utterance.firstSound === undefined) {
-    utterance.firstSound = performance.now();
-    setMetric(ui.firstSound, utterance.firstSound - utterance.firstToken);
+  } else if (message.type === "started") {
+    document.body.dataset.playback = "playing";
+    if (utterance && utterance.firstSound === undefined) {
+      utterance.firstSound = performance.now();
+      setMetric(ui.firstSound, utterance.firstSound - utterance.firstToken);
+    }
+  } else if (message.type === "drained") {
+    // The whole reply has been played (the page's tests wait for this).
+    ui.buffered.dataset.played = String(message.played);
+    document.body.dataset.playback = "drained";
   }
 }
 
@@ -226,6 +233,7 @@ async function speak() {
     log(`audio unavailable: ${error.message}`);
   }
   resetView(pieces.length);
+  document.body.dataset.playback = "buffering";
   send({ type: "config", voice: ui.voice.value, pitch_shift: Number(ui.pitch.value) || 0 });
   const u = { pieces, sent: 0, samples: 0, frames: 0, firstToken: performance.now(), timer: 0, currentSegment: null };
   utterance = u;
@@ -270,6 +278,7 @@ function stop() {
     finishUtterance("stopped");
   }
   audio?.node.port.postMessage({ type: "clear" });
+  document.body.dataset.playback = "stopped";
   ui.stop.disabled = true;
 }
 

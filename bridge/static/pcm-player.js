@@ -3,7 +3,8 @@
 // queued, or at once when the page says the utterance has ended, so network bursts and gaps
 // do not become clicks. Messages in: {type: "push", samples}, {type: "end"}, {type: "clear"},
 // {type: "config", prebufferMs}. Out: {type: "started"} at the first sample of an utterance,
-// {type: "drained"} when an ended utterance has played out, and {type: "stats", ...} ~20×/s.
+// {type: "drained", played} when an ended utterance has played out, and {type: "stats", ...}
+// ~20×/s (`underruns` counts since the last clear, `played` since the start).
 
 class PcmPlayer extends AudioWorkletProcessor {
   constructor(options) {
@@ -32,7 +33,7 @@ class PcmPlayer extends AudioWorkletProcessor {
         break;
       case "end":
         if (this.buffered === 0 && !this.playing) {
-          if (this.started) this.port.postMessage({ type: "drained" });
+          if (this.started) this.port.postMessage({ type: "drained", played: this.played });
           this.started = false;
         } else {
           this.ended = true;
@@ -94,7 +95,7 @@ class PcmPlayer extends AudioWorkletProcessor {
         if (this.ended) {
           this.ended = false;
           this.started = false;
-          this.port.postMessage({ type: "drained" });
+          this.port.postMessage({ type: "drained", played: this.played });
         } else {
           this.underruns += 1; // ran dry mid-utterance: refill to the prebuffer before going on
         }

@@ -233,7 +233,8 @@ export class BridgeClient extends EventEmitter {
       default:
         if (this.#discarding) return; // from before the cancel
         if (type === "flushed") this.#pendingFlushes.shift()?.resolve(event);
-        this.emit(type, event);
+        // Events this client knows are emitted; newer ones only reach receive().
+        if (type === "segment" || type === "flushed") this.emit(type, event);
         this.#push(event);
     }
   }
