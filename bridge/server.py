@@ -15,6 +15,9 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -52,6 +55,9 @@ log = logging.getLogger(__name__)
 
 #: Close code when the server is at capacity (RFC 6455 1013 "try again later").
 CLOSE_TRY_AGAIN_LATER = 1013
+
+#: The browser demo (``GET /demo``) and its assets (``/static/...``).
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 @dataclass
@@ -316,6 +322,14 @@ async def ready(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if body["ready"] else 503)
 
 
+async def demo_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "demo.html")
+
+
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPFound("demo")
+
+
 # ----------------------------------------------------------------------------- app
 def create_app(settings: Settings, engines: Engines | None = None) -> web.Application:
     """The aiohttp application. Engines are loaded (in a thread) at start-up if not yet loaded."""
@@ -326,6 +340,9 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
     app.router.add_post("/api/speak", speak)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
+    app.router.add_get("/", index)
+    app.router.add_get("/demo", demo_page)
+    app.router.add_static("/static/", STATIC_DIR)
 
     async def load_engines(app: web.Application) -> None:
         if not state.engines.loaded:
