@@ -293,8 +293,8 @@ class Session:
                     )
                 elif isinstance(item, CancelledOut):
                     await self._send(ws.send_str(cancelled_event()))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client went away; the receive loop ends the session
         except Exception:
             self.log.exception("sender failed")
             metrics.error("send")
@@ -467,6 +467,9 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
                 session.log.warning("closing session", extra={"reason": reason.kind, "code": reason.code})
                 await session.close_socket(reason)
                 break
+            # Let the sender and other sessions run between messages: a burst already in the
+            # socket buffer would otherwise be handled in one go, starving everything else.
+            await asyncio.sleep(0)
     finally:
         del state.sessions[session_id]
         await session.close()
