@@ -192,7 +192,15 @@ class Settings(BaseSettings):
         300.0, ge=0, description="Close a session (1000) silent this long both ways (0: never)."
     )
     max_connections_per_ip: int = Field(
-        8, ge=0, description="Sessions (WebSocket and /api/speak) open at once from one address (0: no limit)."
+        8,
+        ge=0,
+        description="Sessions (WebSocket and /api/speak) open at once from one address (0: no limit; "
+        "loopback is not limited).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client "
+        "for the per-address limit and logs.",
     )
     send_stall_seconds: float = Field(
         30.0, gt=0, description="Close a client (1008) that has read nothing this long while audio waits for it."
@@ -225,10 +233,19 @@ class Settings(BaseSettings):
     # --- voice conversion (RVC) ---------------------------------------------------------
     default_voice: str | None = Field(None, description="RVC voice for sessions that name none.")
 
-    @field_validator("api_keys", "allowed_origins", mode="before")
+    @field_validator("api_keys", "allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError: not an address or network
+        return value
 
     @field_validator("log_level")
     @classmethod

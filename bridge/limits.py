@@ -8,7 +8,9 @@ limit                      past it
 =========================  =============================================================
 ``max_sessions``           WebSocket closed 1013 "server at capacity, try again later";
                            ``/api/speak`` 503 with ``Retry-After``
-``max_connections_per_ip`` WebSocket closed 1008; ``/api/speak`` 429
+``max_connections_per_ip`` WebSocket closed 1008; ``/api/speak`` 429 (loopback peers are not
+                           limited; behind a proxy, ``trusted_proxies`` lets X-Forwarded-For
+                           name the client)
 ``max_message_bytes``      WebSocket closed 1009 (aiohttp's reader); HTTP 413
 ``max_token_chars``        ``error`` frame, the token is dropped, the session goes on
 ``max_buffered_chars``     closed 1008 "too much text waiting for synthesis"
@@ -24,9 +26,10 @@ SIGTERM                    closed 1001 "server shutting down"
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 CLOSE_NORMAL = 1000
@@ -85,8 +88,47 @@ class TokenBucket:
         return True
 
 
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def is_loopback_address(address: str | None) -> bool:
+    ip = _ip(address) if address else None
+    return ip is not None and ip.is_loopback
+
+
+class ClientAddress:
+    """The client's address: the peer, or, when the peer is a trusted proxy, the last address
+    in ``X-Forwarded-For`` that is not a trusted proxy."""
+
+    def __init__(self, trusted_proxies: Iterable[str]) -> None:
+        if isinstance(trusted_proxies, str):
+            trusted_proxies = trusted_proxies.split(",")
+        self.networks = [ipaddress.ip_network(t.strip(), strict=False) for t in trusted_proxies if t.strip()]
+
+    def trusted(self, address: str) -> bool:
+        ip = _ip(address)
+        return ip is not None and any(ip in network for network in self.networks)
+
+    def __call__(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        if peer is None or not forwarded_for or not self.trusted(peer):
+            return peer
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self.trusted(hop):
+                return hop if _ip(hop) is not None else peer
+        return peer
+
+
 class Admission:
-    """Open sessions (WebSocket sessions and ``/api/speak`` requests), in all and per address."""
+    """Open sessions (WebSocket sessions and ``/api/speak`` requests), in all and per address.
+
+    Loopback addresses are counted but never refused: they are this machine (local tools, a
+    reverse proxy on this host), not one remote client.
+    """
 
     def __init__(self, max_sessions: int, max_per_ip: int) -> None:
         self.max_sessions = max_sessions
@@ -106,7 +148,7 @@ class Admission:
         if self.active >= self.max_sessions:
             return CAPACITY
         key = address or "-"
-        if self.max_per_ip and self.per_ip[key] >= self.max_per_ip:
+        if self.max_per_ip and self.per_ip[key] >= self.max_per_ip and not is_loopback_address(address):
             return PER_IP
         self.active += 1
         self.per_ip[key] += 1

@@ -51,6 +51,7 @@ from bridge.limits import (
     STALLED,
     RATE,
     Admission,
+    ClientAddress,
     CloseReason,
     TokenBucket,
     buffered_text,
@@ -105,10 +106,16 @@ class ServerState:
     started: float = field(default_factory=time.time)
     metrics: Metrics = field(default_factory=Metrics)
     admission: Admission = field(init=False)
+    client_address: ClientAddress = field(init=False)
     draining: bool = False
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.settings.max_sessions, self.settings.max_connections_per_ip)
+        self.client_address = ClientAddress(self.settings.trusted_proxies)
+
+    def client_of(self, request: web.BaseRequest) -> str | None:
+        """The client's address (X-Forwarded-For when the peer is a trusted proxy)."""
+        return self.client_address(request.remote, request.headers.get("X-Forwarded-For"))
 
     def queue_snapshot(self) -> QueueSnapshot:
         """Queue depths of every session, for ``/metrics``."""
@@ -436,7 +443,7 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
     ws.max_bytes = settings.max_message_bytes
     await ws.prepare(request)
     _limit_send_buffer(request, settings.socket_send_buffer_bytes)
-    peer = request.remote
+    peer = state.client_of(request)
     refusal = state.admission.admit(peer)
     if refusal is not None:
         state.metrics.refused.labels(refusal.kind).inc()
@@ -512,7 +519,7 @@ async def _unless_client_leaves(request: web.BaseRequest, work: Awaitable[T]) ->
 
 async def speak(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    peer = request.remote
+    peer = state.client_of(request)
     refusal = state.admission.admit(peer)
     if refusal is not None:
         state.metrics.refused.labels(refusal.kind).inc()

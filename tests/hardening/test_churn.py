@@ -1,5 +1,5 @@
 """Clients that vanish mid-synthesis: hundreds of connect/disconnect cycles leave no session,
-task, thread, slot or synthesis behind."""
+task, thread, slot or synthesis behind; an abandoned /api/speak request stops its synthesis."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import json
 import random
 import threading
 
+import aiohttp
 import psutil
+import pytest
 import websockets
 
 from bridge.server import STATE
-from tests.engines_util import WrappedEngine
+from tests.engines_util import ToneEngine, WrappedEngine
 from tests.test_server import LONG_REPLY
 
 CYCLES = 200
@@ -115,3 +117,17 @@ async def test_disconnects_mid_synthesis_leak_nothing(server_factory, piper_engi
             elif json.loads(message)["type"] == "flushed":
                 break
         assert got_audio
+
+
+async def test_an_abandoned_speak_request_stops_its_synthesis(server_factory) -> None:
+    engine = ToneEngine(seconds_per_word=0.5, chunk_delay=0.05)  # 100 words: ~25 s of work
+    srv = await server_factory(engine)
+    state = srv.app[STATE]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as http:
+        with pytest.raises(asyncio.TimeoutError):
+            await http.post(srv.url + "/api/speak", json={"text": "word " * 100})
+    assert await settle(lambda: engine.active == 0 and state.admission.active == 0, timeout=3)
+    assert engine.started >= 1
+    done = engine.started
+    await asyncio.sleep(0.3)
+    assert engine.started == done  # no further segments were started for the vanished client

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 import websockets
 
-from bridge.limits import Admission, TokenBucket
+from bridge.limits import Admission, ClientAddress, TokenBucket
 from bridge.server import STATE
 from tests.engines_util import ToneEngine
 from tests.test_server import read_utterance, recv_json
@@ -40,6 +40,23 @@ def test_admission_counts_capacity_and_addresses() -> None:
     for address in ["a", "a", "b"]:
         admission.release(address)
     assert admission.active == 0 and not admission.per_ip
+
+
+def test_loopback_is_never_refused_per_address() -> None:
+    admission = Admission(max_sessions=10, max_per_ip=1)
+    assert admission.admit("127.0.0.1") is None and admission.admit("127.0.0.1") is None
+    assert admission.admit("::1") is None and admission.admit("::1") is None
+    assert admission.admit("203.0.113.9") is None and admission.admit("203.0.113.9").kind == "per_ip"
+
+
+def test_client_address_behind_trusted_proxies() -> None:
+    resolve = ClientAddress(["10.0.0.0/8", "127.0.0.1"])
+    assert resolve("203.0.113.7", "198.51.100.1") == "203.0.113.7"  # untrusted peer: header ignored
+    assert resolve("10.1.2.3", "198.51.100.1") == "198.51.100.1"
+    assert resolve("10.1.2.3", "192.0.2.66, 198.51.100.1, 10.9.9.9") == "198.51.100.1"  # last untrusted hop
+    assert resolve("127.0.0.1", "not-an-ip") == "127.0.0.1"
+    assert resolve("10.1.2.3", None) == "10.1.2.3"
+    assert ClientAddress([])("127.0.0.1", "198.51.100.1") == "127.0.0.1"
 
 
 # ----------------------------------------------------------------------------- live
@@ -108,23 +125,32 @@ async def test_paced_messages_stay_under_the_rate(server_factory) -> None:
 
 
 async def test_connections_per_address(server_factory) -> None:
-    srv = await server_factory(max_connections_per_ip=2)
-    async with websockets.connect(srv.ws_url) as a, websockets.connect(srv.ws_url) as b:
-        async with websockets.connect(srv.ws_url) as c:
+    # Clients behind a trusted proxy (this loopback peer), named by X-Forwarded-For.
+    srv = await server_factory(max_connections_per_ip=2, trusted_proxies=["127.0.0.1"])
+    client = {"X-Forwarded-For": "198.51.100.23"}
+    other = {"X-Forwarded-For": "198.51.100.24"}
+    async with websockets.connect(srv.ws_url, additional_headers=client) as a, websockets.connect(
+        srv.ws_url, additional_headers=client
+    ):
+        async with websockets.connect(srv.ws_url, additional_headers=client) as c:
             code, reason = await closed_with(c)
         assert code == 1008 and "too many connections" in reason
         async with aiohttp.ClientSession() as http:
-            async with http.post(srv.url + "/api/speak", json={"text": "Hi."}) as response:
+            async with http.post(srv.url + "/api/speak", json={"text": "Hi."}, headers=client) as response:
                 assert response.status == 429
+        async with websockets.connect(srv.ws_url + "?events=1", additional_headers=other) as d:
+            assert (await recv_json(d))["type"] == "ready"  # another client is not affected
+        async with websockets.connect(srv.ws_url + "?events=1") as local:
+            assert (await recv_json(local))["type"] == "ready"  # the proxy's own address is loopback
         await a.send(json.dumps({"type": "config", "events": True}))
         assert (await recv_json(a))["type"] == "ready"
-        del b
     # Closed sessions give their slots back.
     for _ in range(100):
         if not srv.app[STATE].admission.active:
             break
         await asyncio.sleep(0.02)
-    async with websockets.connect(srv.ws_url + "?events=1") as again:
+    assert not srv.app[STATE].admission.per_ip
+    async with websockets.connect(srv.ws_url + "?events=1", additional_headers=client) as again:
         assert (await recv_json(again))["type"] == "ready"
 
 
