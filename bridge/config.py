@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     max_utterance_seconds: float = Field(
         300.0, gt=0, description="Audio one utterance may make; the rest is dropped with an error frame."
     )
+    speak_max_seconds: float = Field(
+        60.0, gt=0, description="Longest audio one /api/speak request returns (the WAV is built in memory)."
+    )
     max_session_seconds: float = Field(3600.0, ge=0, description="Longest session, then close 1008 (0: no limit).")
     idle_timeout_seconds: float = Field(
         300.0, ge=0, description="Close a session (1000) silent this long both ways (0: never)."

@@ -278,6 +278,7 @@ class SessionPipeline:
         *,
         session_id: str = "-",
         observer: PipelineObserver | None = None,
+        max_utterance_seconds: float | None = None,
     ) -> None:
         self.engines = engines
         self.settings = engines.settings
@@ -298,7 +299,9 @@ class SessionPipeline:
         self._pending_pitch: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._queued_chars = 0
-        self._max_samples = int(getattr(self.settings, "max_utterance_seconds", 0) * OUTPUT_SAMPLE_RATE) or None
+        if max_utterance_seconds is None:
+            max_utterance_seconds = getattr(self.settings, "max_utterance_seconds", 0.0)
+        self._max_samples = int(max_utterance_seconds * OUTPUT_SAMPLE_RATE) or None
         self._utterance_over = False  # the utterance hit max_utterance_seconds: skip to its flush
         self.clock = UtteranceClock()
         self.closed = False

@@ -553,6 +553,7 @@ async def _speak(request: web.Request, state: ServerState) -> web.StreamResponse
                 pitch_shift=body.pitch_shift,
                 session_id=current_session.get() or "speak",
                 metrics=state.metrics,
+                max_seconds=min(state.settings.max_utterance_seconds, state.settings.speak_max_seconds),
             ),
         )
     except ConnectionResetError:
@@ -560,7 +561,8 @@ async def _speak(request: web.Request, state: ServerState) -> web.StreamResponse
         return web.Response(status=499)
     if errors and audio.size == 0:
         return web.json_response({"error": "; ".join(errors)}, status=422)
-    return web.Response(body=wav_bytes(audio, OUTPUT_SAMPLE_RATE), content_type="audio/wav")
+    headers = {"X-Voice-Bridge-Errors": "; ".join(errors)[:500].encode("ascii", "replace").decode()} if errors else None
+    return web.Response(body=wav_bytes(audio, OUTPUT_SAMPLE_RATE), content_type="audio/wav", headers=headers)
 
 
 async def render(
@@ -571,10 +573,18 @@ async def render(
     pitch_shift: float = 0.0,
     session_id: str = "speak",
     metrics: Metrics | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """Speak a whole text through the same pipeline the WebSocket uses; (48 kHz audio, errors)."""
+    """Speak a whole text through the same pipeline the WebSocket uses; (48 kHz audio, errors).
+
+    ``max_seconds`` caps the audio (the rest is cut, with an error in the list).
+    """
     pipeline = SessionPipeline(
-        engines, SessionOptions(voice=voice, pitch_shift=pitch_shift), session_id=session_id, observer=metrics
+        engines,
+        SessionOptions(voice=voice, pitch_shift=pitch_shift),
+        session_id=session_id,
+        observer=metrics,
+        max_utterance_seconds=max_seconds,
     )
     chunks: list[np.ndarray] = []
     errors: list[str] = []

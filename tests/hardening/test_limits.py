@@ -216,3 +216,13 @@ async def test_utterance_limit_cuts_the_utterance_not_the_session(server_factory
         frames, events = await read_utterance(ws)
         assert not [e for e in events if e["type"] == "error"]
         assert sum(len(f) for f in frames) / 4 / 48000 == pytest.approx(1.0, abs=0.3)
+
+
+async def test_speak_audio_is_capped(server_factory) -> None:
+    srv = await server_factory(ToneEngine(seconds_per_word=0.5, chunk_delay=0.0), speak_max_seconds=3.0)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(srv.url + "/api/speak", json={"text": "word " * 30}) as response:
+            assert response.status == 200
+            assert "utterance too long" in response.headers["X-Voice-Bridge-Errors"]
+            body = await response.read()
+    assert (len(body) - 44) / 2 / 48000 <= 3.0
