@@ -420,6 +420,8 @@ class SessionPipeline:
             except Exception as exc:  # one bad segment must not end the session
                 self._chain = None  # its state is unknown after an unexpected fault
                 await self._report_fault(exc, "utterance" if isinstance(work, _FlushWork) else f"segment {work.id}")
+                if isinstance(work, _FlushWork) and work.generation == self._generation:
+                    await self._flushed()  # the client still learns that the utterance ended
 
     async def _report_fault(self, exc: BaseException, where: str) -> None:
         """A fault confined to one segment: tell the client, count it, and carry on."""
@@ -554,9 +556,13 @@ class SessionPipeline:
                 if work.generation != self._generation:
                     return
                 self._utterance_over = False  # the tail hit the utterance limit: still end it
+        await self._flushed()
+
+    async def _flushed(self) -> None:
         seconds = self.clock.samples / OUTPUT_SAMPLE_RATE
         segments = self._segments_in_utterance
         self._segments_in_utterance = 0
+        self._utterance_over = False
         await self.output.put(FlushedOut(segments=segments, audio_seconds=round(seconds, 3), stats=self.clock.stats()))
         self.clock = UtteranceClock()
 

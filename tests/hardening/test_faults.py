@@ -110,3 +110,25 @@ async def test_one_sessions_fault_never_reaches_another(server_factory, piper_en
     assert sum(len(f) for f in healthy[0]) / 4 / 48000 > 4.0
     assert [e["type"] for e in faulty[1]].count("flushed") == 2
     assert srv.app[STATE].metrics.value("voice_bridge_errors_total", kind="internal") == 1
+
+
+async def test_a_fault_while_ending_an_utterance_still_ends_it(engines_factory, monkeypatch) -> None:
+    from bridge.audio.chain import AudioChain
+
+    def broken_finish(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("tail failed")
+
+    pipeline = SessionPipeline(engines_factory(), SessionOptions(events=True))
+    try:
+        monkeypatch.setattr(AudioChain, "finish", broken_finish)
+        pipeline.feed("Two words.")
+        pipeline.flush()
+        items = await collect_until_flushed(pipeline)  # a FlushedOut comes all the same
+        assert any(isinstance(i, ErrorOut) and "utterance: internal error (RuntimeError)" in i.message for i in items)
+        monkeypatch.undo()
+        pipeline.feed("And after.")
+        pipeline.flush()
+        second = await collect_until_flushed(pipeline)
+        assert not [i for i in second if isinstance(i, ErrorOut)] and audio_of(second).size > 0
+    finally:
+        await pipeline.close()
