@@ -9,8 +9,9 @@
   cross-site POSTs, and a page on any site may open ``ws://127.0.0.1:8765`` from a visitor's
   browser (cross-site WebSocket hijacking). Allowed: requests with no ``Origin`` (non-browser
   clients), the bridge's own origin (its ``/demo`` page), and the allowlist (``*``: any).
-* **Public routes**: ``/health``, ``/ready`` and the static ``/demo`` files stay open (the demo
-  page passes ``?token=`` itself); ``/metrics`` is public only with ``metrics_auth = false``.
+* **Public routes**: ``/health``, ``/ready``, ``/`` and the static demo page (``/demo``,
+  ``/static/…``) stay open (the demo page passes ``?token=`` itself); ``/metrics`` is public only
+  with ``metrics_auth = false``.
 
 Refusals are HTTP errors before any upgrade: 401 (key missing or wrong, with
 ``WWW-Authenticate: Bearer``) and 403 (origin not allowed).
@@ -33,10 +34,11 @@ from bridge.config import Settings
 
 log = logging.getLogger(__name__)
 
-#: Routes anyone may call, keys or not.
-PUBLIC_PATHS = frozenset({"/health", "/ready"})
-#: Route prefixes anyone may call (static files of the demo page).
-PUBLIC_PREFIXES = ("/demo",)
+#: Routes anyone may call, keys or not ("/" only redirects to the demo page).
+PUBLIC_PATHS = frozenset({"/", "/health", "/ready", "/favicon.ico"})
+#: Route prefixes anyone may call: the demo page and its static files (the page itself passes
+#: ``?token=`` on its WebSocket).
+PUBLIC_PREFIXES = ("/demo", "/static")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -126,8 +126,11 @@ async def test_metrics_can_be_left_open(server_factory) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.get(srv.url + "/metrics") as response:
             assert response.status == 200
-        async with http.get(srv.url + "/demo/index.html") as response:  # public prefix: 404, not 401
-            assert response.status == 404
+        for public in ("/demo/index.html", "/static/demo.js", "/"):  # public: 404 here, not 401
+            async with http.get(srv.url + public) as response:
+                assert response.status == 404
+        async with http.get(srv.url + "/staticx") as response:  # a prefix is a path segment
+            assert response.status == 401
 
 
 async def test_origin_allowlist(server_factory) -> None:
