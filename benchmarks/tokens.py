@@ -31,7 +31,8 @@ def llm_tokens(text: str) -> list[str]:
             lead = piece[: len(piece) - len(word)]
             parts = [word[i : i + PIECE] for i in range(0, len(word), PIECE)]
             if len(parts[-1]) < 2 and len(parts) > 1:
-                parts[-2] += parts.pop()
+                tail = parts.pop()  # (not `parts[-2] += parts.pop()`: -2 is resolved before the pop)
+                parts[-1] += tail
             tokens.append(lead + parts[0])
             tokens.extend(parts[1:])
         else:

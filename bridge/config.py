@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -66,6 +67,15 @@ class _TomlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(self._values)
+
+
+def _split_csv(value: Any) -> Any:
+    """A list setting written as one string (the environment): ``"a, b"`` → ``["a", "b"]``."""
+    if value is None:  # an empty variable (env_parse_none_str)
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 def config_file_path() -> Path | None:
@@ -147,6 +157,67 @@ class Settings(BaseSettings):
         4.0, gt=0, description="Audio a session may hold unsent before its synthesis pauses."
     )
 
+    # --- access (bridge/auth.py) ----------------------------------------------------------
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="API keys, comma-separated; when set, /ws/stream and /api/speak need one "
+        "(`Authorization: Bearer KEY` or `?token=KEY`).",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed in (comma-separated, `*` for any); empty: same-origin "
+        "pages and clients that send no Origin.",
+    )
+    metrics_auth: bool = Field(True, description="/metrics needs an API key too, when keys are set.")
+
+    # --- abuse limits (bridge/limits.py) ----------------------------------------------------
+    max_message_bytes: int = Field(
+        65536, ge=1024, description="Largest WebSocket message or HTTP body (beyond: close 1009 / HTTP 413)."
+    )
+    max_token_chars: int = Field(
+        4096, ge=1, description="Longest token in one message (longer: error frame, token dropped)."
+    )
+    max_buffered_chars: int = Field(
+        16384, ge=256, description="Text a session may hold waiting for synthesis (beyond: close 1008)."
+    )
+    max_message_rate: float = Field(200.0, gt=0, description="Messages per second a session may send, sustained.")
+    message_burst: int = Field(
+        1000, ge=1, description="Messages a session may send at once above that rate (beyond: close 1008)."
+    )
+    max_utterance_seconds: float = Field(
+        300.0, gt=0, description="Audio one utterance may make; the rest is dropped with an error frame."
+    )
+    speak_max_seconds: float = Field(
+        60.0, gt=0, description="Longest audio one /api/speak request returns (the WAV is built in memory)."
+    )
+    max_session_seconds: float = Field(3600.0, ge=0, description="Longest session, then close 1008 (0: no limit).")
+    idle_timeout_seconds: float = Field(
+        300.0, ge=0, description="Close a session (1000) silent this long both ways (0: never)."
+    )
+    max_connections_per_ip: int = Field(
+        8,
+        ge=0,
+        description="Sessions (WebSocket and /api/speak) open at once from one address (0: no limit; "
+        "loopback is not limited).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client "
+        "for the per-address limit and logs.",
+    )
+    send_stall_seconds: float = Field(
+        30.0, gt=0, description="Close a client (1008) that has read nothing this long while audio waits for it."
+    )
+    socket_send_buffer_bytes: int = Field(
+        131072, ge=0, description="Kernel send buffer per connection (SO_SNDBUF; 0: the OS default, up to megabytes)."
+    )
+    heartbeat_seconds: float = Field(
+        20.0, ge=0, description="WebSocket ping interval; no pong within half of it drops the client (0: off)."
+    )
+    shutdown_timeout_seconds: float = Field(
+        10.0, gt=0, description="On SIGTERM, time for in-flight work to finish before sessions close with 1001."
+    )
+
     # --- voice conversion parts: content features, pitch (bridge/vc/content.py, pitch.py) --
     rvc_content_model: Path | None = Field(
         None,
@@ -164,6 +235,20 @@ class Settings(BaseSettings):
 
     # --- voice conversion (RVC) ---------------------------------------------------------
     default_voice: str | None = Field(None, description="RVC voice for sessions that name none.")
+
+    @field_validator("api_keys", "allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError: not an address or network
+        return value
 
     @field_validator("log_level")
     @classmethod
@@ -195,7 +280,12 @@ def settings_markdown() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, info in Settings.model_fields.items():
         default = info.default
-        shown = "—" if default is None else ("`" + (", ".join(default) if isinstance(default, list) else str(default)) + "`")
+        if info.default_factory is not None:
+            default = info.default_factory()  # type: ignore[call-arg]
+        if default is None or default == []:
+            shown = "—"
+        else:
+            shown = "`" + (", ".join(default) if isinstance(default, list) else str(default)) + "`"
         rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description or ''} |")
     return "\n".join(rows)
 

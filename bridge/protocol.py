@@ -12,7 +12,8 @@ Opt-in extensions: ``{"type": "config", ...}`` (events, voice, pitch_shift, PCM 
 ``ready`` / ``segment`` / ``flushed`` / ``cancelled`` events.
 
 Every malformed frame becomes a :class:`ProtocolError` whose message is sent back as an
-``error`` frame; the session goes on.
+``error`` frame; the session goes on. :func:`parse_client_message` raises nothing else, whatever
+the input (property-tested with hypothesis), and its messages are short and valid UTF-8.
 """
 
 from __future__ import annotations
@@ -28,8 +29,31 @@ PITCH_SHIFT_LIMIT = 24.0
 PcmFormatName = Literal["f32le", "s16le"]
 
 
+#: Longest error message sent back (messages quote bits of the input).
+MAX_ERROR_CHARS = 300
+
+
 class ProtocolError(ValueError):
-    """A client frame the server cannot accept. ``str(error)`` is what the client is told."""
+    """A client frame the server cannot accept. ``str(error)`` is what the client is told.
+
+    ``kind`` labels the error metric: ``protocol`` (malformed) or ``token_too_long``.
+    """
+
+    def __init__(self, message: str, kind: str = "protocol") -> None:
+        if len(message) > MAX_ERROR_CHARS:
+            message = message[: MAX_ERROR_CHARS - 1] + "…"
+        super().__init__(message)
+        self.kind = kind
+
+
+def _unicode_text(value: str | None) -> str | None:
+    """Refuse strings that cannot be encoded as UTF-8 (lone surrogates from ``\\ud800`` escapes)."""
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (it has a lone surrogate)") from None
+    return value
 
 
 def _finite_pitch(value: float | None) -> float | None:
@@ -55,6 +79,7 @@ class TokenMessage(_Message):
     flush: StrictBool = False
 
     _check_pitch = field_validator("pitch_shift")(_finite_pitch)
+    _check_text = field_validator("token")(_unicode_text)
 
     @field_validator("pitch_shift", mode="before")
     @classmethod
@@ -82,6 +107,7 @@ class ConfigMessage(_Message):
     format: PcmFormatName | None = None
 
     _check_pitch = field_validator("pitch_shift")(_finite_pitch)
+    _check_text = field_validator("voice")(_unicode_text)
 
     @field_validator("pitch_shift", mode="before")
     @classmethod
@@ -104,11 +130,24 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_client_message(data: str) -> ClientMessage:
-    """One text frame → one message, or :class:`ProtocolError` saying what is wrong."""
+def parse_client_message(data: str, *, max_token_chars: int | None = None) -> ClientMessage:
+    """One text frame → one message, or :class:`ProtocolError` saying what is wrong.
+
+    ``max_token_chars``: a longer token is refused (kind ``token_too_long``).
+    """
+    message = _parse(data)
+    if max_token_chars is not None and isinstance(message, TokenMessage) and len(message.token) > max_token_chars:
+        raise ProtocolError(
+            f"token too long: {len(message.token)} characters (limit {max_token_chars}); send text in smaller pieces",
+            kind="token_too_long",
+        )
+    return message
+
+
+def _parse(data: str) -> ClientMessage:
     try:
         obj = json.loads(data)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, and int() past its digit limit
         raise ProtocolError(f"invalid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("expected a JSON object")
@@ -141,7 +180,12 @@ def parse_client_message(data: str) -> ClientMessage:
 
 # --------------------------------------------------------------------------- server → client
 def _dump(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: escape it rather than fail to send
+        text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def error_frame(message: str) -> str:
