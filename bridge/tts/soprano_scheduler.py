@@ -35,6 +35,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -78,11 +79,18 @@ _END = object()
 
 @dataclass(eq=False)
 class Job:
-    """One ``stream()`` call: its sentences' prompts, handled one after another in one slot."""
+    """One ``stream()`` call: its sentences, generated one after another in one slot.
 
-    prompts: list[list[int]]
-    caps: list[int]  # max audio tokens per sentence
+    Either ``prompts`` and ``caps`` are given, or ``text`` and ``prepare`` (text → prompts,
+    caps), which the scheduler thread calls on admission so that submitting never blocks the
+    caller (the pipeline calls ``stream()`` on its event loop).
+    """
+
     cancel: CancelToken
+    prompts: list[list[int]] = field(default_factory=list)
+    caps: list[int] = field(default_factory=list)  # max audio tokens per sentence
+    text: str | None = None
+    prepare: Callable[[str], tuple[list[list[int]], list[int]]] | None = None
     out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     chunk_tokens: int | None = None  # per-job override of the scheduler's chunk size (tests)
     cap_is_expected: bool = False  # the caller asked for a short cap (warm-up): no warning
@@ -92,10 +100,9 @@ class Job:
     pos: int = 0  # tokens in the KV cache for this sentence
     n: int = 0  # audio states kept for this sentence
     emitted: int = 0  # intervals already sent for this sentence
+    chunks: int = 0  # chunks already sent for this sentence
     next_token: int = -1  # sampled, not yet fed
     done: str | None = None  # "stop", "length" once the sentence ended
-    first_audio_at: float | None = None
-    samples_out: int = 0  # samples sent over all sentences
     steps_after_cancel: int = 0
     _closed: bool = False
 
@@ -198,14 +205,11 @@ class BatchScheduler:
         self.decode_calls = 0
         self.tokens = 0
         self.max_batch_seen = 0
-        self._iter_ema = 0.0
         self._thread = threading.Thread(target=self._run, name="soprano-scheduler", daemon=True)
         self._thread.start()
 
     # ------------------------------------------------------------------ public (any thread)
     def submit(self, job: Job) -> None:
-        if any(cap > self.max_new_tokens for cap in job.caps):
-            raise ValueError(f"a sentence cap exceeds max_new_tokens={self.max_new_tokens}")
         with self._cond:
             if self._closing:
                 raise RuntimeError("Soprano scheduler is closed")
@@ -248,14 +252,11 @@ class BatchScheduler:
                         self._cond.wait()
                     if self._closing:
                         break
-                started = time.perf_counter()
                 try:
                     self._iteration()
                 except Exception as exc:  # a model fault: fail the streams in flight, keep serving
                     log.exception("soprano: generation step failed")
                     self._fail_active(exc)
-                took = time.perf_counter() - started
-                self._iter_ema = took if self._iter_ema == 0 else 0.8 * self._iter_ema + 0.2 * took
         for job in list(self._active) + list(self._pending):
             job.out.put(_END)
         self._active.clear()
@@ -288,6 +289,17 @@ class BatchScheduler:
                     return
                 job = self._pending.popleft()
             if job.cancelled:
+                job.out.put(_END)
+                continue
+            if job.text is not None and job.prepare is not None:
+                try:
+                    job.prompts, job.caps = job.prepare(job.text)
+                except Exception as exc:
+                    job.out.put(exc)
+                    continue
+                job.text = None
+            job.caps = [min(cap, self.max_new_tokens) for cap in job.caps]
+            if not job.prompts:
                 job.out.put(_END)
                 continue
             self._ensure_capacity(len(self._active) + 1)
@@ -379,7 +391,7 @@ class BatchScheduler:
         positions = torch.arange(len(prompt), device=self.device)[None]
         hidden = self._forward(ids, positions, None)[:, -1]
         token = self._choose(self.lm.lm_head(hidden), self._seen[slot : slot + 1])
-        job.pos, job.n, job.emitted, job.done = len(prompt), 0, 0, None
+        job.pos, job.n, job.emitted, job.chunks, job.done = len(prompt), 0, 0, 0, None
         self._accept([job], hidden, token.tolist())
 
     def _step(self, jobs: list[Job]) -> None:
@@ -431,24 +443,17 @@ class BatchScheduler:
 
     # ------------------------------------------------------------------ the decoder
     def _emit(self) -> None:
-        now = time.perf_counter()
-        low_water = max(0.05, 2.0 * self._iter_ema)
+        """Decode what is due: a sentence's first interval as soon as it is final, then chunks
+        of 2, 4, … up to ``chunk_tokens`` intervals (the listener's buffer grows as fast as the
+        decoder's per-call cost shrinks), and everything left when the sentence ends."""
         work: list[tuple[Job, int, int, int]] = []  # job, first token, first interval, end interval
         for job in self._active:
             if job.done is not None:
                 end = max(job.n - 1, job.emitted)  # every interval left, to the last token's centre
             else:
                 ready = job.n - LOOKAHEAD  # intervals 0..ready-1 are final
-                pending = ready - job.emitted
-                if pending <= 0:
-                    continue
                 limit = job.chunk_tokens or self.chunk_tokens
-                ahead = (
-                    job.samples_out / 32000 - (now - job.first_audio_at)
-                    if job.first_audio_at is not None
-                    else 0.0
-                )
-                if not (job.emitted == 0 or pending >= limit or ahead < low_water):
+                if ready - job.emitted < min(limit, 1 << job.chunks):
                     continue
                 end = ready
             if end > job.emitted:
@@ -472,9 +477,7 @@ class BatchScheduler:
                 piece = np.ascontiguousarray(audio[row, (a - first) * TOKEN_SAMPLES : (b - first) * TOKEN_SAMPLES])
                 final = job.done is not None
                 job.emitted = b
-                if job.first_audio_at is None:
-                    job.first_audio_at = time.perf_counter()
-                job.samples_out += piece.size
+                job.chunks += 1
                 job.out.put(Chunk(piece, job.sentence, job.n, final))
             self.decode_calls += 1
         self.decode_seconds += time.perf_counter() - started
@@ -483,7 +486,7 @@ class BatchScheduler:
         self._release(job)
         job.sentence += 1
         if job.sentence < len(job.prompts) and not job.cancelled:
-            job.done, job.n, job.emitted, job.pos = None, 0, 0, 0
+            job.done, job.n, job.emitted, job.chunks, job.pos = None, 0, 0, 0, 0
             with self._cond:
                 self._pending.appendleft(job)
         else:
