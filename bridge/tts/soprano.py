@@ -79,6 +79,14 @@ _CLOCK = re.compile(r"\b(\d{1,2}):([0-5]\d):([0-5]\d)\b")
 _WWW = re.compile(r"\bwww\.", re.IGNORECASE)
 _REPEATED_CAPITAL = re.compile(r"\b([A-Z])\1{2,}\b")
 _SPEAKABLE = re.compile(r"[A-Za-z0-9]")
+# "Jan. 5th", "Mon. morning": the normaliser expands the word but keeps the dot, which then
+# ends a sentence mid-phrase. Drop the dot when the phrase goes on in lower case or digits.
+_ABBREVIATION_DOT = re.compile(
+    r"\b(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Mon|Tue|Tues|Wed|Thu|Thurs|Fri|Sat|Sun|Ave|approx)\."
+    r"(?=\s+[a-z0-9])"
+)
+_VERSUS = re.compile(r"\bvs\.?(?=\s)", re.IGNORECASE)
+_AM_PM = re.compile(r"\b(\d{1,2}(?::\d\d)?)\s*([AaPp])\.?\s?[Mm]\b(?:\.(?=\s+[a-z0-9]))?")
 
 
 def _clock_words(match: re.Match[str]) -> str:
@@ -99,6 +107,9 @@ def _initialism(match: re.Match[str]) -> str:
 
 
 def _prefix_fixes(text: str) -> str:
+    text = _ABBREVIATION_DOT.sub(r"\1", text)
+    text = _VERSUS.sub("versus", text)
+    text = _AM_PM.sub(lambda m: f"{m.group(1)} {m.group(2).lower()} m", text)
     text = _EG.sub("for example", text)
     text = _IE.sub("that is", text)
     text = _CLOCK.sub(_clock_words, text)
@@ -150,6 +161,56 @@ def prepare_text(text: str) -> list[str]:
 def token_cap(sentence: str, max_new_tokens: int, tokens_per_char: float) -> int:
     """How many audio tokens ``sentence`` may take before it counts as runaway."""
     return max(1, min(max_new_tokens, MIN_TOKEN_CAP + math.ceil(tokens_per_char * len(sentence))))
+
+
+class SopranoStream:
+    """The iterator :meth:`SopranoEngine.stream` returns: waits for the scheduler's chunks.
+
+    Closing it (or dropping it) withdraws the request; so does its cancel token.
+    """
+
+    def __init__(self, job: Any, cancel: CancelToken, scheduler: BatchScheduler | None, *, audio_only: bool = False):
+        self._job = job
+        self._cancel = cancel
+        self._scheduler = scheduler
+        self._audio_only = audio_only
+
+    def __iter__(self) -> SopranoStream:
+        return self
+
+    def __next__(self) -> Any:
+        from bridge.tts.soprano_scheduler import is_end
+
+        job = self._job
+        if job is None:
+            raise StopIteration
+        while True:
+            try:
+                item = job.out.get(timeout=0.05)
+            except queue.Empty:
+                if self._cancel.cancelled:
+                    self.close()
+                    raise StopIteration from None
+                if self._scheduler is None or not self._scheduler.alive:
+                    self.close()
+                    raise TTSError("Soprano scheduler stopped") from None
+                continue
+            if is_end(item) or self._cancel.cancelled:
+                self.close()
+                raise StopIteration
+            if isinstance(item, BaseException):
+                self.close()
+                raise TTSError(f"Soprano synthesis failed: {item}") from item
+            np.clip(item.audio, -1.0, 1.0, out=item.audio)
+            return item.audio if self._audio_only else item
+
+    def close(self) -> None:
+        if self._job is not None:
+            self._job.close()
+            self._job = None
+
+    def __del__(self) -> None:
+        self.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -212,8 +273,7 @@ class SopranoEngine(TTSEngine):
         self.warmup = warmup
         self.device: str | None = None
         self.dtype: str | None = None
-        self._tokenizer: Any = None
-        self._tokenizer_lock = threading.Lock()
+        self._tokenizer: Any = None  # used by the scheduler thread only
         self._scheduler: BatchScheduler | None = None
         self._load_lock = threading.Lock()
 
@@ -318,13 +378,15 @@ class SopranoEngine(TTSEngine):
         )
 
     # ------------------------------------------------------------------ synthesis
-    def _encode(self, sentence: str) -> list[int]:
-        with self._tokenizer_lock:  # fast tokenizers are not safe to call from several threads
-            return list(self._tokenizer(f"[STOP][TEXT]{sentence}[START]")["input_ids"])
+    def _prepare(self, text: str, cap: int) -> tuple[list[list[int]], list[int]]:
+        """Scheduler thread: text → one prompt and one token cap per sentence."""
+        sentences = prepare_text(text)
+        prompts = [list(self._tokenizer(f"[STOP][TEXT]{s}[START]")["input_ids"]) for s in sentences]
+        return prompts, [token_cap(s, cap, self.tokens_per_char) for s in sentences]
 
     def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
-        for chunk in self.iter_chunks(text, cancel):
-            yield chunk.audio
+        """Audio chunks for ``text``; generation starts at this call (it only enqueues the text)."""
+        return SopranoStream(self._submit(text, cancel, None, None), cancel, self._scheduler, audio_only=True)
 
     def iter_chunks(
         self,
@@ -335,19 +397,21 @@ class SopranoEngine(TTSEngine):
         chunk_tokens: int | None = None,
     ) -> Iterator[Chunk]:
         """Like :meth:`stream`, with each chunk's origin. ``max_tokens`` caps every sentence."""
-        from bridge.tts.soprano_scheduler import Job, is_end
+        return SopranoStream(self._submit(text, cancel, max_tokens, chunk_tokens), cancel, self._scheduler)
+
+    def _submit(self, text: str, cancel: CancelToken, max_tokens: int | None, chunk_tokens: int | None):
+        from bridge.tts.soprano_scheduler import Job
 
         scheduler = self._scheduler
         if scheduler is None:
             raise TTSError("Soprano engine is not loaded")
-        sentences = prepare_text(text)
-        if not sentences or cancel.cancelled:
-            return
+        if not text or not _SPEAKABLE.search(text) or cancel.cancelled:
+            return None
         cap = self.max_new_tokens if max_tokens is None else min(max_tokens, self.max_new_tokens)
         job = Job(
-            prompts=[self._encode(s) for s in sentences],
-            caps=[token_cap(s, cap, self.tokens_per_char) for s in sentences],
             cancel=cancel,
+            text=text,
+            prepare=lambda t: self._prepare(t, cap),
             chunk_tokens=chunk_tokens,
             cap_is_expected=max_tokens is not None,
         )
@@ -355,26 +419,7 @@ class SopranoEngine(TTSEngine):
             scheduler.submit(job)
         except RuntimeError as exc:
             raise TTSError(str(exc)) from exc
-        try:
-            while True:
-                try:
-                    item = job.out.get(timeout=0.05)
-                except queue.Empty:
-                    if cancel.cancelled:
-                        return
-                    if not scheduler.alive:
-                        raise TTSError("Soprano scheduler stopped") from None
-                    continue
-                if is_end(item):
-                    return
-                if isinstance(item, BaseException):
-                    raise TTSError(f"Soprano synthesis failed: {item}") from item
-                if cancel.cancelled:
-                    return
-                np.clip(item.audio, -1.0, 1.0, out=item.audio)
-                yield item
-        finally:
-            job.close()
+        return job
 
     # ------------------------------------------------------------------ lifecycle
     def info(self) -> dict[str, Any]:
