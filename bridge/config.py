@@ -149,8 +149,8 @@ class Settings(BaseSettings):
         8,
         ge=1,
         le=256,
-        description="Audio tokens per chunk after the first (which comes after 5 tokens); a chunk "
-        "comes sooner when the listener's buffer runs low.",
+        description="Largest audio chunk, in tokens of 64 ms: a sentence's first chunk is 1 token "
+        "(out after 5 are generated), then 2, 4, … up to this (fewer decoder calls).",
     )
     soprano_threads: int = Field(
         0, ge=0, description="torch intra-op threads, process-wide (0: library default)."
