@@ -160,11 +160,12 @@ def test_first_chunk_after_lookahead_then_one_per_token(chain_engine):
     assert all(c.audio.dtype == np.float32 and np.abs(c.audio).max() <= 1.0 for c in chunks)
 
 
-def test_default_chunking_still_starts_early(chain_engine):
-    chunks = list(chain_engine.iter_chunks("Hello there.", CancelToken()))
+def test_default_chunking_starts_early_then_doubles(chain_engine):
+    chunks = list(chain_engine.iter_chunks("Hello there.", CancelToken()))  # chunk_tokens = 8
     assert chunks[0].tokens == LOOKAHEAD + 1
-    assert len(chunks) >= 2
-    assert sum(c.audio.size for c in chunks) == (CHAIN - 1) * TOKEN_SAMPLES
+    # 11 intervals: 1 when 5 tokens exist, 2 at 7, 4 at 11, the last 4 when [STOP] comes.
+    assert [c.audio.size // TOKEN_SAMPLES for c in chunks] == [1, 2, 4, 4]
+    assert [c.tokens for c in chunks] == [5, 7, 11, 12]
 
 
 def test_stream_equals_package_infer_chain(chain_engine, package_tts):
@@ -285,6 +286,19 @@ def test_cancel_stops_within_one_step(random_engine):
     assert scheduler.tokens - tokens_at_cancel <= 1  # at most the step already in flight
 
 
+def test_stream_starts_generating_before_the_first_next(random_engine):
+    """The pipeline calls stream() on its event loop and next() in a worker: work starts at once."""
+    scheduler = random_engine._scheduler
+    steps = scheduler.steps
+    stream = random_engine.stream("Hello there, my friend.", CancelToken())
+    deadline = time.monotonic() + 10
+    while scheduler.steps < steps + LOOKAHEAD and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert scheduler.steps >= steps + LOOKAHEAD
+    assert next(stream).size == TOKEN_SAMPLES
+    stream.close()
+
+
 def test_closing_the_generator_frees_the_slot(random_engine):
     scheduler = random_engine._scheduler
     stream = random_engine.stream(LONG, CancelToken())
@@ -335,6 +349,8 @@ def test_concurrent_streams_match_solo_runs(random_engine):
         ("Go to www.example.com for all of the details.", ["go to w w w dot example dot com for all of the details."]),
         ("I have $3.50 in my pocket right now, friend.", ["i have three dollars, fifty cents in my pocket right now, friend."]),
         ("Short. Also short. But this one is a good deal longer.", ["short. also short. but this one is a good deal longer."]),
+        ("See you on Jan. 5th at 3:30 pm, or so I am told.", ["see you on january fifth at three thirty p m, or so i am told."]),
+        ("Cats vs. dogs is a debate as old as time itself.", ["cats versus dogs is a debate as old as time itself."]),
     ],
 )
 def test_prepare_text_fixes(text, expected):
