@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     soprano_model_dir: Path | None = Field(
         None,
         description="Soprano model folder (config.json, model.safetensors, tokenizer.json, "
-        "tokenizer_config.json, decoder.pth); default: <models_dir>/soprano.",
+        "tokenizer_config.json, decoder.pth); default: the soprano folder in models_dir.",
     )
     soprano_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="LM precision; 'auto': bfloat16 on CUDA, float32 on CPU. The decoder runs in float32."
