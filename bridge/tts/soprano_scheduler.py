@@ -197,12 +197,13 @@ class BatchScheduler:
         self._pending: deque[Job] = deque()
         self._active: list[Job] = []
         self._closing = False
-        self._error: BaseException | None = None
         # Statistics (scheduler thread writes, anyone reads).
         self.steps = 0
         self.step_seconds = 0.0
         self.decode_seconds = 0.0
         self.decode_calls = 0
+        self.prefill_seconds = 0.0
+        self.prefills = 0
         self.tokens = 0
         self.max_batch_seen = 0
         self._thread = threading.Thread(target=self._run, name="soprano-scheduler", daemon=True)
@@ -238,6 +239,7 @@ class BatchScheduler:
             "mean_decode_ms": (
                 round(1000 * self.decode_seconds / self.decode_calls, 3) if self.decode_calls else None
             ),
+            "mean_prefill_ms": round(1000 * self.prefill_seconds / self.prefills, 3) if self.prefills else None,
             "max_batch_seen": self.max_batch_seen,
             "active": len(self._active),
             "pending": len(self._pending),
@@ -383,6 +385,7 @@ class BatchScheduler:
         prompt = job.prompts[job.sentence]
         if len(prompt) > MAX_PROMPT_TOKENS:
             raise ValueError(f"prompt of {len(prompt)} tokens exceeds {MAX_PROMPT_TOKENS}")
+        started = time.perf_counter()
         slot = job.slot
         ids = torch.tensor([prompt], dtype=torch.long, device=self.device)
         self._seen[slot].zero_()
@@ -393,6 +396,8 @@ class BatchScheduler:
         token = self._choose(self.lm.lm_head(hidden), self._seen[slot : slot + 1])
         job.pos, job.n, job.emitted, job.chunks, job.done = len(prompt), 0, 0, 0, None
         self._accept([job], hidden, token.tolist())
+        self.prefills += 1
+        self.prefill_seconds += time.perf_counter() - started
 
     def _step(self, jobs: list[Job]) -> None:
         started = time.perf_counter()
