@@ -252,7 +252,7 @@ def markdown(result: dict) -> str:
         "",
         f"Model: Soprano-1.1 architecture with random weights ({env['model']}); each stream is "
         f"forced to {result['tokens']} audio tokens ({result['audio_s_per_stream']:.2f} s of audio). "
-        f"Medians over {result['runs']} runs; runs of the two loops alternate.",
+        f"Medians over {result['runs']} runs; within a run the loops take turns, so all see the same machine load.",
         "",
         "| loop | streams | first audio ms (median, min–max) | RTF per stream | throughput × real time | step ms | decoder call ms | prefill ms |",
         "|---|---|---|---|---|---|---|---|",
