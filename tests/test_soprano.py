@@ -355,3 +355,35 @@ def test_concurrent_streams_match_solo_runs(random_engine):
 )
 def test_prepare_text_fixes(text, expected):
     assert prepare_text(text) == expected
+
+
+# ---------------------------------------------------------------------------------- pipeline
+
+
+async def test_pipeline_speaks_with_soprano(chain_engine):
+    """The session pipeline drives the engine: 32 kHz chunks in, 48 kHz frames out."""
+    import asyncio
+
+    from bridge.engines import Engines
+    from bridge.pipeline import AudioOut, FlushedOut, SegmentOut, SessionOptions, SessionPipeline
+
+    settings = Settings.model_construct(**{**Settings().model_dump(), "port": 0, "tts": "soprano"})
+    engines = Engines(settings=settings, tts=chain_engine)
+    engines.loaded = True
+    pipeline = SessionPipeline(engines, SessionOptions(events=True))
+    items = []
+    try:
+        for word in "Sure thing. Here is the first answer, and then a second one follows.".split(" "):
+            pipeline.feed(word + " ")
+        pipeline.flush()
+        while not isinstance(item := await asyncio.wait_for(pipeline.next_output(), 60), FlushedOut):
+            items.append(item)
+    finally:
+        await pipeline.close()
+        engines.executor.shutdown(wait=True)
+    segments = [i for i in items if isinstance(i, SegmentOut)]
+    audio_seconds = sum(i.samples for i in items if isinstance(i, AudioOut)) / 48_000
+    assert segments
+    # Every segment is CHAIN tokens long: (CHAIN - 1) × 64 ms of speech each, pauses aside.
+    assert audio_seconds >= 0.9 * len(segments) * (CHAIN - 1) * TOKEN_SAMPLES / 32_000
+    assert item.segments == len(segments)
