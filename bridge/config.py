@@ -127,6 +127,45 @@ class Settings(BaseSettings):
         2, ge=1, description="Threads running model work (TTS, voice conversion) for all sessions."
     )
 
+    # --- soprano (tts = "soprano") ------------------------------------------------------
+    soprano_model_dir: Path | None = Field(
+        None,
+        description="Soprano model folder (config.json, model.safetensors, tokenizer.json, "
+        "tokenizer_config.json, decoder.pth); default: the soprano folder in models_dir.",
+    )
+    soprano_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="LM precision; 'auto': bfloat16 on CUDA, float32 on CPU. The decoder runs in float32."
+    )
+    soprano_max_new_tokens: int = Field(
+        512, ge=16, le=4096, description="Hard cap on audio tokens per sentence (64 ms each)."
+    )
+    soprano_tokens_per_char: float = Field(
+        3.0,
+        gt=0,
+        description="Also cap a sentence at 32 + this many tokens per character of its text "
+        "(speech needs about 1): a runaway sentence is cut early.",
+    )
+    soprano_temperature: float = Field(
+        0.0, ge=0, description="Sampling temperature; 0 takes the likeliest token (the package's default)."
+    )
+    soprano_top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass (with temperature > 0).")
+    soprano_repetition_penalty: float = Field(
+        1.2, ge=1.0, description="Penalty on tokens already in the prompt or the audio so far."
+    )
+    soprano_max_batch: int = Field(
+        8, ge=1, le=256, description="Sentences generated together in one batched step; more wait their turn."
+    )
+    soprano_chunk_tokens: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Largest audio chunk, in tokens of 64 ms: a sentence's first chunk is 1 token "
+        "(out after 5 are generated), then 2, 4, … up to this (fewer decoder calls).",
+    )
+    soprano_threads: int = Field(
+        0, ge=0, description="torch intra-op threads, process-wide (0: library default)."
+    )
+
     # --- segmenter / text ---------------------------------------------------------------
     segment_max_chars: int = Field(200, ge=20, description="Hard cap on one segment's length.")
     first_segment_min_words: int = Field(
