@@ -387,3 +387,14 @@ async def test_pipeline_speaks_with_soprano(chain_engine):
     # Every segment is CHAIN tokens long: (CHAIN - 1) × 64 ms of speech each, pauses aside.
     assert audio_seconds >= 0.9 * len(segments) * (CHAIN - 1) * TOKEN_SAMPLES / 32_000
     assert item.segments == len(segments)
+
+
+def test_models_pull_knows_every_soprano_file() -> None:
+    """`voice-bridge models pull soprano` fetches exactly the files the engine loads."""
+    from bridge.modelstore import default_manifest_path, load_manifest
+    from bridge.tts.soprano import REQUIRED_FILES, SOPRANO_HF_FILES, SOPRANO_HF_REPO
+
+    files = load_manifest(default_manifest_path()).select(["soprano"])
+    names = {Path(f.name).name for f in files}
+    assert names == {f["name"] for f in SOPRANO_HF_FILES} >= set(REQUIRED_FILES)
+    assert all(SOPRANO_HF_REPO in f.url and "/soprano/" in f"/{f.name}" for f in files)
