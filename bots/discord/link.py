@@ -56,6 +56,7 @@ class BridgeLink:
         self.connections = 0
         self.errors: list[str] = []  # server error events for the current sink
         self.first_chunk_at: float | None = None  # perf_counter of the current sink's first audio
+        self.last_flushed: dict[str, Any] = {}  # the last `flushed` event (segments, audio_seconds)
 
     # ------------------------------------------------------------------ connection
     @property
@@ -229,6 +230,7 @@ class BridgeLink:
         elif self._pending_cancels:
             return  # belongs to a cancelled utterance
         elif event.type == "flushed":
+            self.last_flushed = event.data
             sink, self._sink = self._sink, None
             if sink is not None:
                 sink.finish()

@@ -96,6 +96,7 @@ class UtteranceReport:
     started: float = 0.0  # perf_counter when the utterance began
     bridge_first_chunk: float | None = None
     playback_started: float | None = None
+    playback_ended: float | None = None  # when the player reported the end (its `after`)
     ended: float | None = None
 
 
@@ -123,7 +124,7 @@ class GuildSession:
         self._pending: deque[tuple[Request, asyncio.Future[UtteranceReport]]] = deque()
         self._current: Request | None = None
         self._current_source: StreamSource | None = None
-        self._current_task: asyncio.Task[UtteranceReport] | None = None
+        self._current_task: asyncio.Task[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.reports: deque[UtteranceReport] = deque(maxlen=32)
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -264,7 +265,8 @@ class GuildSession:
         while self._pending:
             request, future = self._pending.popleft()
             self._current = request
-            task = asyncio.create_task(self._run(request), name=f"utterance-{request.id}")
+            report = UtteranceReport(request)
+            task = asyncio.create_task(self._run(request, report), name=f"utterance-{request.id}")
             self._current_task = task
             try:
                 await asyncio.wait([task])
@@ -272,13 +274,13 @@ class GuildSession:
                 self._current = None
                 self._current_task = None
                 self._current_source = None
-            report = task.result() if not task.cancelled() else UtteranceReport(request, outcome="interrupted")
             if not future.done():
                 future.set_result(report)
 
     # ------------------------------------------------------------------ one utterance
-    async def _run(self, request: Request) -> UtteranceReport:
-        report = UtteranceReport(request, started=time.perf_counter())
+    async def _run(self, request: Request, report: UtteranceReport) -> None:
+        """Play one request; ``report`` is filled in as it goes (also when interrupted)."""
+        report.started = time.perf_counter()
         source: StreamSource | None = None
         playback: asyncio.Task[None] | None = None
         posted = False
@@ -290,6 +292,7 @@ class GuildSession:
                 max_seconds=s.buffer_seconds,
                 low_water_seconds=s.low_water_seconds,
                 prebuffer_seconds=s.prebuffer_ms / 1000,
+                prebuffer_max_wait=s.prebuffer_max_wait_ms / 1000,
             )
             report.source = source.stats
             self._current_source = source
@@ -332,7 +335,6 @@ class GuildSession:
                 self.history.record(request.channel_id, _user_turn(request), report.text.strip())
             self.reports.append(report)
             self._log_report(report)
-        return report
 
     async def _cleanup(self, source: StreamSource | None, playback: asyncio.Task[None] | None, streaming: bool) -> None:
         if source is not None and not source.drained:
@@ -391,6 +393,7 @@ class GuildSession:
             raise VoiceFailed(f"play failed: {exc}") from None
         report.playback_started = time.perf_counter()
         error = await done
+        report.playback_ended = time.perf_counter()
         if error is not None:
             raise VoiceFailed(f"player error: {error!r}")
         if not source.drained and not source.aborted:

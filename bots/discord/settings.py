@@ -82,7 +82,10 @@ class DiscordSettings(BaseSettings):
     )
     low_water_seconds: float = Field(1.0, ge=0, description="Reading resumes when the buffer falls below this.")
     prebuffer_ms: int = Field(
-        60, ge=0, le=2000, description="Audio gathered before playback starts (and again after an underrun)."
+        200, ge=0, le=2000, description="Jitter buffer: audio gathered before playback starts (and after an underrun)…"
+    )
+    prebuffer_max_wait_ms: int = Field(
+        100, ge=0, le=2000, description="…but start anyway this long after the first audio arrived (0: at once)."
     )
 
     # --- the LLM ----------------------------------------------------------------------------

@@ -4,10 +4,15 @@ discord.py's ``AudioPlayer`` thread calls :meth:`StreamSource.read` every 20 ms 
 whatever it returns; a short or empty read ends playback. So ``read`` must never wait on the
 network: it takes one frame from a bounded buffer that the event loop fills.
 
+* A small jitter buffer: playback starts (and resumes after an underrun) once ``prebuffer``
+  audio is buffered, or ``prebuffer_max_wait`` after audio first arrived, whichever is first.
+  A streaming TTS sends a short first chunk and a much longer second one; starting on the first
+  alone often means a gap right after the first syllable. The wait is capped, so it costs at
+  most ``prebuffer_max_wait`` of latency.
 * While the utterance is open and the buffer is dry, ``read`` returns a frame of silence:
   playback goes on (ending it would make the next words start a new player, with a click and
-  Discord's speaking indicator flapping). After such an underrun it gathers ``prebuffer`` audio
-  again before playing, so a slow stretch becomes one pause instead of a stutter.
+  Discord's speaking indicator flapping), and the jitter buffer fills again before playing, so
+  a slow stretch becomes one pause instead of a stutter.
 * After :meth:`finish` (the bridge's ``flushed``) it plays what is left, the last frame padded
   with zeros, then returns ``b''``: playback ends right after the last sample.
 * :meth:`abort` (stop, interrupt) empties the buffer at once; the next ``read`` returns ``b''``.
@@ -59,6 +64,7 @@ class SourceStats:
     max_buffered_bytes: int = 0
     reader_waits: int = 0  # times the feeder had to wait for room
     first_audio_read: float | None = None  # perf_counter of the first read() that returned audio
+    first_underrun: float | None = None  # perf_counter of the first dry read after the first audio
     last_audio_read: float | None = None
     finished_at: float | None = None
     aborted_at: float | None = None
@@ -77,26 +83,31 @@ class StreamSource(discord.AudioSource):
         *,
         max_seconds: float = 3.0,
         low_water_seconds: float = 1.0,
-        prebuffer_seconds: float = 0.06,
+        prebuffer_seconds: float = 0.2,
+        prebuffer_max_wait: float = 0.1,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        if not 0 <= low_water_seconds < max_seconds:
-            raise ValueError("low_water_seconds must be in [0, max_seconds)")
-        self.max_bytes = _frames_bytes(max_seconds)
-        self.low_water_bytes = _frames_bytes(low_water_seconds)
-        # At least one frame: playing starts (and resumes after an underrun) with real audio.
-        self.prebuffer_bytes = max(FRAME_BYTES, min(_frames_bytes(prebuffer_seconds), self.max_bytes))
-        self.loop = loop or asyncio.get_running_loop()
-        self.stats = SourceStats()
+        # Plain state first: cleanup() (also run by AudioSource.__del__) must always work.
         self._lock = threading.Lock()
         self._buffer = bytearray()
         self._offset = 0  # bytes of _buffer already read (compacted lazily)
+        self._room: asyncio.Event | None = None  # set when the feeder may go on
         self._priming = True
+        self._audio_since: float | None = None  # when the buffer last went from empty to not
         self._finished = False  # no more audio will come (flushed)
         self._aborted = False
         self._error: BaseException | None = None
-        self._room: asyncio.Event | None = None  # set when the feeder may go on
+        if not 0 <= low_water_seconds < max_seconds:
+            raise ValueError("low_water_seconds must be in [0, max_seconds)")
+        self.max_bytes = max(2 * FRAME_BYTES, _frames_bytes(max_seconds))
+        self.low_water_bytes = min(_frames_bytes(low_water_seconds), self.max_bytes - FRAME_BYTES)
+        # At least one frame: playing starts (and resumes after an underrun) with real audio.
+        self.prebuffer_bytes = max(FRAME_BYTES, min(_frames_bytes(prebuffer_seconds), self.max_bytes))
+        self.prebuffer_max_wait = prebuffer_max_wait
+        self.loop = loop or asyncio.get_running_loop()
+        self.stats = SourceStats()
         self._ready = asyncio.Event()  # enough to start playing, or nothing more will come
+        self._arrived = asyncio.Event()  # the first audio (or the end) is here
         self._done = asyncio.Event()  # finished, failed or aborted
         self.last_progress = time.monotonic()
 
@@ -136,12 +147,16 @@ class StreamSource(discord.AudioSource):
         if self._aborted or self._finished:
             return
         pcm = to_discord_pcm(samples)
+        now = time.perf_counter()
         with self._lock:
+            if len(self._buffer) == self._offset:
+                self._audio_since = now
             self._buffer += pcm
             buffered = len(self._buffer) - self._offset
         self.stats.fed_bytes += len(pcm)
         self.stats.max_buffered_bytes = max(self.stats.max_buffered_bytes, buffered)
         self.last_progress = time.monotonic()
+        self._arrived.set()
         if buffered >= self.prebuffer_bytes:
             self._ready.set()
 
@@ -159,6 +174,7 @@ class StreamSource(discord.AudioSource):
         self._finished = True
         self.stats.finished_at = time.perf_counter()
         self.last_progress = time.monotonic()
+        self._arrived.set()
         self._ready.set()
         self._done.set()
 
@@ -178,12 +194,21 @@ class StreamSource(discord.AudioSource):
             self.stats.aborted_at = time.perf_counter()
         if room is not None:
             room.set()
+        self._arrived.set()
         self._ready.set()
         self._done.set()
 
     async def wait_ready(self) -> None:
-        """Until there is enough audio to start playing, or the stream has ended."""
-        await self._ready.wait()
+        """Until playback should start: ``prebuffer`` audio is here, or ``prebuffer_max_wait``
+        has passed since the first audio, or the stream has ended."""
+        await self._arrived.wait()
+        since = self._audio_since
+        left = self.prebuffer_max_wait - (time.perf_counter() - since) if since is not None else 0.0
+        if left > 0 and not self._ready.is_set():
+            try:
+                await asyncio.wait_for(self._ready.wait(), left)
+            except TimeoutError:
+                pass
 
     async def wait_finished(self) -> None:
         """Until the bridge has sent everything (or the stream was aborted); raises a :meth:`fail` error."""
@@ -200,7 +225,14 @@ class StreamSource(discord.AudioSource):
                 return b""
             available = len(self._buffer) - self._offset
             if self._priming:
-                if available >= self.prebuffer_bytes or (self._finished and available):
+                waited = self._audio_since is not None and (
+                    time.perf_counter() - self._audio_since >= self.prebuffer_max_wait
+                )
+                if (
+                    available >= self.prebuffer_bytes
+                    or (self._finished and available)
+                    or (waited and available >= FRAME_BYTES)
+                ):
                     self._priming = False
                 elif self._finished:
                     return b""
@@ -219,6 +251,8 @@ class StreamSource(discord.AudioSource):
             else:
                 self._priming = True  # dry while open: silence, then gather prebuffer again
                 self.stats.underruns += 1
+                if self.stats.first_underrun is None:
+                    self.stats.first_underrun = time.perf_counter()
                 self._count_silence()
                 return SILENCE
             if self._offset >= 1 << 16 and self._offset * 2 >= len(self._buffer):

@@ -32,6 +32,7 @@ class Packet:
     time: float  # perf_counter when the player handed it over
     opus: bytes
     pcm: bytes | None  # the PCM frame it was encoded from; None for the player's Opus silence
+    source: Any = None  # the AudioSource of the player that sent it
 
     @property
     def silent(self) -> bool:
@@ -78,6 +79,7 @@ class RecordingVoiceClient:
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
         now = time.perf_counter()
+        source = getattr(threading.current_thread(), "source", None)  # the AudioPlayer's
         if encode:
             assert self.encoder is not None
             encoded = self.encoder.encode(data, self.encoder.SAMPLES_PER_FRAME)
@@ -85,7 +87,7 @@ class RecordingVoiceClient:
         else:
             encoded, pcm = bytes(data), None
         with self._lock:
-            self.packets.append(Packet(now, encoded, pcm))
+            self.packets.append(Packet(now, encoded, pcm, source))
 
     # -- what the bot calls (event loop)
     def play(self, source: discord.AudioSource, *, after: Callable[[Exception | None], Any] | None = None, **encoder: Any) -> None:
@@ -161,7 +163,8 @@ class Script:
     stall_after: int | None = None  # stop sending (connection open) after this many tokens
     stall_seconds: float = 3600.0
     first_delay: float = 0.0  # before the first token (model "thinking")
-    send_done: bool = True
+    send_finish: bool = True  # a final chunk with finish_reason "stop"
+    send_done: bool = True  # data: [DONE]
     split_bytes: bool = False  # write each event in two halves, cut mid-line (and mid-UTF-8 where possible)
     stream: bool = True  # False: answer with one JSON body (a server ignoring stream: true)
     keepalive_comments: bool = False
@@ -199,7 +202,10 @@ class FakeChatServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        # Cancel a handler when its client goes (like a real LLM server stops generating).
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
@@ -285,7 +291,8 @@ class FakeChatServer:
             served.last_token_sent = now
             if script.keepalive_comments:
                 await response.write(b": ping\r\n\r\n")
-        await send(chunk(finish="stop"))
+        if script.send_finish:
+            await send(chunk(finish="stop"))
         if script.send_done:
             await send("[DONE]")
         served.finished = True

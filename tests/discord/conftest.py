@@ -86,3 +86,38 @@ def say(text: str, reply: Any = None, channel_id: int = 1) -> Request:
 
 def speak(prompt: str, reply: Any = None, channel_id: int = 1, author: str = "ann") -> Request:
     return Request("speak", prompt, channel_id=channel_id, author=author, reply=reply)
+
+
+class FedLog:
+    """Every PCM byte each StreamSource was fed, in order, keyed by its stats object (the
+    ``UtteranceReport.source`` of the utterance), to compare with what the player sent."""
+
+    def __init__(self) -> None:
+        self._chunks: dict[int, list[bytes]] = {}
+
+    def add(self, stats: Any, pcm: bytes) -> None:
+        self._chunks.setdefault(id(stats), []).append(pcm)
+
+    def of(self, stats: Any) -> bytes:
+        return b"".join(self._chunks.get(id(stats), []))
+
+
+@pytest.fixture
+def fed_log(monkeypatch: pytest.MonkeyPatch) -> FedLog:
+    from bots.discord import source as source_module
+
+    log = FedLog()
+    original = source_module.StreamSource.feed
+
+    def spy(self: Any, samples: Any) -> None:
+        if not (self.aborted or self.finished):
+            log.add(self.stats, source_module.to_discord_pcm(samples))
+        original(self, samples)
+
+    monkeypatch.setattr(source_module.StreamSource, "feed", spy)
+    return log
+
+
+def padded(pcm: bytes, frame: int = 3840) -> bytes:
+    """``pcm`` with its last frame padded with zeros, as the source plays it."""
+    return pcm + bytes(-len(pcm) % frame)
