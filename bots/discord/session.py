@@ -125,7 +125,6 @@ class GuildSession:
         self._current: Request | None = None
         self._current_source: StreamSource | None = None
         self._current_task: asyncio.Task[None] | None = None
-        self._worker: asyncio.Task[None] | None = None
         self.reports: deque[UtteranceReport] = deque(maxlen=32)
         self._tasks: set[asyncio.Future[Any]] = set()
 
@@ -175,8 +174,7 @@ class GuildSession:
                 note = f"Queued — {ahead} ahead of you." if ahead != 1 else "Queued — I'll say it right after this one."
         future: asyncio.Future[UtteranceReport] = asyncio.get_running_loop().create_future()
         self._pending.append((request, future))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._work(), name=f"guild-{self.guild_id}")
+        self._start_next()
         return note, future
 
     async def stop(self) -> str:
@@ -232,10 +230,6 @@ class GuildSession:
     async def close(self) -> None:
         """Shutdown: stop, and close the bridge session."""
         await self.stop()
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
         await self.link.close()
 
     # ------------------------------------------------------------------ queue
@@ -261,21 +255,27 @@ class GuildSession:
             task.cancel()
             await asyncio.wait([task])
 
-    async def _work(self) -> None:
-        while self._pending:
-            request, future = self._pending.popleft()
-            self._current = request
-            report = UtteranceReport(request)
-            task = asyncio.create_task(self._run(request, report), name=f"utterance-{request.id}")
-            self._current_task = task
-            try:
-                await asyncio.wait([task])
-            finally:
-                self._current = None
-                self._current_task = None
-                self._current_source = None
+    def _start_next(self) -> None:
+        """Start the next request if nothing is playing (synchronously: no window where the
+        queue looks longer than it is)."""
+        if self._current is not None or not self._pending:
+            return
+        request, future = self._pending.popleft()
+        report = UtteranceReport(request)
+        self._current = request
+        task = asyncio.create_task(self._run(request, report), name=f"utterance-{request.id}")
+        self._current_task = task
+
+        def finished(_: asyncio.Task[None]) -> None:
+            # Runs before anyone awaiting the task resumes (callbacks run in order).
+            self._current = None
+            self._current_task = None
+            self._current_source = None
             if not future.done():
                 future.set_result(report)
+            self._start_next()
+
+        task.add_done_callback(finished)
 
     # ------------------------------------------------------------------ one utterance
     async def _run(self, request: Request, report: UtteranceReport) -> None:
@@ -337,7 +337,7 @@ class GuildSession:
             self._log_report(report)
 
     async def _cleanup(self, source: StreamSource | None, playback: asyncio.Task[None] | None, streaming: bool) -> None:
-        if source is not None and not source.drained:
+        if source is not None and not source.played_out:
             source.abort()
             voice = self.voice
             if voice is not None and getattr(voice, "source", source) is source:
@@ -396,7 +396,7 @@ class GuildSession:
         report.playback_ended = time.perf_counter()
         if error is not None:
             raise VoiceFailed(f"player error: {error!r}")
-        if not source.drained and not source.aborted:
+        if not source.played_out and not source.aborted:
             raise VoiceFailed("the player stopped before the end", "I lost the voice connection while speaking.")
 
     async def _until_streamed(self, source: StreamSource, playback: asyncio.Task[None]) -> None:

@@ -96,6 +96,8 @@ class StreamSource(discord.AudioSource):
         self._audio_since: float | None = None  # when the buffer last went from empty to not
         self._finished = False  # no more audio will come (flushed)
         self._aborted = False
+        self._played_out = False  # read() reached the end of a finished stream
+        self._released = False  # the player is done with it (cleanup)
         self._error: BaseException | None = None
         if not 0 <= low_water_seconds < max_seconds:
             raise ValueError("low_water_seconds must be in [0, max_seconds)")
@@ -142,9 +144,14 @@ class StreamSource(discord.AudioSource):
         """Finished and every byte handed to the player."""
         return self._finished and self.buffered_bytes == 0
 
+    @property
+    def played_out(self) -> bool:
+        """The player read to the end of a finished stream (``read`` returned ``b''`` for it)."""
+        return self._played_out
+
     def feed(self, samples: np.ndarray) -> None:
         """Append 48 kHz float32 mono audio. Never drops; the caller waits for room if :attr:`full`."""
-        if self._aborted or self._finished:
+        if self._aborted or self._finished or self._released:
             return
         pcm = to_discord_pcm(samples)
         now = time.perf_counter()
@@ -163,7 +170,7 @@ class StreamSource(discord.AudioSource):
     async def wait_for_room(self) -> None:
         """Return once the buffer is below the low-water mark (at once if it is not full)."""
         with self._lock:
-            if self._aborted or len(self._buffer) - self._offset < self.max_bytes:
+            if self._aborted or self._released or len(self._buffer) - self._offset < self.max_bytes:
                 return
             self._room = room = asyncio.Event()
         self.stats.reader_waits += 1
@@ -235,6 +242,7 @@ class StreamSource(discord.AudioSource):
                 ):
                     self._priming = False
                 elif self._finished:
+                    self._played_out = True
                     return b""
                 else:
                     self._count_silence()
@@ -245,6 +253,7 @@ class StreamSource(discord.AudioSource):
                 self._offset += FRAME_BYTES
             elif self._finished:
                 if not available:
+                    self._played_out = True
                     return b""
                 frame = bytes(self._buffer[self._offset :]) + bytes(FRAME_BYTES - available)
                 self._offset = len(self._buffer)
@@ -285,7 +294,7 @@ class StreamSource(discord.AudioSource):
             self._buffer = bytearray()
             self._offset = 0
             room, self._room = self._room, None
-            self._aborted = self._aborted or not self._finished
+            self._released = True
         if room is not None:
             _set_threadsafe(self.loop, room)
 
