@@ -10,9 +10,6 @@ Run ``python -m bots.discord`` (or ``voice-bridge-discord``). Layers, outside in
 * :mod:`~bots.discord.llm` — OpenAI-compatible streaming client, SSE parser, chat history;
 * :mod:`~bots.discord.testing` — offline stand-ins for Discord voice and the LLM.
 
-Only the leaf modules are imported here, so importing the package stays cheap.
+Nothing is imported here: ``python -m bots.discord.settings`` and the tests import only the
+module they need.
 """
-
-from bots.discord.settings import DiscordSettings
-
-__all__ = ["DiscordSettings"]

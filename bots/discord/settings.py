@@ -39,7 +39,9 @@ DEFAULT_PERSONA = (
 class DiscordSettings(BaseSettings):
     """Every knob of the Discord bot. See bots/discord/README.md for the table."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", validate_default=True, env_parse_none_str=""
+    )
 
     # --- Discord ----------------------------------------------------------------------------
     token: SecretStr | None = Field(None, description="Bot token (required to run).")
@@ -62,7 +64,7 @@ class DiscordSettings(BaseSettings):
         "queue", description="A new speak/say while one is playing: queue it, or interrupt the current one."
     )
     queue_size: int = Field(3, ge=0, description="Requests that may wait behind the one playing (queue policy).")
-    voice: str | None = Field(None, description="RVC voice for new guild sessions (None: the server's default).")
+    voice: str | None = Field(None, description="RVC voice for new guild sessions (empty: the server's default).")
     pitch: float = Field(0.0, description="Pitch shift in semitones for new guild sessions.")
 
     # --- the bridge -------------------------------------------------------------------------
@@ -95,8 +97,8 @@ class DiscordSettings(BaseSettings):
     )
     llm_api_key: SecretStr | None = Field(None, description="Bearer token for the LLM API.")
     llm_model: str = Field("default", description="Model name sent in each request.")
-    llm_temperature: float | None = Field(0.8, ge=0, le=2, description="Sampling temperature (None: server default).")
-    llm_max_tokens: int | None = Field(300, ge=1, description="Reply length cap in tokens (None: server default).")
+    llm_temperature: float | None = Field(0.8, ge=0, le=2, description="Sampling temperature (empty: the server's default).")
+    llm_max_tokens: int | None = Field(300, ge=1, description="Reply length cap in tokens (empty: the server's default).")
     llm_extra: dict[str, Any] = Field(
         default_factory=dict, description="Extra JSON fields for the request body (top_p, stop, …)."
     )
@@ -184,3 +186,25 @@ def settings_markdown() -> str:
             shown = f"`{default}`"
         rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description or ''} |")
     return "\n".join(rows)
+
+
+README_BEGIN = "<!-- discord-settings:begin -->"
+README_END = "<!-- discord-settings:end -->"
+
+
+def readme_with_settings(readme: str) -> str:
+    """``readme`` with the text between the settings markers replaced by the current table."""
+    head, rest = readme.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_BEGIN}\n{settings_markdown()}\n{README_END}{tail}"
+
+
+if __name__ == "__main__":  # python -m bots.discord.settings --update-readme bots/discord/README.md
+    import sys
+    from pathlib import Path
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--update-readme":
+        target = Path(sys.argv[2])
+        target.write_text(readme_with_settings(target.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        sys.stdout.write(settings_markdown() + "\n")
