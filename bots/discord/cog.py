@@ -106,7 +106,8 @@ class VoiceCog(commands.Cog, name="Voice"):
             else:
                 voice = await channel.connect(timeout=self.settings.voice_connect_timeout, self_deaf=True)
         except TimeoutError:
-            raise BadRequest(user_message=f"I couldn't connect to {channel.mention} in time. Please try again.") from None
+            message = f"I couldn't connect to {channel.mention} in time. Please try again."
+            raise BadRequest(user_message=message) from None
         except discord.ConnectionClosed as exc:
             if exc.code == CLOSE_DAVE_REQUIRED:
                 raise BadRequest(

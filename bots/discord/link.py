@@ -53,6 +53,7 @@ class BridgeLink:
         self._sink: StreamSource | None = None
         self._pending_cancels = 0
         self._connect_lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
         self.connections = 0
         self.errors: list[str] = []  # server error events for the current sink
         self.first_chunk_at: float | None = None  # perf_counter of the current sink's first audio
@@ -212,7 +213,9 @@ class BridgeLink:
                 if sink is not None:
                     sink.fail(BridgeLost("the bridge connection closed"))
                 self.log.warning("bridge connection lost")
-                asyncio.get_running_loop().create_task(client.close())
+                closing = asyncio.get_running_loop().create_task(client.close())
+                self._closing.add(closing)  # keep a reference until it is done
+                closing.add_done_callback(self._closing.discard)
 
     async def _on_audio(self, chunk: AudioChunk) -> None:
         sink = self._sink

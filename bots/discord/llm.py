@@ -335,7 +335,9 @@ async def _whole_reply(response: aiohttp.ClientResponse, stats: StreamStats, lim
     try:
         text = obj["choices"][0]["message"]["content"] or ""
     except (KeyError, IndexError, TypeError):
-        raise LLMFailed("reply without choices[0].message.content", "My language model sent a reply I can't read.") from None
+        raise LLMFailed(
+            "reply without choices[0].message.content", "My language model sent a reply I can't read."
+        ) from None
     if text:
         stats.first_token = time.perf_counter()
         stats.tokens = 1

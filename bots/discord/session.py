@@ -127,6 +127,7 @@ class GuildSession:
         self._current_task: asyncio.Task[None] | None = None
         self.reports: deque[UtteranceReport] = deque(maxlen=32)
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -141,9 +142,11 @@ class GuildSession:
         self.voice = voice
 
     async def detach_voice(self) -> None:
-        """The bot left (or was moved out of) voice: stop everything, forget the voice client."""
+        """The bot left (or was moved out of) voice: stop everything, forget the voice client,
+        and give the bridge session back (the server has a session limit)."""
         await self.stop()
         self.voice = None
+        await self.link.close()
 
     def _voice_or_raise(self) -> VoicePort:
         if self.voice is None or not self.voice.is_connected():
@@ -171,9 +174,13 @@ class GuildSession:
                 if len(self._pending) >= self.settings.queue_size:
                     raise QueueFull()
                 ahead = len(self._pending) + (1 if self._current is not None else 0)
-                note = f"Queued — {ahead} ahead of you." if ahead != 1 else "Queued — I'll say it right after this one."
+                if ahead == 1:
+                    note = "Queued — I'll say it right after this one."
+                else:
+                    note = f"Queued — {ahead} ahead of you."
         future: asyncio.Future[UtteranceReport] = asyncio.get_running_loop().create_future()
         self._pending.append((request, future))
+        self._disarm_idle()
         self._start_next()
         return note, future
 
@@ -191,6 +198,7 @@ class GuildSession:
         await self.link.connect()
         voices = self.link.voices
         current = self.voice_name or "the server's default"
+        self._arm_idle_if_quiet()
         if not voices:
             return f"Current voice: {current}. The voice server has no other voices installed."
         return f"Current voice: {current}. Available: {', '.join(f'`{v}`' for v in voices)}."
@@ -203,6 +211,7 @@ class GuildSession:
             await self.link.configure(voice="")
             return "Back to the default voice."
         await self.link.connect()
+        self._arm_idle_if_quiet()
         voices = self.link.voices
         if not voices:
             raise BadRequest(user_message="The voice server has no other voices installed; only its default voice.")
@@ -229,8 +238,33 @@ class GuildSession:
 
     async def close(self) -> None:
         """Shutdown: stop, and close the bridge session."""
+        self._disarm_idle()
         await self.stop()
         await self.link.close()
+
+    # ------------------------------------------------------------------ idle
+    def _arm_idle(self) -> None:
+        """Close the bridge session after ``bridge_idle_seconds`` without requests: a guild that
+        stopped talking should not hold one of the server's sessions."""
+        delay = self.settings.bridge_idle_seconds
+        if delay <= 0 or self._idle_timer is not None:
+            return
+        self._idle_timer = asyncio.get_running_loop().call_later(delay, self._idle_close)
+
+    def _arm_idle_if_quiet(self) -> None:
+        if not self.busy:
+            self._arm_idle()
+
+    def _disarm_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_close(self) -> None:
+        self._idle_timer = None
+        if not self.busy and self.link.connected:
+            self.log.info("bridge session idle; closing it")
+            self._background(self.link.close())
 
     # ------------------------------------------------------------------ queue
     async def _drop_pending(self) -> int:
@@ -258,7 +292,10 @@ class GuildSession:
     def _start_next(self) -> None:
         """Start the next request if nothing is playing (synchronously: no window where the
         queue looks longer than it is)."""
-        if self._current is not None or not self._pending:
+        if self._current is not None:
+            return
+        if not self._pending:
+            self._arm_idle()
             return
         request, future = self._pending.popleft()
         report = UtteranceReport(request)

@@ -74,6 +74,9 @@ class DiscordSettings(BaseSettings):
     bridge_retries: int = Field(3, ge=0, description="Extra connection attempts per request, with backoff.")
     bridge_backoff: float = Field(0.5, gt=0, description="First retry delay in seconds; doubles per retry.")
     bridge_backoff_max: float = Field(8.0, gt=0, description="Longest retry delay in seconds.")
+    bridge_idle_seconds: float = Field(
+        300.0, ge=0, description="Close a guild's bridge session after this long without requests (0: never)."
+    )
     bridge_stall_timeout: float = Field(
         30.0, gt=0, description="Give up on an utterance when the bridge sends nothing for this long."
     )
@@ -84,7 +87,10 @@ class DiscordSettings(BaseSettings):
     )
     low_water_seconds: float = Field(1.0, ge=0, description="Reading resumes when the buffer falls below this.")
     prebuffer_ms: int = Field(
-        200, ge=0, le=2000, description="Jitter buffer: audio gathered before playback starts (and after an underrun)…"
+        200,
+        ge=0,
+        le=2000,
+        description="Jitter buffer: audio gathered before playback starts (and after an underrun)…",
     )
     prebuffer_max_wait_ms: int = Field(
         100, ge=0, le=2000, description="…but start anyway this long after the first audio arrived (0: at once)."
@@ -97,8 +103,12 @@ class DiscordSettings(BaseSettings):
     )
     llm_api_key: SecretStr | None = Field(None, description="Bearer token for the LLM API.")
     llm_model: str = Field("default", description="Model name sent in each request.")
-    llm_temperature: float | None = Field(0.8, ge=0, le=2, description="Sampling temperature (empty: the server's default).")
-    llm_max_tokens: int | None = Field(300, ge=1, description="Reply length cap in tokens (empty: the server's default).")
+    llm_temperature: float | None = Field(
+        0.8, ge=0, le=2, description="Sampling temperature (empty: the server's default)."
+    )
+    llm_max_tokens: int | None = Field(
+        300, ge=1, description="Reply length cap in tokens (empty: the server's default)."
+    )
     llm_extra: dict[str, Any] = Field(
         default_factory=dict, description="Extra JSON fields for the request body (top_p, stop, …)."
     )

@@ -90,7 +90,13 @@ class RecordingVoiceClient:
             self.packets.append(Packet(now, encoded, pcm, source))
 
     # -- what the bot calls (event loop)
-    def play(self, source: discord.AudioSource, *, after: Callable[[Exception | None], Any] | None = None, **encoder: Any) -> None:
+    def play(
+        self,
+        source: discord.AudioSource,
+        *,
+        after: Callable[[Exception | None], Any] | None = None,
+        **encoder: Any,
+    ) -> None:
         if not self.is_connected():
             raise discord.ClientException("Not connected to voice.")
         if self.is_playing():
@@ -246,7 +252,8 @@ class FakeChatServer:
 
     async def _stream(self, response: web.StreamResponse, script: Script, served: ServedRequest) -> None:
         async def send(obj: Any) -> None:
-            payload = ("data: " + (obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)) + "\n\n").encode()
+            data = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
+            payload = f"data: {data}\n\n".encode()
             if script.split_bytes and len(payload) > 4:
                 cut = _awkward_cut(payload)
                 await response.write(payload[:cut])

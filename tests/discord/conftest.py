@@ -63,7 +63,9 @@ async def session_factory(fake_llm: FakeChatServer) -> AsyncIterator[Callable[..
     """GuildSession(s) on the given bridge URL with a recording voice client attached."""
     created: list[tuple[GuildSession, ChatClient, RecordingVoiceClient]] = []
 
-    async def factory(bridge_url: str, *, voice: bool = True, **overrides: Any) -> tuple[GuildSession, RecordingVoiceClient]:
+    async def factory(
+        bridge_url: str, *, voice: bool = True, **overrides: Any
+    ) -> tuple[GuildSession, RecordingVoiceClient]:
         settings = discord_settings(**{"bridge_url": bridge_url, "llm_url": fake_llm.url, **overrides})
         chat = ChatClient(settings)
         session = GuildSession(len(created) + 1, settings, chat, ChatHistory(settings.history_turns))

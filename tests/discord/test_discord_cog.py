@@ -55,7 +55,8 @@ class FakeContext:
 
     def __init__(self, guild: Any, *, voice_channel: FakeChannel | None = None, slash: bool = False) -> None:
         self.guild = guild
-        self.author = SimpleNamespace(display_name="ann", voice=SimpleNamespace(channel=voice_channel) if voice_channel else None)
+        voice = SimpleNamespace(channel=voice_channel) if voice_channel else None
+        self.author = SimpleNamespace(display_name="ann", voice=voice)
         self.channel = FakeChannel("general")
         self.interaction = object() if slash else None
         self.command = None
@@ -308,4 +309,5 @@ def test_settings_are_validated(overrides: dict) -> None:
 
 def test_readme_settings_table_is_current() -> None:
     readme = (ROOT / "bots" / "discord" / "README.md").read_text(encoding="utf-8")
-    assert readme == readme_with_settings(readme), "run: python -m bots.discord.settings --update-readme bots/discord/README.md"
+    fix = "python -m bots.discord.settings --update-readme bots/discord/README.md"
+    assert readme == readme_with_settings(readme), f"run: {fix}"

@@ -25,7 +25,12 @@ STREAM = (
     "data: cr only\r\r"
     "id: 7\nretry: 100\ndata: [DONE]\n\n"
 ).encode()
-EXPECTED = [('{"a": "café ☕"}', "message"), ("line one\nline two", "note"), ("cr only", "message"), ("[DONE]", "message")]
+EXPECTED = [
+    ('{"a": "café ☕"}', "message"),
+    ("line one\nline two", "note"),
+    ("cr only", "message"),
+    ("[DONE]", "message"),
+]
 
 
 def _parse(pieces: list[bytes]) -> list[tuple[str, str]]:

@@ -59,7 +59,9 @@ def server_session(running, link):
     return running.app[STATE].sessions[link.session_id]
 
 
-async def test_steady_20ms_pacing_and_no_gap_after_first_audio(server, session_factory, fake_llm, fed_log, replies) -> None:
+async def test_steady_20ms_pacing_and_no_gap_after_first_audio(
+    server, session_factory, fake_llm, fed_log, replies
+) -> None:
     fake_llm.script = Script(tokens=word_tokens(REPLY), rate=70)
     # A generous jitter buffer makes "the bridge keeps up" true even on a loaded 2-core machine.
     session, vc = await session_factory(server.ws_url, prebuffer_ms=1000, prebuffer_max_wait_ms=1000)
@@ -174,9 +176,13 @@ async def test_interrupt_policy_cuts_the_reply_and_plays_only_the_new_one(
     server, session_factory, fake_llm, fed_log, replies
 ) -> None:
     session, vc = await session_factory(server.ws_url, busy_policy="interrupt")
-    fake_llm.scripts = [Script(tokens=word_tokens(TRIP), rate=70), Script(tokens=word_tokens("Okay, new topic."), rate=70)]
+    fake_llm.scripts = [
+        Script(tokens=word_tokens(TRIP), rate=12),  # still generating when it is cut
+        Script(tokens=word_tokens("Okay, new topic."), rate=70),
+    ]
     note, first = await session.submit(speak("Plan my trip.", replies))
     await wait_until(lambda: len(pcm_packets(vc.snapshot())) >= 25)
+    assert not fake_llm.requests[0].finished
     cut_at = time.perf_counter()
     note, second = await session.submit(speak("Actually, never mind.", replies))
     assert note is None

@@ -16,7 +16,15 @@ from aiohttp import WSMsgType, web
 
 from bridge.engines import Engines
 from bridge.server import STATE, create_app
-from bots.discord.errors import BadRequest, BridgeLost, BridgeUnavailable, LLMTimeout, LLMUnavailable, NotInVoice, QueueFull
+from bots.discord.errors import (
+    BadRequest,
+    BridgeLost,
+    BridgeUnavailable,
+    LLMTimeout,
+    LLMUnavailable,
+    NotInVoice,
+    QueueFull,
+)
 from bots.discord.link import backoff_delays
 from bots.discord.session import parse_pitch
 from bots.discord.testing import Script, word_tokens
@@ -129,7 +137,16 @@ async def test_guilds_are_independent(server, session_factory) -> None:
 # ----------------------------------------------------------------------------- voice and pitch
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("3", 3.0), ("+3", 3.0), ("-2.5", -2.5), ("4st", 4.0), (" 12 semitones ", 12.0), (0, 0.0), ("-0", 0.0), (24, 24.0)],
+    [
+        ("3", 3.0),
+        ("+3", 3.0),
+        ("-2.5", -2.5),
+        ("4st", 4.0),
+        (" 12 semitones ", 12.0),
+        (0, 0.0),
+        ("-0", 0.0),
+        (24, 24.0),
+    ],
 )
 def test_pitch_accepts_semitones(value, expected) -> None:
     assert parse_pitch(value) == expected
@@ -336,3 +353,17 @@ async def test_history_carries_the_conversation_per_channel(server, session_fact
         {"role": "user", "content": "ann: second?"},
     ]
     assert elsewhere == [{"role": "system", "content": "You are Joe."}, {"role": "user", "content": "ann: elsewhere?"}]
+
+
+async def test_an_idle_guild_gives_its_bridge_session_back(server, session_factory) -> None:
+    session, vc = await session_factory(server.ws_url, bridge_idle_seconds=0.3)
+    _, done = await session.submit(say("Hi."))
+    await asyncio.wait_for(done, 30)
+    sessions = server.app[STATE].sessions
+    remote_id = session.link.session_id
+    assert remote_id in sessions
+    await wait_until(lambda: not session.link.connected and remote_id not in sessions, timeout=5)
+    _, done = await session.submit(say("Back again."))  # reconnects on demand
+    assert (await asyncio.wait_for(done, 30)).outcome == "done"
+    await session.detach_voice()  # leaving voice gives it back at once
+    assert not session.link.connected
