@@ -164,8 +164,9 @@ class VoiceCog(commands.Cog, name="Voice"):
         note, _ = await session.submit(request)
         if note:
             await self._answer(ctx, note)
-        elif kind == "say" and ctx.interaction is not None:
-            await self._answer(ctx, "🔊")  # a slash command must be answered; the text is the user's own
+        elif ctx.interaction is not None and (kind == "say" or not self.settings.post_text):
+            # A slash command must be answered, and no reply text will follow.
+            await self._answer(ctx, "🔊")
 
     @commands.hybrid_command(description="Stop speaking and clear the queue.")
     @commands.guild_only()

@@ -1,5 +1,4 @@
-"""Offline stand-ins for the two outside services, for the tests, the latency benchmark and
-``python -m bots.discord --dry-run``.
+"""Offline stand-ins for the two outside services, for the tests and the latency benchmark.
 
 * :class:`RecordingVoiceClient` plays like ``discord.VoiceClient``: it runs discord.py's own
   ``AudioPlayer`` thread and the real libopus encoder, and records each packet the player hands

@@ -156,6 +156,20 @@ async def test_join_speak_stop_leave(cog, fake_llm) -> None:
     assert not guild.voice_client.is_connected()
 
 
+async def test_slash_speak_is_answered_when_the_text_is_not_posted(server, fake_llm) -> None:
+    bot = commands.Bot(command_prefix="!", intents=discord.Intents.none())
+    cog = VoiceCog(bot, discord_settings(bridge_url=server.ws_url, llm_url=fake_llm.url, post_text=False))
+    try:
+        guild = fake_guild(11)
+        await run(cog, "join", FakeContext(guild, voice_channel=FakeChannel("lounge")))
+        ctx = FakeContext(guild, slash=True)
+        await run(cog, "speak", ctx, prompt="hi")
+        report = await asyncio.wait_for(_next_report(cog.sessions[guild.id]), 30)
+        assert report.outcome == "done" and ctx.texts == ["🔊"]
+    finally:
+        await cog.cog_unload()
+
+
 async def _next_report(session) -> Any:
     while not session.reports:
         await asyncio.sleep(0.05)

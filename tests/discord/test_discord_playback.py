@@ -94,12 +94,13 @@ async def test_flush_ends_playback_right_after_the_last_sample(server, session_f
     packets = vc.snapshot()
     audio = pcm_packets(packets)
     assert_played_exactly(audio, fed_log.of(report.source), report.source)
-    # After the last audio frame: only the player's own end-of-stream Opus silence, no PCM.
+    # After the last audio frame: only the player's own end-of-stream Opus silence, no PCM, sent
+    # on the player's next tick (its read() returned b'' at once).
     tail = packets[packets.index(audio[-1]) + 1 :]
-    assert tail and all(p.pcm is None for p in tail)
-    # The player read b'' on its next tick and reported the end at once.
-    assert report.playback_ended is not None
-    assert report.playback_ended - audio[-1].time < 0.25
+    assert len(tail) == 5 and all(p.pcm is None for p in tail)
+    assert tail[0].time - audio[-1].time < 0.1
+    # ... and the session learnt it (the `after` callback, through the event loop).
+    assert report.playback_ended is not None and report.playback_ended - audio[-1].time < 1.0
     assert report.source.finished_at is not None and report.source.finished_at < audio[-1].time
 
 
