@@ -75,7 +75,10 @@ class DiscordSettings(BaseSettings):
     bridge_backoff: float = Field(0.5, gt=0, description="First retry delay in seconds; doubles per retry.")
     bridge_backoff_max: float = Field(8.0, gt=0, description="Longest retry delay in seconds.")
     bridge_idle_seconds: float = Field(
-        300.0, ge=0, description="Close a guild's bridge session after this long without requests (0: never)."
+        240.0,
+        ge=0,
+        description="Close a guild's bridge session after this long without requests (0: never); "
+        "below the server's idle_timeout_seconds, so the bot closes first.",
     )
     bridge_stall_timeout: float = Field(
         30.0, gt=0, description="Give up on an utterance when the bridge sends nothing for this long."

@@ -243,7 +243,7 @@ def test_backoff_doubles_up_to_the_cap() -> None:
 async def test_reconnects_with_backoff_when_the_bridge_comes_back(engines_factory, session_factory) -> None:
     port = free_port()
     session, vc = await session_factory(f"ws://127.0.0.1:{port}/ws/stream", bridge_retries=5, bridge_backoff=0.2)
-    engines = engines_factory()
+    engines = engines_factory(shutdown_timeout_seconds=0.2)  # no graceful drain: drop the line
     _, done = await session.submit(say("I'm back."))
     await asyncio.sleep(0.3)  # the first attempts fail
     runner = await serve_on(port, engines)
