@@ -392,7 +392,8 @@ class GuildSession:
             async for piece in self._pieces(request, report):
                 parts.append(piece)
                 report.text = "".join(parts)
-                await self.link.send_token(piece)
+                for token in split_token(piece):
+                    await self.link.send_token(token)
         except LLMError as exc:
             self.log.warning("llm failed", extra={"request": request.id, "error": str(exc)})
             return exc
@@ -501,6 +502,25 @@ class GuildSession:
         if report.error:
             fields["error"] = report.error
         self.log.info("utterance", extra=fields)
+
+
+#: Longest text sent in one token message (the server refuses tokens over ``max_token_chars``,
+#: 4 096 by default; a /say text can be 6 000 characters, a non-streaming LLM reply longer).
+TOKEN_CHARS = 1000
+
+
+def split_token(text: str, limit: int = TOKEN_CHARS) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut after whitespace when possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind(" ", 0, limit), text.rfind("\n", 0, limit)) + 1
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut])
+        text = text[cut:]
+    if text:
+        pieces.append(text)
+    return pieces
 
 
 def parse_pitch(value: str | float) -> float:

@@ -26,7 +26,7 @@ from bots.discord.errors import (
     QueueFull,
 )
 from bots.discord.link import backoff_delays
-from bots.discord.session import parse_pitch
+from bots.discord.session import parse_pitch, split_token
 from bots.discord.testing import Script, word_tokens
 from tests.conftest import make_settings
 from tests.discord.conftest import Replies, say, speak
@@ -367,3 +367,10 @@ async def test_an_idle_guild_gives_its_bridge_session_back(server, session_facto
     assert (await asyncio.wait_for(done, 30)).outcome == "done"
     await session.detach_voice()  # leaving voice gives it back at once
     assert not session.link.connected
+
+
+def test_long_text_is_sent_in_tokens_the_server_accepts() -> None:
+    text = ("word " * 1000) + "x" * 2500
+    pieces = split_token(text)
+    assert "".join(pieces) == text and all(len(p) <= 1000 for p in pieces)
+    assert pieces[0].endswith(" ") and split_token("short") == ["short"] and split_token("") == []
