@@ -47,19 +47,35 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-class _TomlSource(PydanticBaseSettingsSource):
-    """Reads the TOML config file named by ``VOICE_BRIDGE_CONFIG`` (or ``./voice-bridge.toml``)."""
+#: Top-level tables of the config file that belong to other programs sharing it (the
+#: Discord bot reads ``[discord]``); the server skips them instead of calling them unknown.
+FOREIGN_SECTIONS = ("discord",)
 
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+
+class TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML config file named by ``VOICE_BRIDGE_CONFIG`` (or ``./voice-bridge.toml``).
+
+    With ``section`` only that top-level table is read (``[discord]`` for the bot); without
+    it, the whole file minus :data:`FOREIGN_SECTIONS`.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None, section: str | None = None) -> None:
         super().__init__(settings_cls)
         self._values: dict[str, Any] = {}
         if path is not None and path.is_file():
             with path.open("rb") as handle:
                 raw = tomllib.load(handle)
+            if section is None:
+                raw = {k: v for k, v in raw.items() if k not in FOREIGN_SECTIONS}
+            else:
+                raw = raw.get(section, {})
+                if not isinstance(raw, dict):
+                    raise ValueError(f"[{section}] in {path} must be a table")
             flat = _flatten(raw)
             unknown = sorted(set(flat) - set(settings_cls.model_fields))
             if unknown:
-                raise ValueError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
+                where = f"[{section}] of {path}" if section else str(path)
+                raise ValueError(f"unknown setting(s) in {where}: {', '.join(unknown)}")
             self._values = flat
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
@@ -67,6 +83,9 @@ class _TomlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(self._values)
+
+
+_TomlSource = TomlSource  # the name it had before the bot shared it
 
 
 def _split_csv(value: Any) -> Any:
@@ -306,7 +325,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls, config_file_path()))
+        return (init_settings, env_settings, TomlSource(settings_cls, config_file_path()))
 
 
 def load_settings(**overrides: Any) -> Settings:
