@@ -14,7 +14,9 @@ variable. Sections below group them by the stage they configure.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -333,19 +335,45 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def settings_markdown() -> str:
-    """The README's configuration table, generated from the fields above (a test keeps them equal)."""
+def settings_table(cls: type[BaseSettings], prefix: str, *, shown: dict[str, str] | None = None) -> str:
+    """A Markdown table of a settings class: variable, default, meaning (from the descriptions).
+
+    ``shown`` replaces the default column for fields whose default is too long to print.
+    """
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, info in Settings.model_fields.items():
+    for name, info in cls.model_fields.items():
         default = info.default
         if info.default_factory is not None:
             default = info.default_factory()  # type: ignore[call-arg]
-        if default is None or default == []:
-            shown = "—"
+        if shown and name in shown:
+            cell = shown[name]
+        elif default is None or default == [] or default == {}:
+            cell = "—"
         else:
-            shown = "`" + (", ".join(default) if isinstance(default, list) else str(default)) + "`"
-        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description or ''} |")
+            cell = "`" + (", ".join(map(str, default)) if isinstance(default, list) else str(default)) + "`"
+        rows.append(f"| `{prefix}{name.upper()}` | {cell} | {info.description or ''} |")
     return "\n".join(rows)
+
+
+def replace_block(text: str, begin: str, end: str, block: str) -> str:
+    """``text`` with what lies between the ``begin`` and ``end`` markers replaced by ``block``."""
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block}\n{end}{tail}"
+
+
+def table_cli(argv: list[str], table: Callable[[], str], update: Callable[[str], str]) -> None:
+    """``python -m <module> [--update-readme FILE]``: print the table, or rewrite FILE's block."""
+    if len(argv) == 2 and argv[0] == "--update-readme":
+        target = Path(argv[1])
+        target.write_text(update(target.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        sys.stdout.write(table() + "\n")
+
+
+def settings_markdown() -> str:
+    """The README's configuration table, generated from the fields above (a test keeps them equal)."""
+    return settings_table(Settings, ENV_PREFIX)
 
 
 README_BEGIN = "<!-- settings:begin -->"
@@ -354,16 +382,8 @@ README_END = "<!-- settings:end -->"
 
 def readme_with_settings(readme: str) -> str:
     """``readme`` with the text between the settings markers replaced by the current table."""
-    head, rest = readme.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_BEGIN}\n{settings_markdown()}\n{README_END}{tail}"
+    return replace_block(readme, README_BEGIN, README_END, settings_markdown())
 
 
 if __name__ == "__main__":  # python -m bridge.config [--update-readme README.md]
-    import sys
-
-    if len(sys.argv) == 3 and sys.argv[1] == "--update-readme":
-        target = Path(sys.argv[2])
-        target.write_text(readme_with_settings(target.read_text(encoding="utf-8")), encoding="utf-8")
-    else:
-        sys.stdout.write(settings_markdown() + "\n")
+    table_cli(sys.argv[1:], settings_markdown, readme_with_settings)

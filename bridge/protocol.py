@@ -22,7 +22,7 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 PITCH_SHIFT_LIMIT = 24.0
 
@@ -56,14 +56,27 @@ def _unicode_text(value: str | None) -> str | None:
     return value
 
 
+def _a_number(value: Any) -> Any:
+    """JSON ``true`` is not a number of semitones, nor is a string."""
+    if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
+        raise ValueError("pitch_shift must be a number")
+    return value
+
+
 def _finite_pitch(value: float | None) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not math.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError("pitch_shift must be a finite number")
     if abs(value) > PITCH_SHIFT_LIMIT:
         raise ValueError(f"pitch_shift must be between -{PITCH_SHIFT_LIMIT:g} and {PITCH_SHIFT_LIMIT:g} semitones")
     return float(value)
+
+
+#: Semitones, −24…24, finite; absent means "keep the current value".
+PitchShift = Annotated[float | None, BeforeValidator(_a_number), AfterValidator(_finite_pitch)]
+#: Text from the client: valid Unicode (no lone surrogates).
+UnicodeText = Annotated[StrictStr, AfterValidator(_unicode_text)]
 
 
 class _Message(BaseModel):
@@ -74,19 +87,9 @@ class _Message(BaseModel):
 class TokenMessage(_Message):
     """Text to append. ``flush`` in the same message speaks it right away."""
 
-    token: StrictStr
-    pitch_shift: float | None = None
+    token: UnicodeText
+    pitch_shift: PitchShift = None
     flush: StrictBool = False
-
-    _check_pitch = field_validator("pitch_shift")(_finite_pitch)
-    _check_text = field_validator("token")(_unicode_text)
-
-    @field_validator("pitch_shift", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
-            raise ValueError("pitch_shift must be a number")
-        return value
 
 
 class FlushMessage(_Message):
@@ -102,19 +105,9 @@ class ConfigMessage(_Message):
 
     type: Literal["config"]
     events: StrictBool | None = None
-    voice: Annotated[StrictStr, Field(max_length=200)] | None = None
-    pitch_shift: float | None = None
+    voice: Annotated[UnicodeText, Field(max_length=200)] | None = None
+    pitch_shift: PitchShift = None
     format: PcmFormatName | None = None
-
-    _check_pitch = field_validator("pitch_shift")(_finite_pitch)
-    _check_text = field_validator("voice")(_unicode_text)
-
-    @field_validator("pitch_shift", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
-            raise ValueError("pitch_shift must be a number")
-        return value
 
 
 ClientMessage = TokenMessage | FlushMessage | CancelMessage | ConfigMessage

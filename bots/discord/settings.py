@@ -23,7 +23,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.client import DEFAULT_URL
-from bridge.config import TomlSource, config_file_path
+from bridge.config import TomlSource, config_file_path, replace_block, settings_table, table_cli
 from bridge.protocol import PITCH_SHIFT_LIMIT
 
 ENV_PREFIX = "VOICE_BRIDGE_DISCORD_"
@@ -186,19 +186,7 @@ class DiscordSettings(BaseSettings):
 
 def settings_markdown() -> str:
     """The README's settings table, generated from the fields (a test keeps them equal)."""
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, info in DiscordSettings.model_fields.items():
-        default = info.default
-        if info.default_factory is not None:
-            default = info.default_factory()  # type: ignore[call-arg]
-        if name == "persona":
-            shown = "a short character prompt"
-        elif default is None or default == {}:
-            shown = "—"
-        else:
-            shown = f"`{default}`"
-        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description or ''} |")
-    return "\n".join(rows)
+    return settings_table(DiscordSettings, ENV_PREFIX, shown={"persona": "a short character prompt"})
 
 
 README_BEGIN = "<!-- discord-settings:begin -->"
@@ -207,17 +195,10 @@ README_END = "<!-- discord-settings:end -->"
 
 def readme_with_settings(readme: str) -> str:
     """``readme`` with the text between the settings markers replaced by the current table."""
-    head, rest = readme.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_BEGIN}\n{settings_markdown()}\n{README_END}{tail}"
+    return replace_block(readme, README_BEGIN, README_END, settings_markdown())
 
 
 if __name__ == "__main__":  # python -m bots.discord.settings --update-readme bots/discord/README.md
     import sys
-    from pathlib import Path
 
-    if len(sys.argv) == 3 and sys.argv[1] == "--update-readme":
-        target = Path(sys.argv[2])
-        target.write_text(readme_with_settings(target.read_text(encoding="utf-8")), encoding="utf-8")
-    else:
-        sys.stdout.write(settings_markdown() + "\n")
+    table_cli(sys.argv[1:], settings_markdown, readme_with_settings)
