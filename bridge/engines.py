@@ -3,7 +3,9 @@ thread pool where all model work runs (never on the event loop)."""
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +44,27 @@ def create_voice_converter(settings: Settings) -> VoiceConverter | None:
     return RVCConverter.from_settings(settings)
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` means memory ran out: MemoryError, torch's (CUDA) OutOfMemoryError, or
+    an allocation failure reported as text (onnxruntime, CUDA runtime errors)."""
+    if isinstance(exc, MemoryError):
+        return True
+    if any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "failed to allocate memory" in text
+
+
+def free_accelerator_memory() -> None:
+    """Return cached GPU memory to the device (torch's caching allocator), if torch is in use."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    cuda = getattr(torch, "cuda", None)
+    if cuda is not None and cuda.is_available() and cuda.is_initialized():
+        cuda.empty_cache()
+
+
 @dataclass
 class Engines:
     """Everything model-related, shared by all sessions."""
@@ -65,6 +88,16 @@ class Engines:
         """Load and warm every model. Blocking: call it from a thread at start-up."""
         self.tts.load()
         self.loaded = True
+
+    def free_memory(self) -> None:
+        """After an out-of-memory fault: collect garbage, let engines drop caches, empty the
+        GPU cache. Blocking (a full collection): run it in the executor."""
+        gc.collect()
+        for engine in (self.tts, self.voice):
+            free = getattr(engine, "free_memory", None)
+            if callable(free):
+                free()
+        free_accelerator_memory()
 
     def voices(self) -> list[str]:
         return self.voice.voices() if self.voice is not None else []

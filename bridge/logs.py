@@ -1,15 +1,51 @@
 """Logging set-up: stdlib logging with structured fields.
 
-Fields passed as ``extra={...}`` (and the ``session`` id of a LoggerAdapter) are appended to
-the line as ``key=value`` pairs, or emitted as one JSON object per line with ``log_json``.
+Fields passed as ``extra={...}`` (and the ``session`` id of a :class:`SessionLog`) are appended
+to the line as ``key=value`` pairs, or emitted as one JSON object per line with ``log_json``.
+
+Every line logged on behalf of a session carries ``session``: explicitly through
+:class:`SessionLog` (whose fields merge with the call's ``extra``, unlike a plain
+``LoggerAdapter`` which replaces them), and implicitly for any other logger called while the
+:data:`current_session` context variable is set (the session's tasks, and model work run with
+:func:`contextvars.copy_context`), through the handler filter :class:`SessionFilter`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
 import time
+from collections.abc import MutableMapping
+from typing import Any
+
+#: The session a piece of code works for; set in the session's tasks.
+current_session: contextvars.ContextVar[str | None] = contextvars.ContextVar("voice_bridge_session", default=None)
+
+
+class SessionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger adapter whose ``extra`` (the session id) merges with each call's ``extra``."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+
+class SessionFilter(logging.Filter):
+    """Adds ``session`` from :data:`current_session` to records that do not carry one.
+
+    Attached to handlers: handlers run in the logging call's thread and context, so the
+    variable is the caller's.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "session" not in record.__dict__:
+            session = current_session.get()
+            if session is not None:
+                record.session = session
+        return True
+
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -44,6 +80,7 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(SessionFilter())
     handler.setFormatter(
         JsonFormatter() if json_lines else KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )

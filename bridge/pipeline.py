@@ -14,6 +14,13 @@
 * Cancel: a generation counter. Everything queued is dropped at once, the engine sees its
   cancel token between chunks, and whatever a worker thread was computing when the cancel came
   is discarded when it returns. No audio from before a cancel is ever queued after it.
+* Faults: any exception while synthesizing or converting one segment (an engine's TTSError or
+  VoiceError, a bug, running out of memory) becomes an ``ErrorOut`` and the session goes on
+  with the next segment; out of memory also frees what the engines can free. Nothing here is
+  shared between sessions but the engines, so one session's fault stays in that session.
+* Limits: an utterance stops (``ErrorOut``, the rest of it dropped until its flush) once it has
+  made ``max_utterance_seconds`` of audio; :attr:`SessionPipeline.buffered_chars` tells the
+  server how much text waits for synthesis.
 
 Nothing here touches a socket: the server, ``/api/speak`` and the benchmarks consume
 :meth:`SessionPipeline.next_output` the same way.
@@ -23,10 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -35,7 +44,8 @@ from bridge.audio.framing import BYTES_PER_SAMPLE, PcmFormat
 from bridge.audio.pauses import PauseConfig
 from bridge.cancel import Cancelled, CancelToken
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
-from bridge.engines import Engines
+from bridge.engines import Engines, is_out_of_memory
+from bridge.logs import SessionLog
 from bridge.segmenter import Segment, Segmenter, SegmenterConfig
 from bridge.tts.base import TTSError
 from bridge.vc.base import VoiceError
@@ -46,10 +56,15 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- output items
 @dataclass(frozen=True, slots=True)
 class AudioOut:
-    """One binary frame of PCM in the session's format."""
+    """One binary frame of PCM in the session's format.
+
+    ``first_text`` is set on the first frame of an utterance only: when (``perf_counter``) the
+    utterance's first text arrived, so whoever sends the frame can measure first token → sound.
+    """
 
     data: bytes
     samples: int
+    first_text: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +97,7 @@ class CancelledOut:
 @dataclass(frozen=True, slots=True)
 class ErrorOut:
     message: str
+    kind: str = "error"
 
 
 OutputItem = AudioOut | SegmentOut | FlushedOut | CancelledOut | ErrorOut
@@ -94,12 +110,31 @@ class OutputQueue:
         self.max_samples = max_samples
         self._items: collections.deque[OutputItem] = collections.deque()
         self._samples = 0
+        self._bytes = 0
+        self._errors = 0
         self._changed = asyncio.Condition()
 
     @property
     def samples(self) -> int:
         """Audio samples waiting to be sent."""
         return self._samples
+
+    @property
+    def audio_bytes(self) -> int:
+        """Bytes of PCM waiting to be sent."""
+        return self._bytes
+
+    @property
+    def errors(self) -> int:
+        """Error items waiting to be sent."""
+        return self._errors
+
+    def _count(self, item: OutputItem, sign: int) -> None:
+        if isinstance(item, AudioOut):
+            self._samples += sign * item.samples
+            self._bytes += sign * len(item.data)
+        elif isinstance(item, ErrorOut):
+            self._errors += sign
 
     def __len__(self) -> int:
         return len(self._items)
@@ -115,7 +150,7 @@ class OutputQueue:
                 await self._changed.wait_for(lambda: self._samples < self.max_samples)
                 if still_valid is not None and not still_valid():
                     return False
-                self._samples += item.samples
+            self._count(item, 1)
             self._items.append(item)
             self._changed.notify_all()
             return True
@@ -125,6 +160,7 @@ class OutputQueue:
         if isinstance(item, AudioOut):
             raise TypeError("audio is never urgent: it must stay in order")
         async with self._changed:
+            self._count(item, 1)
             self._items.appendleft(item)
             self._changed.notify_all()
 
@@ -132,8 +168,7 @@ class OutputQueue:
         async with self._changed:
             await self._changed.wait_for(lambda: bool(self._items))
             item = self._items.popleft()
-            if isinstance(item, AudioOut):
-                self._samples -= item.samples
+            self._count(item, -1)
             self._changed.notify_all()
             return item
 
@@ -142,7 +177,7 @@ class OutputQueue:
         async with self._changed:
             dropped = self._samples
             self._items.clear()
-            self._samples = 0
+            self._samples = self._bytes = self._errors = 0
             self._changed.notify_all()
             return dropped
 
@@ -206,6 +241,14 @@ class UtteranceClock:
         return stats
 
 
+class PipelineObserver(Protocol):
+    """What a pipeline reports as it goes (:class:`bridge.metrics.Metrics` implements it)."""
+
+    def observe_segment_latency(self, seconds: float) -> None: ...
+
+    def error(self, kind: str) -> None: ...
+
+
 def segmenter_config(settings: Settings) -> SegmenterConfig:
     return SegmenterConfig(
         max_chars=settings.segment_max_chars,
@@ -228,12 +271,21 @@ def pause_config(settings: Settings) -> PauseConfig:
 class SessionPipeline:
     """Text → segments → speech → voice → 48 kHz frames, for one session, in order."""
 
-    def __init__(self, engines: Engines, options: SessionOptions | None = None, *, session_id: str = "-") -> None:
+    def __init__(
+        self,
+        engines: Engines,
+        options: SessionOptions | None = None,
+        *,
+        session_id: str = "-",
+        observer: PipelineObserver | None = None,
+        max_utterance_seconds: float | None = None,
+    ) -> None:
         self.engines = engines
         self.settings = engines.settings
         self.options = options or SessionOptions()
         self.session_id = session_id
-        self.log = logging.LoggerAdapter(log, {"session": session_id})
+        self.observer = observer
+        self.log = SessionLog(log, {"session": session_id})
         self._segmenter = Segmenter(segmenter_config(self.settings))
         self._pauses = pause_config(self.settings)
         self._work: asyncio.Queue[_SegmentWork | _FlushWork] = asyncio.Queue()
@@ -246,6 +298,11 @@ class SessionPipeline:
         self._segments_in_utterance = 0
         self._pending_pitch: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._queued_chars = 0
+        if max_utterance_seconds is None:
+            max_utterance_seconds = getattr(self.settings, "max_utterance_seconds", 0.0)
+        self._max_samples = int(max_utterance_seconds * OUTPUT_SAMPLE_RATE) or None
+        self._utterance_over = False  # the utterance hit max_utterance_seconds: skip to its flush
         self.clock = UtteranceClock()
         self.closed = False
         self._task = asyncio.create_task(self._run(), name=f"pipeline-{session_id}")
@@ -255,6 +312,15 @@ class SessionPipeline:
     def busy(self) -> bool:
         """True while text is buffered, queued or being synthesized."""
         return bool(self._work.qsize()) or self._chain is not None
+
+    @property
+    def buffered_chars(self) -> int:
+        """Text received but not yet synthesizing: in the segmenter, and cut into queued segments."""
+        return self._segmenter.buffered_chars + self._queued_chars
+
+    @property
+    def queued_segments(self) -> int:
+        return self._work.qsize()
 
     def feed(self, text: str, pitch_shift: float | None = None) -> None:
         """Append text (a token). Completed segments start synthesizing at once."""
@@ -284,7 +350,10 @@ class SessionPipeline:
         self._segmenter.reset()
         while not self._work.empty():
             self._work.get_nowait()
+        self._queued_chars = 0
+        self._utterance_over = False
         self._chain = None  # a fresh utterance: no voice context or resampler tail carried over
+        self._segments_in_utterance = 0
         self.clock = UtteranceClock()
         dropped = await self.output.clear()
         await self.output.put(CancelledOut())
@@ -311,6 +380,7 @@ class SessionPipeline:
         now = time.perf_counter()
         for segment in segments:
             self._segment_ids += 1
+            self._queued_chars += len(segment)
             self._work.put_nowait(
                 _SegmentWork(self._generation, segment, self._segment_ids, self._pending_pitch, token, now)
             )
@@ -337,6 +407,8 @@ class SessionPipeline:
     async def _run(self) -> None:
         while True:
             work = await self._work.get()
+            if isinstance(work, _SegmentWork):
+                self._queued_chars = max(0, self._queued_chars - len(work.segment))
             if work.generation != self._generation:
                 continue
             try:
@@ -347,8 +419,32 @@ class SessionPipeline:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # one bad segment must not end the session
-                self.log.exception("pipeline fault")
-                await self.output.put(ErrorOut(f"internal error: {type(exc).__name__}"))
+                self._chain = None  # its state is unknown after an unexpected fault
+                await self._report_fault(exc, "utterance" if isinstance(work, _FlushWork) else f"segment {work.id}")
+                if isinstance(work, _FlushWork) and work.generation == self._generation:
+                    await self._flushed()  # the client still learns that the utterance ended
+
+    async def _report_fault(self, exc: BaseException, where: str) -> None:
+        """A fault confined to one segment: tell the client, count it, and carry on."""
+        if is_out_of_memory(exc):
+            kind, message = "oom", f"{where}: out of memory on the synthesis device; skipped"
+            self.log.error("out of memory", extra={"where": where, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            try:
+                await self._in_executor(self.engines.free_memory)
+            except Exception:  # noqa: BLE001 - freeing is best effort
+                self.log.exception("freeing memory failed")
+        elif isinstance(exc, TTSError):
+            kind, message = "tts", f"{where}: {exc}"
+            self.log.warning("segment failed", extra={"where": where, "error": str(exc)})
+        elif isinstance(exc, VoiceError):
+            kind, message = "voice", f"{where}: {exc}"
+            self.log.warning("voice conversion failed", extra={"where": where, "error": str(exc)})
+        else:
+            kind, message = "internal", f"{where}: internal error ({type(exc).__name__})"
+            self.log.error("pipeline fault", exc_info=(type(exc), exc, exc.__traceback__), extra={"where": where})
+        if self.observer is not None:
+            self.observer.error(kind)
+        await self.output.put(ErrorOut(message, kind))
 
     def _new_chain(self) -> AudioChain:
         voice_stream = None
@@ -366,29 +462,53 @@ class SessionPipeline:
         )
 
     async def _in_executor(self, fn, *args):  # type: ignore[no-untyped-def]
-        return await asyncio.get_running_loop().run_in_executor(self.engines.executor, fn, *args)
+        # The copied context carries the session id into the worker thread's log lines.
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self.engines.executor, context.run, fn, *args)
 
     async def _emit_frames(self, frames: list[bytes], generation: int) -> bool:
         """Queue frames (waiting for room); False once a cancel has made them stale."""
         per_sample = BYTES_PER_SAMPLE[self.options.format]
         for frame in frames:
-            if generation != self._generation:
+            if generation != self._generation or self._utterance_over:
                 return False
             samples = len(frame) // per_sample
+            if self._max_samples is not None and self.clock.samples + samples > self._max_samples:
+                await self._stop_utterance()
+                return False
+            first_text = None
             if self.clock.first_audio is None:
                 self.clock.first_audio = time.perf_counter()
+                first_text = self.clock.first_text
             self.clock.samples += samples
-            if not await self.output.put(AudioOut(frame, samples), lambda: generation == self._generation):
+            if not await self.output.put(AudioOut(frame, samples, first_text), lambda: generation == self._generation):
                 return False
         return generation == self._generation
 
+    async def _stop_utterance(self) -> None:
+        """``max_utterance_seconds`` reached: stop the engine, drop the rest up to the flush."""
+        self._utterance_over = True
+        self._cancel.cancel()
+        self._cancel = CancelToken()
+        limit = self._max_samples / OUTPUT_SAMPLE_RATE if self._max_samples else 0
+        self.log.warning("utterance limit reached", extra={"seconds": limit})
+        if self.observer is not None:
+            self.observer.error("utterance_limit")
+        await self.output.put(
+            ErrorOut(f"utterance too long: stopped after {limit:g} s of audio (max_utterance_seconds)", "utterance_limit")
+        )
+
     async def _speak(self, work: _SegmentWork) -> None:
+        if self._utterance_over:
+            return
         generation, token = work.generation, self._cancel
         if self._chain is None:
             try:
                 self._chain = await self._in_executor(self._new_chain)
             except VoiceError as exc:
-                await self.output.put(ErrorOut(str(exc)))
+                await self.output.put(ErrorOut(str(exc), "voice"))
+                if self.observer is not None:
+                    self.observer.error("voice")
                 self.options.voice = None
                 self._chain = await self._in_executor(self._new_chain)
         if generation != self._generation:
@@ -406,30 +526,44 @@ class SessionPipeline:
                 frames, done, timing = await self._in_executor(_step, chunks, chain, self.engines.tts.sample_rate)
             except Cancelled:
                 return
-            except (TTSError, VoiceError) as exc:
-                self.log.warning("segment failed", extra={"segment": work.id, "error": str(exc)})
-                await self.output.put(ErrorOut(f"segment {work.id}: {exc}"))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any fault in one segment: report it, go on with the next
+                if generation == self._generation and not isinstance(exc, TTSError | VoiceError):
+                    self._chain = None  # the chain's state is unknown after an unexpected fault
+                if generation == self._generation:
+                    await self._report_fault(exc, f"segment {work.id}")
                 return
             if generation == self._generation:
                 self.clock.tts_seconds += timing.tts_seconds
                 self.clock.tts_audio_seconds += timing.tts_audio_seconds
                 self.clock.voice_seconds += timing.voice_seconds
                 self.clock.resample_seconds += timing.resample_seconds
-            if first and frames:
+            if first and frames and generation == self._generation:
                 first = False
-                self.clock.segment_latencies.append(time.perf_counter() - work.cut_at)
+                latency = time.perf_counter() - work.cut_at
+                self.clock.segment_latencies.append(latency)
+                if self.observer is not None:
+                    self.observer.observe_segment_latency(latency)
             if not await self._emit_frames(frames, generation) or done:
                 return
 
     async def _finish(self, work: _FlushWork) -> None:
         chain, self._chain = self._chain, None
-        if chain is not None:
+        over, self._utterance_over = self._utterance_over, False
+        if chain is not None and not over:
             frames = await self._in_executor(chain.finish)
             if not await self._emit_frames(frames, work.generation):
-                return
+                if work.generation != self._generation:
+                    return
+                self._utterance_over = False  # the tail hit the utterance limit: still end it
+        await self._flushed()
+
+    async def _flushed(self) -> None:
         seconds = self.clock.samples / OUTPUT_SAMPLE_RATE
         segments = self._segments_in_utterance
         self._segments_in_utterance = 0
+        self._utterance_over = False
         await self.output.put(FlushedOut(segments=segments, audio_seconds=round(seconds, 3), stats=self.clock.stats()))
         self.clock = UtteranceClock()
 

@@ -12,7 +12,8 @@ Opt-in extensions: ``{"type": "config", ...}`` (events, voice, pitch_shift, PCM 
 ``ready`` / ``segment`` / ``flushed`` / ``cancelled`` events.
 
 Every malformed frame becomes a :class:`ProtocolError` whose message is sent back as an
-``error`` frame; the session goes on.
+``error`` frame; the session goes on. :func:`parse_client_message` raises nothing else, whatever
+the input (property-tested with hypothesis), and its messages are short and valid UTF-8.
 """
 
 from __future__ import annotations
@@ -21,25 +22,61 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 PITCH_SHIFT_LIMIT = 24.0
 
 PcmFormatName = Literal["f32le", "s16le"]
 
 
+#: Longest error message sent back (messages quote bits of the input).
+MAX_ERROR_CHARS = 300
+
+
 class ProtocolError(ValueError):
-    """A client frame the server cannot accept. ``str(error)`` is what the client is told."""
+    """A client frame the server cannot accept. ``str(error)`` is what the client is told.
+
+    ``kind`` labels the error metric: ``protocol`` (malformed) or ``token_too_long``.
+    """
+
+    def __init__(self, message: str, kind: str = "protocol") -> None:
+        if len(message) > MAX_ERROR_CHARS:
+            message = message[: MAX_ERROR_CHARS - 1] + "…"
+        super().__init__(message)
+        self.kind = kind
+
+
+def _unicode_text(value: str | None) -> str | None:
+    """Refuse strings that cannot be encoded as UTF-8 (lone surrogates from ``\\ud800`` escapes)."""
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (it has a lone surrogate)") from None
+    return value
+
+
+def _a_number(value: Any) -> Any:
+    """JSON ``true`` is not a number of semitones, nor is a string."""
+    if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
+        raise ValueError("pitch_shift must be a number")
+    return value
 
 
 def _finite_pitch(value: float | None) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not math.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError("pitch_shift must be a finite number")
     if abs(value) > PITCH_SHIFT_LIMIT:
         raise ValueError(f"pitch_shift must be between -{PITCH_SHIFT_LIMIT:g} and {PITCH_SHIFT_LIMIT:g} semitones")
     return float(value)
+
+
+#: Semitones, −24…24, finite; absent means "keep the current value".
+PitchShift = Annotated[float | None, BeforeValidator(_a_number), AfterValidator(_finite_pitch)]
+#: Text from the client: valid Unicode (no lone surrogates).
+UnicodeText = Annotated[StrictStr, AfterValidator(_unicode_text)]
 
 
 class _Message(BaseModel):
@@ -50,18 +87,9 @@ class _Message(BaseModel):
 class TokenMessage(_Message):
     """Text to append. ``flush`` in the same message speaks it right away."""
 
-    token: StrictStr
-    pitch_shift: float | None = None
+    token: UnicodeText
+    pitch_shift: PitchShift = None
     flush: StrictBool = False
-
-    _check_pitch = field_validator("pitch_shift")(_finite_pitch)
-
-    @field_validator("pitch_shift", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
-            raise ValueError("pitch_shift must be a number")
-        return value
 
 
 class FlushMessage(_Message):
@@ -77,18 +105,9 @@ class ConfigMessage(_Message):
 
     type: Literal["config"]
     events: StrictBool | None = None
-    voice: Annotated[StrictStr, Field(max_length=200)] | None = None
-    pitch_shift: float | None = None
+    voice: Annotated[UnicodeText, Field(max_length=200)] | None = None
+    pitch_shift: PitchShift = None
     format: PcmFormatName | None = None
-
-    _check_pitch = field_validator("pitch_shift")(_finite_pitch)
-
-    @field_validator("pitch_shift", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
-            raise ValueError("pitch_shift must be a number")
-        return value
 
 
 ClientMessage = TokenMessage | FlushMessage | CancelMessage | ConfigMessage
@@ -104,11 +123,24 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_client_message(data: str) -> ClientMessage:
-    """One text frame → one message, or :class:`ProtocolError` saying what is wrong."""
+def parse_client_message(data: str, *, max_token_chars: int | None = None) -> ClientMessage:
+    """One text frame → one message, or :class:`ProtocolError` saying what is wrong.
+
+    ``max_token_chars``: a longer token is refused (kind ``token_too_long``).
+    """
+    message = _parse(data)
+    if max_token_chars is not None and isinstance(message, TokenMessage) and len(message.token) > max_token_chars:
+        raise ProtocolError(
+            f"token too long: {len(message.token)} characters (limit {max_token_chars}); send text in smaller pieces",
+            kind="token_too_long",
+        )
+    return message
+
+
+def _parse(data: str) -> ClientMessage:
     try:
         obj = json.loads(data)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, and int() past its digit limit
         raise ProtocolError(f"invalid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("expected a JSON object")
@@ -141,7 +173,12 @@ def parse_client_message(data: str) -> ClientMessage:
 
 # --------------------------------------------------------------------------- server → client
 def _dump(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: escape it rather than fail to send
+        text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def error_frame(message: str) -> str:

@@ -297,6 +297,11 @@ class Segmenter:
         self._filter.reset()
         self._clear()
 
+    @property
+    def buffered_chars(self) -> int:
+        """Characters held (the open segment, the word being received, the filter's hold-back)."""
+        return self._len + len(self._cur) + self._filter.buffered_chars
+
     # ------------------------------------------------------------------------------- scanning
 
     def _clear(self) -> None:

@@ -1,20 +1,40 @@
-"""The HTTP + WebSocket server (aiohttp): ``/ws/stream``, ``/api/speak``, ``/health``.
+"""The HTTP + WebSocket server (aiohttp): ``/ws/stream``, ``/api/speak``, ``/health``, ``/ready``,
+``/metrics``, and the ``/demo`` page.
 
 A thin asyncio layer: protocol parsing lives in :mod:`bridge.protocol`, the audio path in
-:mod:`bridge.pipeline`. Each WebSocket session runs two tasks: the receive loop (this module)
-and a sender that drains the session's output queue into the socket. The sender awaits the
-socket's drain, so a client that reads slowly fills its own output queue and pauses its own
+:mod:`bridge.pipeline`, access rules in :mod:`bridge.auth`, limits in :mod:`bridge.limits`,
+metrics in :mod:`bridge.metrics`. Each WebSocket session runs two tasks: the receive loop (this
+module) and a sender that drains the session's output queue into the socket. The sender awaits
+the socket's drain, so a client that reads slowly fills its own output queue and pauses its own
 synthesis; nothing else waits on it.
+
+What a slow reader can make the server hold is bounded at every stage: the output queue
+(``output_queue_seconds`` of audio), aiohttp's writer (it drains every ``WRITER_LIMIT`` bytes),
+the transport's buffer (asyncio's 64 KiB high-water mark) and the kernel's send buffer
+(``socket_send_buffer_bytes``, which also turns off the kernel's growth of it up to megabytes).
+A client that reads nothing for ``send_stall_seconds`` while audio waits is closed, and a
+janitor task closes idle and over-long sessions.
+
+Shutdown (SIGTERM/SIGINT): stop listening, refuse new sessions, let in-flight utterances finish
+within ``shutdown_timeout_seconds``, close the rest with 1001, exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
 import logging
 import signal
+import socket
+import struct
+import termios
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
 import numpy as np
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -22,8 +42,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bridge import __version__
 from bridge.audio.framing import decode_pcm
 from bridge.audio.wav import wav_bytes
+from bridge.auth import Access, access_middleware, redact_access_log, warn_if_exposed
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines
+from bridge.limits import (
+    IDLE,
+    INTERNAL,
+    SESSION_TIME,
+    SHUTTING_DOWN,
+    STALLED,
+    RATE,
+    Admission,
+    ClientAddress,
+    CloseReason,
+    TokenBucket,
+    buffered_text,
+)
+from bridge.logs import SessionLog, current_session
+from bridge.metrics import Metrics, QueueSnapshot
 from bridge.pipeline import (
     AudioOut,
     CancelledOut,
@@ -52,6 +88,18 @@ log = logging.getLogger(__name__)
 
 #: Close code when the server is at capacity (RFC 6455 1013 "try again later").
 CLOSE_TRY_AGAIN_LATER = 1013
+#: aiohttp's WebSocket writer waits for the socket to drain after this many bytes (default 256 KiB).
+WRITER_LIMIT = 32 * 1024
+#: How long a close handshake may take before the connection is dropped.
+CLOSE_TIMEOUT = 3.0
+#: Error frames a session may have waiting unsent; more are dropped (a client sending garbage
+#: and reading nothing must not grow the queue).
+MAX_PENDING_ERRORS = 32
+
+T = TypeVar("T")
+
+#: The browser demo (``GET /demo``) and its assets (``/static/...``).
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 @dataclass
@@ -61,9 +109,36 @@ class ServerState:
     sessions: dict[str, Session] = field(default_factory=dict)
     session_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     started: float = field(default_factory=time.time)
+    metrics: Metrics = field(default_factory=Metrics)
+    admission: Admission = field(init=False)
+    client_address: ClientAddress = field(init=False)
+    draining: bool = False
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.settings.max_sessions, self.settings.max_connections_per_ip)
+        self.client_address = ClientAddress(self.settings.trusted_proxies)
+
+    def client_of(self, request: web.BaseRequest) -> str | None:
+        """The client's address (X-Forwarded-For when the peer is a trusted proxy)."""
+        return self.client_address(request.remote, request.headers.get("X-Forwarded-For"))
+
+    def queue_snapshot(self) -> QueueSnapshot:
+        """Queue depths of every session, for ``/metrics``."""
+        snap = QueueSnapshot(sessions=len(self.sessions), capacity=self.admission.capacity)
+        for session in list(self.sessions.values()):
+            pipeline = session.pipeline
+            snap.output_seconds.append(pipeline.output.samples / OUTPUT_SAMPLE_RATE)
+            snap.work_segments += pipeline.queued_segments
+            snap.buffered_chars += pipeline.buffered_chars
+            sent = session.buffered_bytes()
+            snap.send_buffer_bytes.append(sent["transport"] + sent["kernel"])
+        work_queue = getattr(self.engines.executor, "_work_queue", None)
+        snap.model_queue = work_queue.qsize() if work_queue is not None else 0
+        return snap
 
 
 STATE = web.AppKey("state", ServerState)
+JANITOR = web.AppKey("janitor", asyncio.Task)
 
 
 class SpeakRequest(BaseModel):
@@ -84,24 +159,95 @@ class SpeakRequest(BaseModel):
 
 
 # ----------------------------------------------------------------------------- sessions
+class _WebSocket(web.WebSocketResponse):
+    """aiohttp's WebSocket, closing 1009 with a reason (its reader closes without one)."""
+
+    max_bytes = 0
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        if code == 1009 and not message:
+            message = f"message too big (limit {self.max_bytes} bytes)".encode()
+        return await super().close(code=code, message=message, drain=drain)
+
+
+def _kernel_unsent(sock: Any) -> int:
+    """Bytes in a TCP socket's send queue (Linux SIOCOUTQ), 0 when unknown."""
+    try:
+        return struct.unpack("I", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 class Session:
     """One WebSocket client: options, its pipeline, and the task sending its output."""
 
-    def __init__(self, state: ServerState, ws: web.WebSocketResponse, session_id: str, options: SessionOptions) -> None:
+    def __init__(
+        self,
+        state: ServerState,
+        ws: web.WebSocketResponse,
+        session_id: str,
+        options: SessionOptions,
+        request: web.BaseRequest | None = None,
+    ) -> None:
         self.state = state
         self.ws = ws
         self.id = session_id
         self.options = options
-        self.pipeline = SessionPipeline(state.engines, options, session_id=session_id)
-        self.log = logging.LoggerAdapter(log, {"session": session_id})
+        self.request = request
+        self.pipeline = SessionPipeline(state.engines, options, session_id=session_id, observer=state.metrics)
+        self.log = SessionLog(log, {"session": session_id})
+        settings = state.settings
+        self._loop = asyncio.get_running_loop()
+        self.opened = self.last_activity = self._loop.time()
+        #: When the sender began waiting for the socket (None: not waiting).
+        self.send_blocked_since: float | None = None
+        self.rate = TokenBucket(settings.max_message_rate, settings.message_burst)
+        #: Why the server is closing this session (None: it is not, or the client closed it).
+        self.closing: CloseReason | None = None
+        self._closer: asyncio.Task[None] | None = None
         self._ready_sent = False
         self.sender = asyncio.create_task(self._send_loop(), name=f"sender-{session_id}")
 
+    # ------------------------------------------------------------------ state
+    @property
+    def active(self) -> bool:
+        """Work in flight: text being synthesized, audio waiting or being sent."""
+        return self.pipeline.busy or len(self.pipeline.output) > 0 or self.send_blocked_since is not None
+
+    def buffered_bytes(self) -> dict[str, int]:
+        """Bytes this session holds on the server: its output queue, the transport's buffer,
+        the kernel's send queue."""
+        transport = self.request.transport if self.request is not None else None
+        writer = transport.get_write_buffer_size() if transport is not None else 0
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        return {
+            "queue": self.pipeline.output.audio_bytes,
+            "transport": writer,
+            "kernel": _kernel_unsent(sock) if sock is not None else 0,
+        }
+
+    def overdue(self, now: float) -> CloseReason | None:
+        """A limit this session has run past at ``now`` (the janitor closes it), or None."""
+        settings = self.state.settings
+        if settings.max_session_seconds and now - self.opened > settings.max_session_seconds:
+            return SESSION_TIME
+        if self.send_blocked_since is not None and now - self.send_blocked_since > settings.send_stall_seconds:
+            return STALLED
+        if (
+            settings.idle_timeout_seconds
+            and now - self.last_activity > settings.idle_timeout_seconds
+            and not self.active
+        ):
+            return IDLE
+        return None
+
+    # ------------------------------------------------------------------ sending
     async def send_ready(self) -> None:
         if self._ready_sent:
             return
         self._ready_sent = True
         engines = self.state.engines
+        settings = self.state.settings
         await self.ws.send_str(
             ready_event(
                 session=self.id,
@@ -109,47 +255,98 @@ class Session:
                 sample_rate=OUTPUT_SAMPLE_RATE,
                 channels=1,
                 format=self.options.format,
-                frame_ms=self.state.settings.frame_ms,
+                frame_ms=settings.frame_ms,
                 tts=engines.tts.name,
                 voice=self.options.voice,
                 voices=engines.voices(),
+                limits={
+                    "max_message_bytes": settings.max_message_bytes,
+                    "max_token_chars": settings.max_token_chars,
+                    "max_buffered_chars": settings.max_buffered_chars,
+                    "max_message_rate": settings.max_message_rate,
+                    "message_burst": settings.message_burst,
+                    "max_utterance_seconds": settings.max_utterance_seconds,
+                },
             )
         )
 
+    async def _send(self, send: Awaitable[None]) -> None:
+        self.send_blocked_since = self._loop.time()
+        try:
+            await send
+        finally:
+            self.send_blocked_since = None
+            self.last_activity = self._loop.time()
+
     async def _send_loop(self) -> None:
         ws = self.ws
+        metrics = self.state.metrics
         try:
             while not ws.closed:
                 item = await self.pipeline.next_output()
                 if isinstance(item, AudioOut):
-                    await ws.send_bytes(item.data)
-                elif isinstance(item, ErrorOut):
-                    await ws.send_str(error_frame(item.message))
+                    await self._send(ws.send_bytes(item.data))
+                    if item.first_text is not None:
+                        metrics.observe_ftts(time.perf_counter() - item.first_text)
+                    continue
+                if isinstance(item, FlushedOut):
+                    metrics.observe_utterance(item.stats)
+                if isinstance(item, ErrorOut):
+                    await self._send(ws.send_str(error_frame(item.message)))
                 elif not self.options.events:
                     continue  # seed-compatible clients get audio and errors only
                 elif isinstance(item, SegmentOut):
-                    await ws.send_str(segment_event(item.id, item.text, item.token))
+                    await self._send(ws.send_str(segment_event(item.id, item.text, item.token)))
                 elif isinstance(item, FlushedOut):
-                    await ws.send_str(
-                        flushed_event(segments=item.segments, audio_seconds=item.audio_seconds, stats=item.stats)
+                    await self._send(
+                        ws.send_str(
+                            flushed_event(segments=item.segments, audio_seconds=item.audio_seconds, stats=item.stats)
+                        )
                     )
                 elif isinstance(item, CancelledOut):
-                    await ws.send_str(cancelled_event())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+                    await self._send(ws.send_str(cancelled_event()))
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client went away; the receive loop ends the session
         except Exception:
             self.log.exception("sender failed")
+            metrics.error("send")
+            self.terminate(INTERNAL)
 
-    async def report_error(self, message: str) -> None:
-        await self.pipeline.output.put_urgent(ErrorOut(message))
-
-    async def handle_text(self, data: str) -> None:
-        try:
-            message = parse_client_message(data)
-        except ProtocolError as exc:
-            await self.report_error(str(exc))
+    # ------------------------------------------------------------------ receiving
+    async def report_error(self, message: str, kind: str = "protocol") -> None:
+        self.state.metrics.error(kind)
+        if self.pipeline.output.errors >= MAX_PENDING_ERRORS:
+            self.state.metrics.error_frames_dropped.inc()  # the client is not reading them
             return
+        await self.pipeline.output.put_urgent(ErrorOut(message, kind))
+
+    async def receive(self, msg: Any) -> CloseReason | None:
+        """Handle one WebSocket message; the reason to close the session, if it must end."""
+        self.last_activity = self._loop.time()
+        self.state.metrics.messages.inc()
+        if not self.rate.take():
+            return RATE
+        try:
+            if msg.type == WSMsgType.TEXT:
+                return await self.handle_text(msg.data)
+            if msg.type == WSMsgType.BINARY:
+                await self.report_error("binary frames are not accepted: send JSON text frames", "binary")
+        except Exception as exc:  # a bug handling one message must not end the session
+            self.log.exception("message handling failed")
+            await self.report_error(f"internal error ({type(exc).__name__})", "internal")
+        return None
+
+    async def handle_text(self, data: str) -> CloseReason | None:
+        settings = self.state.settings
+        try:
+            message = parse_client_message(data, max_token_chars=settings.max_token_chars)
+        except ProtocolError as exc:
+            await self.report_error(str(exc), exc.kind)
+            return None
         if isinstance(message, TokenMessage):
+            buffered = self.pipeline.buffered_chars + len(message.token)
+            if buffered > settings.max_buffered_chars:
+                return buffered_text(buffered, settings.max_buffered_chars)
             self.pipeline.feed(message.token, message.pitch_shift)
             if message.flush:
                 self.pipeline.flush()
@@ -159,6 +356,7 @@ class Session:
             await self.pipeline.cancel()
         elif isinstance(message, ConfigMessage):
             await self._configure(message)
+        return None
 
     async def _configure(self, message: ConfigMessage) -> None:
         if message.voice is not None:
@@ -166,10 +364,12 @@ class Session:
             if voice is not None:
                 available = self.state.engines.voices()
                 if not available:
-                    await self.report_error(f"unknown voice {voice!r}: no voice conversion voices are installed")
+                    await self.report_error(
+                        f"unknown voice {voice!r}: no voice conversion voices are installed", "unknown_voice"
+                    )
                     return
                 if voice not in available:
-                    await self.report_error(f"unknown voice {voice!r}; available: {', '.join(available)}")
+                    await self.report_error(f"unknown voice {voice!r}; available: {', '.join(available)}", "unknown_voice")
                     return
             self.options.voice = voice
         if message.pitch_shift is not None:
@@ -181,6 +381,30 @@ class Session:
             if message.events:
                 await self.send_ready()
 
+    # ------------------------------------------------------------------ closing
+    def terminate(self, reason: CloseReason) -> None:
+        """Close this session from outside its receive loop (janitor, sender, shutdown)."""
+        if self.closing is None:
+            self.closing = reason
+            self._closer = asyncio.create_task(self.close_socket(reason), name=f"close-{self.id}")
+
+    async def close_socket(self, reason: CloseReason) -> None:
+        """Send the close frame with ``reason``, wait for the reply a little, then drop the
+        connection if anything is still stuck in it (a client that does not read)."""
+        self.closing = self.closing or reason
+        timeout = 0.5 if reason is STALLED else CLOSE_TIMEOUT
+        try:
+            await asyncio.wait_for(self.ws.close(code=reason.code, message=reason.reason.encode()), timeout)
+        except (TimeoutError, asyncio.TimeoutError, ConnectionError):
+            pass
+        self.abort_if_stuck(force=reason is STALLED)
+
+    def abort_if_stuck(self, force: bool = False) -> None:
+        """Abort the TCP connection if unsent data would keep it open (a peer that reads nothing)."""
+        transport = self.request.transport if self.request is not None else None
+        if transport is not None and (force or transport.get_write_buffer_size() > 0):
+            transport.abort()
+
     async def close(self) -> None:
         await self.pipeline.close()
         self.sender.cancel()
@@ -188,6 +412,11 @@ class Session:
             await self.sender
         except asyncio.CancelledError:
             pass
+        if self._closer is not None and asyncio.current_task() is not self._closer:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._closer), CLOSE_TIMEOUT)
+            except (TimeoutError, asyncio.TimeoutError):
+                self.abort_if_stuck(force=True)
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -195,13 +424,36 @@ def _flag(value: str | None) -> bool:
     return value is not None and value.lower() in {"1", "true", "yes", "on"}
 
 
+def _limit_send_buffer(request: web.BaseRequest, size: int) -> None:
+    """Cap the kernel's send buffer of this connection (and stop it growing by itself)."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if size and sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        except OSError as exc:
+            log.debug("cannot set SO_SNDBUF", extra={"error": str(exc)})
+
+
 async def ws_stream(request: web.Request) -> web.WebSocketResponse:
     state = request.app[STATE]
     settings = state.settings
-    ws = web.WebSocketResponse(compress=False, max_msg_size=1024 * 1024)
+    ws = _WebSocket(
+        compress=False,
+        max_msg_size=settings.max_message_bytes,
+        heartbeat=settings.heartbeat_seconds or None,
+        writer_limit=WRITER_LIMIT,
+        timeout=CLOSE_TIMEOUT,
+    )
+    ws.max_bytes = settings.max_message_bytes
     await ws.prepare(request)
-    if len(state.sessions) >= settings.max_sessions:
-        await ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"server at capacity, try again later")
+    _limit_send_buffer(request, settings.socket_send_buffer_bytes)
+    peer = state.client_of(request)
+    refusal = state.admission.admit(peer)
+    if refusal is not None:
+        state.metrics.refused.labels(refusal.kind).inc()
+        log.info("session refused", extra={"peer": peer, "reason": refusal.kind})
+        await ws.close(code=refusal.code, message=refusal.reason.encode())
         return ws
     fmt = request.query.get("format", settings.output_format)
     options = SessionOptions(
@@ -210,49 +462,135 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
         format=fmt if fmt in ("f32le", "s16le") else settings.output_format,
     )
     session_id = f"s{next(state.session_ids)}"
-    session = Session(state, ws, session_id, options)
+    context = current_session.set(session_id)  # the session's tasks inherit it: their log lines say so
+    session = Session(state, ws, session_id, options, request)
     state.sessions[session_id] = session
-    session.log.info("session opened", extra={"peer": request.remote, "events": options.events})
+    state.metrics.sessions_opened.inc()
+    session.log.info("session opened", extra={"peer": peer, "events": options.events})
     try:
         if options.events:
             await session.send_ready()
         async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await session.handle_text(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await session.report_error("binary frames are not accepted: send JSON text frames")
-            elif msg.type == WSMsgType.ERROR:
-                session.log.warning("websocket error", extra={"error": str(ws.exception())})
+            if msg.type == WSMsgType.ERROR:
+                session.log.info("websocket error", extra={"error": str(ws.exception())})
                 break
+            reason = await session.receive(msg)
+            if reason is not None:
+                session.log.warning("closing session", extra={"reason": reason.kind, "code": reason.code})
+                await session.close_socket(reason)
+                break
+            # Let the sender and other sessions run between messages: a burst already in the
+            # socket buffer would otherwise be handled in one go, starving everything else.
+            await asyncio.sleep(0)
     finally:
         del state.sessions[session_id]
         await session.close()
-        session.log.info("session closed")
+        session.abort_if_stuck()
+        state.admission.release(peer)
+        closed_by = session.closing.kind if session.closing is not None else "client"
+        state.metrics.sessions_closed.labels(closed_by).inc()
+        session.log.info(
+            "session closed",
+            extra={
+                "reason": closed_by,
+                "code": ws.close_code,
+                "seconds": round(asyncio.get_running_loop().time() - session.opened, 1),
+            },
+        )
+        current_session.reset(context)
     return ws
 
 
-async def speak(request: web.Request) -> web.Response:
+async def _unless_client_leaves(request: web.BaseRequest, work: Awaitable[T]) -> T:
+    """Run ``work``, cancelling it if the HTTP client disconnects meanwhile."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.2)
+            if done:
+                return task.result()
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                task.cancel()
+                raise ConnectionResetError("client disconnected")
+    finally:
+        if not task.done():
+            task.cancel()
+            try:
+                await task
+            except BaseException:  # noqa: BLE001 - we are leaving anyway
+                pass
+
+
+async def speak(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
+    peer = state.client_of(request)
+    refusal = state.admission.admit(peer)
+    if refusal is not None:
+        state.metrics.refused.labels(refusal.kind).inc()
+        status = 429 if refusal.kind == "per_ip" else 503
+        return web.json_response({"error": refusal.reason}, status=status, headers={"Retry-After": "1"})
+    context = current_session.set(f"speak{next(state.session_ids)}")
+    try:
+        return await _speak(request, state)
+    finally:
+        state.admission.release(peer)
+        current_session.reset(context)
+
+
+async def _speak(request: web.Request, state: ServerState) -> web.StreamResponse:
     try:
         body = SpeakRequest.model_validate(await request.json())
     except ValidationError as exc:
-        return web.json_response({"error": exc.errors(include_url=False, include_context=False)}, status=400)
-    except ValueError as exc:
-        return web.json_response({"error": f"invalid JSON: {exc}"}, status=400)
+        return web.json_response({"error": exc.errors(include_url=False, include_context=False, include_input=False)}, status=400)
+    except (ValueError, RecursionError) as exc:
+        return web.json_response({"error": f"invalid JSON: {exc}"[:300]}, status=400)
     voice = body.voice or None
     if voice is not None and voice not in state.engines.voices():
         return web.json_response({"error": f"unknown voice {voice!r}"}, status=400)
-    audio, errors = await render(state.engines, body.text, voice=voice, pitch_shift=body.pitch_shift)
+    try:
+        audio, errors = await _unless_client_leaves(
+            request,
+            render(
+                state.engines,
+                body.text,
+                voice=voice,
+                pitch_shift=body.pitch_shift,
+                session_id=current_session.get() or "speak",
+                metrics=state.metrics,
+                max_seconds=min(state.settings.max_utterance_seconds, state.settings.speak_max_seconds),
+            ),
+        )
+    except ConnectionResetError:
+        log.info("speak request abandoned by the client")
+        return web.Response(status=499)
     if errors and audio.size == 0:
         return web.json_response({"error": "; ".join(errors)}, status=422)
-    return web.Response(body=wav_bytes(audio, OUTPUT_SAMPLE_RATE), content_type="audio/wav")
+    headers = {"X-Voice-Bridge-Errors": "; ".join(errors)[:500].encode("ascii", "replace").decode()} if errors else None
+    return web.Response(body=wav_bytes(audio, OUTPUT_SAMPLE_RATE), content_type="audio/wav", headers=headers)
 
 
 async def render(
-    engines: Engines, text: str, *, voice: str | None = None, pitch_shift: float = 0.0
+    engines: Engines,
+    text: str,
+    *,
+    voice: str | None = None,
+    pitch_shift: float = 0.0,
+    session_id: str = "speak",
+    metrics: Metrics | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """Speak a whole text through the same pipeline the WebSocket uses; (48 kHz audio, errors)."""
-    pipeline = SessionPipeline(engines, SessionOptions(voice=voice, pitch_shift=pitch_shift), session_id="speak")
+    """Speak a whole text through the same pipeline the WebSocket uses; (48 kHz audio, errors).
+
+    ``max_seconds`` caps the audio (the rest is cut, with an error in the list).
+    """
+    pipeline = SessionPipeline(
+        engines,
+        SessionOptions(voice=voice, pitch_shift=pitch_shift),
+        session_id=session_id,
+        observer=metrics,
+        max_utterance_seconds=max_seconds,
+    )
     chunks: list[np.ndarray] = []
     errors: list[str] = []
     try:
@@ -265,6 +603,8 @@ async def render(
             elif isinstance(item, ErrorOut):
                 errors.append(item.message)
             elif isinstance(item, FlushedOut):
+                if metrics is not None:
+                    metrics.observe_utterance(item.stats)
                 break
     finally:
         await pipeline.close()
@@ -276,29 +616,122 @@ async def health(request: web.Request) -> web.Response:
     state = request.app[STATE]
     settings = state.settings
     sessions = len(state.sessions)
+    if state.draining:
+        status = "draining"
+    else:
+        status = "ok" if state.engines.loaded else "loading"
     return web.json_response(
         {
-            "status": "ok" if state.engines.loaded else "loading",
+            "status": status,
             "version": __version__,
             "engines": state.engines.info(),
             "device": settings.device,
             "sessions": sessions,
             "max_sessions": settings.max_sessions,
-            "capacity": max(0, settings.max_sessions - sessions),
+            "capacity": state.admission.capacity,
+            "accepting": state.engines.loaded and state.admission.capacity > 0,
             "uptime_seconds": round(time.time() - state.started, 1),
         }
     )
 
 
+async def ready(request: web.Request) -> web.Response:
+    """Readiness for a load balancer: 200 while this replica can take a new session, else 503.
+
+    Not ready while the engines load or when every session slot is taken (a new WebSocket would
+    be closed with 1013), so a balancer that health-checks ``/ready`` sends new sessions to
+    another replica; the sessions already open here carry on either way.
+    """
+    state = request.app[STATE]
+    settings = state.settings
+    sessions = len(state.sessions)
+    # Admission counts WebSocket sessions and /api/speak requests, and is 0 while draining.
+    capacity = state.admission.capacity
+    loaded = state.engines.loaded
+    body: dict[str, Any] = {
+        "ready": loaded and capacity > 0,
+        "engines_loaded": loaded,
+        "sessions": sessions,
+        "max_sessions": settings.max_sessions,
+        "capacity": capacity,
+    }
+    if not loaded:
+        body["reason"] = "engines loading"
+    elif state.draining:
+        body["reason"] = "shutting down"
+    elif capacity == 0:
+        body["reason"] = "at capacity"
+    return web.json_response(body, status=200 if body["ready"] else 503)
+
+
+async def demo_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "demo.html")
+
+
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPFound("demo")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = request.app[STATE].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+# ----------------------------------------------------------------------------- housekeeping
+async def janitor(state: ServerState) -> None:
+    """Close sessions past their time, idle ones, and clients that stopped reading."""
+    settings = state.settings
+    periods = [settings.send_stall_seconds, settings.idle_timeout_seconds, settings.max_session_seconds]
+    tick = max(0.05, min([1.0, *(p / 4 for p in periods if p)]))
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(tick)
+        now = loop.time()
+        for session in list(state.sessions.values()):
+            reason = session.overdue(now)
+            if reason is not None and session.closing is None:
+                session.log.warning("closing session", extra={"reason": reason.kind, "code": reason.code})
+                session.terminate(reason)
+
+
+async def shutdown_sessions(state: ServerState, timeout: float) -> None:
+    """Refuse new sessions, let in-flight work finish within ``timeout``, close the rest 1001."""
+    state.draining = True
+    state.admission.closing = True
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    close_budget = min(CLOSE_TIMEOUT, timeout / 3)
+    while loop.time() < deadline - close_budget and any(s.active for s in state.sessions.values()):
+        await asyncio.sleep(0.05)
+    sessions = list(state.sessions.values())
+    for session in sessions:
+        session.terminate(SHUTTING_DOWN)
+    closers = [s._closer for s in sessions if s._closer is not None]  # noqa: SLF001
+    if closers:
+        await asyncio.wait(closers, timeout=max(0.1, deadline - loop.time()))
+    for session in sessions:
+        session.abort_if_stuck(force=not session.ws.closed)
+
+
 # ----------------------------------------------------------------------------- app
 def create_app(settings: Settings, engines: Engines | None = None) -> web.Application:
     """The aiohttp application. Engines are loaded (in a thread) at start-up if not yet loaded."""
-    app = web.Application(client_max_size=1024 * 1024)
     state = ServerState(settings=settings, engines=engines or Engines.from_settings(settings))
+    access = Access(settings)
+    app = web.Application(
+        client_max_size=settings.max_message_bytes,
+        middlewares=[access_middleware(access, lambda reason: state.metrics.refused.labels(reason).inc())],
+    )
     app[STATE] = state
+    state.metrics.watch_queues(state.queue_snapshot)
     app.router.add_get("/ws/stream", ws_stream)
     app.router.add_post("/api/speak", speak)
     app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/", index)
+    app.router.add_get("/demo", demo_page)
+    app.router.add_static("/static/", STATIC_DIR)
 
     async def load_engines(app: web.Application) -> None:
         if not state.engines.loaded:
@@ -306,19 +739,35 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
             await asyncio.get_running_loop().run_in_executor(None, state.engines.load)
             log.info("engines loaded", extra={"seconds": round(time.perf_counter() - started, 2)})
 
+    async def start_janitor(app: web.Application) -> None:
+        app[JANITOR] = asyncio.create_task(janitor(state), name="janitor")
+
+    async def stop_janitor(app: web.Application) -> None:
+        task = app.get(JANITOR)
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
     async def close_sessions(app: web.Application) -> None:
-        for session in list(state.sessions.values()):
-            await session.ws.close(code=1001, message=b"server shutting down")
+        await shutdown_sessions(state, timeout=min(CLOSE_TIMEOUT, settings.shutdown_timeout_seconds))
 
     app.on_startup.append(load_engines)
+    app.on_startup.append(start_janitor)
     app.on_shutdown.append(close_sessions)
+    app.on_cleanup.append(stop_janitor)
     return app
 
 
 async def serve(settings: Settings, engines: Engines | None = None, *, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM."""
+    """Run until SIGINT/SIGTERM, then shut down gracefully within ``shutdown_timeout_seconds``."""
+    warn_if_exposed(settings)
+    redact_access_log()
     app = create_app(settings, engines)
-    runner = web.AppRunner(app, handle_signals=False)
+    state = app[STATE]
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
@@ -337,6 +786,13 @@ async def serve(settings: Settings, engines: Engines | None = None, *, ready: as
     try:
         await stop.wait()
     finally:
-        log.info("shutting down")
+        started = loop.time()
+        log.info("shutting down", extra={"sessions": len(state.sessions), "deadline_seconds": settings.shutdown_timeout_seconds})
+        for running in list(runner.sites):
+            server = getattr(running, "_server", None)
+            if server is not None:
+                server.close()  # stop listening; open connections carry on
+        await shutdown_sessions(state, settings.shutdown_timeout_seconds)
         await runner.cleanup()
-        app[STATE].engines.close()
+        state.engines.close()
+        log.info("stopped", extra={"seconds": round(loop.time() - started, 2)})

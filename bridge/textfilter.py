@@ -171,6 +171,11 @@ class SpeechTextFilter:
         self._cell = False  # text emitted on this line since the last table separator
         self._last = ""  # last non-space character emitted on this line
 
+    @property
+    def buffered_chars(self) -> int:
+        """Characters held back, not yet emitted (line heads, inline runs)."""
+        return len(self._held) + len(self._ipend)
+
     def feed(self, text: str) -> str:
         """Filter the next piece of text; returns the speech text that is now certain."""
         if "\r" in text:

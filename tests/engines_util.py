@@ -66,3 +66,73 @@ class GatedEngine(WrappedEngine):
                 self.gate.wait(timeout=30)
                 self.released.set()
             yield chunk
+
+
+class RaisingEngine(WrappedEngine):
+    """Raises ``make_error()`` (any exception) for segments containing ``marker``, after
+    ``after_chunks`` chunks of real audio (0: before any)."""
+
+    def __init__(self, inner: TTSEngine, make_error, marker: str = "BOOM", after_chunks: int = 0) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(inner)
+        self.make_error = make_error
+        self.marker = marker
+        self.after_chunks = after_chunks
+        self.raised = 0
+
+    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+        if self.marker not in text:
+            yield from super().stream(text, cancel)
+            return
+        for index, chunk in enumerate(super().stream(text, cancel)):
+            if index >= self.after_chunks:
+                break
+            yield chunk
+        self.raised += 1
+        raise self.make_error()
+
+
+class ToneEngine(TTSEngine):
+    """A cheap stand-in voice: a tone of ``seconds_per_word`` per word, in chunks that each take
+    ``chunk_delay`` seconds of (GIL-free) sleep, checking the cancel token between chunks.
+    For tests about the server's plumbing that must not spend CPU on real synthesis."""
+
+    name = "tone"
+
+    def __init__(self, seconds_per_word: float = 0.3, chunk_seconds: float = 0.1, chunk_delay: float = 0.01) -> None:
+        self.seconds_per_word = seconds_per_word
+        self.chunk_seconds = chunk_seconds
+        self.chunk_delay = chunk_delay
+        self.started = 0
+        self.finished = 0
+        self.active = 0
+        self._lock = threading.Lock()
+
+    @property
+    def sample_rate(self) -> int:
+        return 24000
+
+    def load(self) -> None:
+        pass
+
+    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+        import time
+
+        with self._lock:
+            self.started += 1
+            self.active += 1
+        try:
+            total = int(len(text.split()) * self.seconds_per_word * self.sample_rate)
+            step = int(self.chunk_seconds * self.sample_rate)
+            t = np.arange(step, dtype=np.float32) / self.sample_rate
+            done = 0
+            while done < total:
+                if cancel.cancelled:
+                    return
+                time.sleep(self.chunk_delay)
+                n = min(step, total - done)
+                yield (0.3 * np.sin(2 * np.pi * 220 * (t[:n] + done / self.sample_rate))).astype(np.float32)
+                done += n
+        finally:
+            with self._lock:
+                self.active -= 1
+                self.finished += 1

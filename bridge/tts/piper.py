@@ -5,7 +5,7 @@ A Piper voice is one ONNX graph: text encoder, duration predictor and flow produ
 turns ``z`` into audio. The decoder is deterministic and convolutional, so it can run on a
 window of frames with enough context on both sides and give the same samples as the whole run
 (measured on joe-medium: 10 frames of context → max difference 1.1e-6; 8 frames → 1.4e-3).
-Each chunk re-decodes its context, so chunks grow fast (12 → 48 → 192 frames) to keep that
+Each chunk re-decodes its context, so chunks grow (16 → 32 → 64 → … → 192 frames) to keep that
 overhead small once the first sample is out.
 
 So the engine splits the graph at the decoder's input once, at load time, and for each sentence
@@ -62,9 +62,13 @@ def embedded_voice_paths() -> tuple[Path, Path]:
 class ChunkSchedule:
     """How the decoder walks the latent: chunk sizes in frames, growing, and the context."""
 
-    first_frames: int = 12
+    #: 16 frames = 186 ms of audio; Piper's leading silence (15–65 ms) is trimmed downstream, so
+    #: at least ~120 ms of sound must cover the time to decode the next chunk.
+    first_frames: int = 16
     max_frames: int = 192
-    growth: float = 4.0
+    #: Each chunk twice the last: the next decode (chunk + 2 × context frames) stays far
+    #: shorter than the audio already handed out, even on a loaded machine.
+    growth: float = 2.0
     #: The joe-medium decoder's receptive field: 10 frames give the whole-graph samples to 1e-6.
     context_frames: int = 12
 

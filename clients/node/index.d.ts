@@ -1,0 +1,170 @@
+// Type declarations for voice-bridge-client (hand-written; checked by `tsc --noEmit` in the tests).
+
+import { EventEmitter } from "node:events";
+
+/** PCM sample format of the binary frames. */
+export type PcmFormat = "f32le" | "s16le";
+
+/** The sample array type of a format: Float32Array for f32le, Int16Array for s16le. */
+export type SamplesOf<F extends PcmFormat> = F extends "s16le" ? Int16Array : Float32Array;
+
+export type Samples = Float32Array | Int16Array;
+
+/** Output sample rate of the server (Hz). */
+export const SAMPLE_RATE: 48000;
+export const BYTES_PER_SAMPLE: Readonly<{ f32le: 4; s16le: 2 }>;
+export const DEFAULT_URL: string;
+
+export interface ReadyEvent {
+  type: "ready";
+  session: string;
+  version: string;
+  sample_rate: number;
+  channels: number;
+  format: PcmFormat;
+  frame_ms: number;
+  tts: string;
+  voice: string | null;
+  voices: string[];
+  [field: string]: unknown;
+}
+
+export interface SegmentEvent {
+  type: "segment";
+  id: number;
+  text: string;
+}
+
+export interface FlushedEvent {
+  type: "flushed";
+  segments: number;
+  audio_seconds: number;
+}
+
+export interface CancelledEvent {
+  type: "cancelled";
+}
+
+export interface ErrorEvent {
+  type: "error";
+  error: string;
+}
+
+/** How an utterance ended. */
+export type UtteranceEnd = FlushedEvent | CancelledEvent;
+
+export type BridgeEvent = SegmentEvent | FlushedEvent | CancelledEvent | ErrorEvent;
+
+export interface AudioItem<F extends PcmFormat = PcmFormat> {
+  type: "audio";
+  samples: SamplesOf<F>;
+}
+
+/** What `receive()` yields: audio and events, in the order the server sent them. */
+export type Received<F extends PcmFormat = PcmFormat> = AudioItem<F> | BridgeEvent;
+
+export interface ConnectOptions<F extends PcmFormat = "f32le"> {
+  /** Sent as `Authorization: Bearer <apiKey>` (auth "header", the default) or `?token=<apiKey>`. */
+  apiKey?: string;
+  auth?: "header" | "query";
+  /** RVC voice for the session (applies from the next utterance). */
+  voice?: string | null;
+  /** Semitones, -24…24. */
+  pitchShift?: number;
+  /** PCM format of the audio (default "f32le"). */
+  format?: F;
+  /** Pause reading the socket when this many items are queued unread (default 256 ≈ 5 s). */
+  highWaterMark?: number;
+  /** Resume once the queue is drained to this many (default highWaterMark / 4). */
+  lowWaterMark?: number;
+  /** Milliseconds to wait for the connection and the server's `ready` (default 10000). */
+  openTimeout?: number;
+  /** Extra HTTP headers for the WebSocket upgrade request. */
+  headers?: Record<string, string>;
+}
+
+export interface ConfigureOptions {
+  /** RVC voice; null or "" for none. Applies from the next utterance. */
+  voice?: string | null;
+  pitchShift?: number;
+  /** Only between utterances; a client typed BridgeClient<PcmFormat> sees both sample types. */
+  format?: PcmFormat;
+}
+
+export interface SpeakOptions {
+  /** Pace tokens like an LLM (e.g. 70); all at once when left out. */
+  tokensPerSecond?: number;
+}
+
+export interface ClientStats {
+  /** How many times reading the socket was paused for backpressure. */
+  pauses: number;
+  /** The most items ever waiting unread. */
+  maxQueued: number;
+}
+
+/** The server reported an error, or the connection failed or closed. */
+export class BridgeError extends Error {
+  constructor(message: string, options?: { cause?: unknown });
+}
+
+export interface BridgeClientEventMap {
+  ready: [event: ReadyEvent];
+  segment: [event: SegmentEvent];
+  flushed: [event: FlushedEvent];
+  cancelled: [event: CancelledEvent];
+  /** Server error frames (the session goes on). Never thrown, even with no listener. */
+  error: [event: ErrorEvent];
+  pause: [];
+  resume: [];
+  close: [code: number, reason: string];
+}
+
+/** One session with a voice-bridge server. Create it with `connect()`. */
+export class BridgeClient<F extends PcmFormat = PcmFormat> extends EventEmitter<BridgeClientEventMap> {
+  private constructor();
+  /** The server's `ready` event. */
+  readonly ready: ReadyEvent;
+  /** Every error message the server sent, in order. */
+  readonly errors: string[];
+  readonly stats: ClientStats;
+  readonly format: F;
+  /** Items received and not yet read. */
+  readonly queued: number;
+  /** True while reading from the socket is paused (backpressure). */
+  readonly paused: boolean;
+  readonly closed: boolean;
+
+  /** Append text (one LLM token). */
+  sendToken(text: string, options?: { pitchShift?: number }): void;
+  /**
+   * Speak everything buffered. Resolves with `flushed` once the utterance's audio has all been
+   * received (or with `cancelled`); rejects with BridgeError if the connection closes first.
+   */
+  flush(): Promise<UtteranceEnd>;
+  /** Stop now; resolves when the server confirms. Audio in flight is dropped. */
+  cancel(): Promise<void>;
+  configure(options: ConfigureOptions): void;
+  /** Audio of the current utterance until its `flushed` / `cancelled`. */
+  audio(): AsyncGenerator<SamplesOf<F>, void, undefined>;
+  /** Audio and events in order until the connection closes. */
+  receive(): AsyncGenerator<Received<F>, void, undefined>;
+  [Symbol.asyncIterator](): AsyncGenerator<Received<F>, void, undefined>;
+  /** Send tokens, flush, and return the whole utterance's audio. */
+  speak(tokens: string | Iterable<string> | AsyncIterable<string>, options?: SpeakOptions): Promise<SamplesOf<F>>;
+  close(): Promise<void>;
+}
+
+/** Connect, turn events on, apply the options, and wait for the server's `ready`. */
+export function connect<F extends PcmFormat = "f32le">(url?: string, options?: ConnectOptions<F>): Promise<BridgeClient<F>>;
+
+/** Decode one binary frame; correct for any byteOffset (copies into an aligned buffer). */
+export function decodePcm(data: ArrayBuffer | ArrayBufferView, format?: "f32le"): Float32Array;
+export function decodePcm(data: ArrayBuffer | ArrayBufferView, format: "s16le"): Int16Array;
+export function decodePcm(data: ArrayBuffer | ArrayBufferView, format: PcmFormat): Samples;
+
+export function int16ToFloat32(samples: Int16Array): Float32Array;
+export function concatSamples<T extends Samples>(chunks: T[], format?: PcmFormat): T;
+
+/** Split text into LLM-like word pieces, each with its leading whitespace. */
+export function wordPieces(text: string): string[];

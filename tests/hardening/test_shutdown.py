@@ -1,0 +1,99 @@
+"""Graceful shutdown of a real server process: SIGTERM mid-utterance."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import websockets
+
+from tests.test_server import LONG_REPLY, recv_json
+
+ROOT = Path(__file__).resolve().parents[2]
+DEADLINE = 3.0
+FIGURES: dict[str, float] = {}
+
+
+async def start_server_process(tmp_path: Path) -> tuple[asyncio.subprocess.Process, int, list[dict]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_BRIDGE_")}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        VOICE_BRIDGE_HOST="127.0.0.1",
+        VOICE_BRIDGE_PORT="0",
+        VOICE_BRIDGE_LOG_JSON="true",
+        VOICE_BRIDGE_SHUTDOWN_TIMEOUT_SECONDS=str(DEADLINE),
+        VOICE_BRIDGE_SYNTHESIS_WORKERS="1",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", "serve", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    logs: list[dict] = []
+    assert process.stderr is not None
+    while True:
+        line = await asyncio.wait_for(process.stderr.readline(), 120)
+        assert line, "the server exited before listening"
+        try:
+            logs.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+        if logs[-1]["message"] == "listening":
+            port = int(logs[-1]["url"].rsplit(":", 1)[1].split("/")[0])
+            return process, port, logs
+
+
+async def test_sigterm_mid_utterance_closes_1001_within_the_deadline(tmp_path: Path) -> None:
+    process, port, logs = await start_server_process(tmp_path)
+    url = f"ws://127.0.0.1:{port}/ws/stream?events=1"
+    try:
+        long_ws = await websockets.connect(url, compression=None)
+        short_ws = await websockets.connect(url, compression=None)
+        idle_ws = await websockets.connect(url, compression=None)
+        for ws in (long_ws, short_ws, idle_ws):
+            await recv_json(ws)
+        await long_ws.send(json.dumps({"token": LONG_REPLY + " " + LONG_REPLY, "flush": True}))  # ~40 s
+        while not isinstance(await asyncio.wait_for(long_ws.recv(), 60), bytes):
+            pass  # mid-utterance now
+        await short_ws.send(json.dumps({"token": "A short reply.", "flush": True}))
+        await asyncio.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.perf_counter()
+
+        async def until_closed(ws: websockets.ClientConnection) -> tuple[int | None, str, bool, float]:
+            flushed = False
+            try:
+                while True:
+                    message = await asyncio.wait_for(ws.recv(), 30)
+                    if isinstance(message, str) and json.loads(message)["type"] == "flushed":
+                        flushed = True
+            except websockets.exceptions.ConnectionClosed as exc:
+                rcvd = exc.rcvd
+                return (rcvd.code if rcvd else None), (rcvd.reason if rcvd else ""), flushed, time.perf_counter() - signalled
+
+        closes = await asyncio.gather(until_closed(long_ws), until_closed(short_ws), until_closed(idle_ws))
+        # No new sessions meanwhile: the listening socket is closed.
+        with pytest.raises((OSError, websockets.exceptions.InvalidStatus, websockets.exceptions.InvalidMessage)):
+            await websockets.connect(url, open_timeout=2)
+        await asyncio.wait_for(process.wait(), DEADLINE + 10)
+        exited = time.perf_counter() - signalled
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    for code, reason, _, _ in closes:
+        assert (code, reason) == (1001, "server shutting down")
+    assert closes[1][2], "the short utterance in flight at SIGTERM was not finished"
+    assert not closes[0][2], "a 40 s utterance cannot have finished within the deadline"
+    assert max(c[3] for c in closes) <= DEADLINE + 0.5
+    assert exited <= DEADLINE + 3.0, f"exited {exited:.2f} s after SIGTERM"
+    assert process.stderr is not None
+    tail = [json.loads(line) for line in (await process.stderr.read()).splitlines() if line.startswith(b"{")]
+    assert any(entry["message"] == "stopped" for entry in tail)
+    FIGURES.update(close_seconds=max(c[3] for c in closes), exit_seconds=exited)
+    print("shutdown figures:", {k: round(v, 2) for k, v in FIGURES.items()})
