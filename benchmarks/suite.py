@@ -184,10 +184,10 @@ def cuda_unavailable_reason(python: str = sys.executable, runner: Callable[..., 
     if result.returncode == 0:
         return None
     if result.returncode == 4:
-        return "GPU mode skipped: torch is not installed (install the soprano/rvc extras with a CUDA build of torch)"
+        return "torch is not installed (install the soprano/rvc extras with a CUDA build of torch)"
     if result.returncode == 3:
-        return "GPU mode skipped: CUDA is not available on this machine (torch.cuda.is_available() is False)"
-    return f"GPU mode skipped: the CUDA check failed (exit {result.returncode})"
+        return "CUDA is not available on this machine (torch.cuda.is_available() is False)"
+    return f"the CUDA check failed (exit {result.returncode})"
 
 
 def machine_info() -> dict[str, Any]:
@@ -408,8 +408,8 @@ async def run_suite(options: Options) -> tuple[dict[str, Any], Path]:
     if options.gpu:
         reason = cuda_unavailable_reason()
         if reason:
-            console.print(f"[yellow]{reason}[/yellow]")
-            skipped["voice-bridge-gpu"] = reason
+            console.print(f"[yellow]GPU mode skipped: {reason}[/yellow]")
+            skipped["voice-bridge-gpu"] = f"GPU mode: {reason}"
         else:
             machine["gpu"] = "CUDA"
             peers_wanted.append("voice-bridge-gpu")
