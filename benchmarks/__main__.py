@@ -5,6 +5,7 @@
     python -m benchmarks run --gpu --gpu-voice NAME   # adds Soprano (+ RVC) on CUDA; skips without a GPU
     python -m benchmarks readme [RESULT.json] [--update README.md]   # the README's table block
     python -m benchmarks render RESULT.json  # write its Markdown and PNGs again
+    python -m benchmarks probe RESULT.json   # measure the engine probe again (server overhead)
     python -m benchmarks tune                # the fast-path tuning sweep (benchmarks.tune_fast_path)
 
 See benchmarks/README.md for what every figure means.
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ramp-utterances", type=int, default=2, help="utterances per session at each level (default 2)")
     run.add_argument("--stagger-ms", type=float, default=0.0, help="start ramp sessions this far apart (default 0: together)")
     run.add_argument("--prebuffer-ms", type=float, default=0.0, help="listener's jitter buffer before playback starts (default 0)")
-    run.add_argument("--probe-repeats", type=int, default=3, help="engine-probe timings per text, median kept (default 3)")
+    run.add_argument("--probe-repeats", type=int, default=5, help="engine-probe timings per text, best kept (default 5)")
     run.add_argument("--wer", action="store_true", help="also transcribe every utterance with the offline Whisper model")
     run.add_argument("--gpu", action="store_true", help="add voice-bridge-gpu: --tts soprano --device cuda (skips without CUDA)")
     run.add_argument("--gpu-voice", default=None, help="RVC voice for the GPU run (--voice)")
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="write the Markdown and PNGs again from a results JSON")
     render.add_argument("result", type=Path)
     render.add_argument("--note", default=None, help="replace the note printed under the tables")
+
+    probe = sub.add_parser("probe", help="measure the engine probe again for a results JSON (overhead figures)")
+    probe.add_argument("result", type=Path)
+    probe.add_argument("--repeats", type=int, default=5)
 
     sub.add_parser("tune", help="fast-path tuning sweep", add_help=False)
     return parser
@@ -119,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print("\n".join(latency_table(payload)))
         written = [p.name for p in (Path(f"{stem}.json"), Path(f"{stem}.md"), Path(f"{stem}-ftts.png"), Path(f"{stem}-ramp.png")) if p.exists()]
         console.print(f"results in {stem.parent}: {', '.join(written)}")
+        return 0
+    if args.command == "probe":
+        from benchmarks.suite import reprobe
+
+        print(reprobe(args.result, args.repeats))
         return 0
     if args.command == "render":
         from benchmarks.report import write_reports

@@ -139,7 +139,7 @@ DEFINITIONS = """\
   heard the previous one; the ramp stops after the first level with an underrun.
 - **text wait**: first token → the token that closed the first segment (the segmenter waiting
   for text). **engine first chunk**: the engine alone, in-process, on the same first-segment
-  text (median of repeats, nothing else running). **server overhead** = first segment's
+  text (best of repeats, after the runs). **server overhead** = first segment's
   token→sound − engine first chunk: what the serving layer adds. **transport** = FTTS − the
   server's own first-text-to-first-audio.
 - **RTF** per stage: stage compute time / seconds of audio out (server-side timings).

@@ -63,7 +63,7 @@ class Options:
     ramp_utterances: int = 2
     stagger_ms: float = 0.0
     prebuffer_ms: float = 0.0
-    probe_repeats: int = 3
+    probe_repeats: int = 5
     wer: bool = False
     gpu: bool = False
     gpu_voice: str | None = None
@@ -81,7 +81,7 @@ class Utterance:
     topic: str
     session: int
     tokens: int
-    ftts_ms: float
+    ftts_ms: float | None
     text_wait_ms: float | None
     first_segment_t2s_ms: float | None
     first_segment_text: str | None
@@ -145,7 +145,11 @@ def summarise(utterances: list[Utterance], process: dict[str, float] | None = No
         for u in utterances
         if u.first_segment_t2s_ms is not None and u.engine_first_chunk_ms is not None
     ]
-    transport = [u.ftts_ms - u.server_ftts_ms for u in utterances if u.server_ftts_ms is not None and not math.isnan(u.ftts_ms)]
+    transport = [
+        u.ftts_ms - u.server_ftts_ms
+        for u in utterances
+        if u.server_ftts_ms is not None and u.ftts_ms is not None and not math.isnan(u.ftts_ms)
+    ]
     scored = [u for u in utterances if u.wer_words]
     out: dict[str, Any] = {
         "utterances": len(utterances),
@@ -361,24 +365,57 @@ async def ramp_server(name: str, options: Options, replies: list[Reply], progres
 
 
 def probe_engines(peers: dict[str, dict[str, Any]], repeats: int, progress: Progress) -> None:
-    """Fill each utterance's ``engine_first_chunk_ms`` for its first-segment text."""
+    """Fill each utterance's ``engine_first_chunk_ms`` for its first-segment text.
+
+    ``peers[name]["utterances"]`` may be :class:`Utterance` objects or their JSON dicts."""
+
+    def get(u: Any, key: str) -> Any:
+        return u.get(key) if isinstance(u, dict) else getattr(u, key)
+
+    def put(u: Any, value: float) -> None:
+        if isinstance(u, dict):
+            u["engine_first_chunk_ms"] = value
+        else:
+            u.engine_first_chunk_ms = value
+
     kinds: dict[str, list[str]] = {}
     for name, peer in peers.items():
         if peer.get("status") == "ok" and name in PROBES:
             kinds.setdefault(PROBES[name], []).append(name)
-    total = sum(len({u.first_segment_text for u in peers[n]["utterances"] if u.first_segment_text}) for ns in kinds.values() for n in ns)
+    total = sum(len({get(u, "first_segment_text") for u in peers[n]["utterances"]} - {None}) for ns in kinds.values() for n in ns)
     task = progress.add_task("engine probe", total=total or 1)
     for kind, names in kinds.items():
         probe = make_probe(kind)
         for name in names:
-            texts = [u.first_segment_text for u in peers[name]["utterances"] if u.first_segment_text]
+            texts = [get(u, "first_segment_text") for u in peers[name]["utterances"] if get(u, "first_segment_text")]
             times: dict[str, float] = {}
             for text in dict.fromkeys(texts):
                 times.update(first_chunk_times(probe, [text], repeats))
                 progress.advance(task)
             for u in peers[name]["utterances"]:
-                if u.first_segment_text in times:
-                    u.engine_first_chunk_ms = round(times[u.first_segment_text] * 1000, 1)
+                if get(u, "first_segment_text") in times:
+                    put(u, round(times[get(u, "first_segment_text")] * 1000, 1))
+
+
+def reprobe(path: Path, repeats: int) -> Path:
+    """Measure the engine probe again for a stored result (say on a quiet machine) and rewrite
+    its summaries, Markdown and plots; the measured runs are kept as they were."""
+    import json
+
+    payload = json.loads(path.read_text())
+    peers = payload["peers"]
+    with Progress(console=console) as progress:
+        probe_engines(peers, repeats, progress)
+    for peer in peers.values():
+        if peer.get("status") == "ok":
+            utterances = [Utterance(**u) for u in peer["utterances"]]
+            peer["summary"] = summarise(utterances, peer["summary"].get("process"))
+            peer["utterances"] = [asdict(u) for u in utterances]
+    payload.setdefault("settings", {})["probe_repeats"] = repeats
+    payload["settings"]["probe_at"] = dt.datetime.now().isoformat(timespec="seconds")
+    path.write_text(json.dumps(_clean(payload), indent=1, allow_nan=False) + "\n")
+    write_reports(payload, path.with_suffix(""))
+    return path
 
 
 def score_wer(peers: dict[str, dict[str, Any]], replies: list[Reply], progress: Progress) -> None:

@@ -533,3 +533,31 @@ def test_render_command_rewrites_markdown_and_plots(tmp_path) -> None:  # type: 
     assert bench_main(["render", str(result), "--note", "quiet machine"]) == 0
     assert "**Note:** quiet machine" in (tmp_path / "2026-11-22-x.md").read_text()
     assert (tmp_path / "2026-11-22-x-ftts.png").exists() and (tmp_path / "2026-11-22-x-ramp.png").exists()
+
+
+def test_engine_probe_fills_stored_utterances(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import benchmarks.suite as suite
+    from benchmarks.engine_probe import first_chunk_times
+
+    calls: list[str] = []
+
+    def fake_probe(kind: str):  # type: ignore[no-untyped-def]
+        timings = iter([0.5, 0.2, 0.3, 0.4] * 10)  # warm-up, then repeats: the best is kept
+
+        def probe(text: str) -> float:
+            calls.append(f"{kind}:{text}")
+            return next(timings)
+
+        return probe
+
+    monkeypatch.setattr(suite, "make_probe", fake_probe)
+    peers = {
+        "voice-bridge": {"status": "ok", "utterances": [{"first_segment_text": "Sure!"}, {"first_segment_text": None}]},
+        "naive": {"status": "failed", "utterances": []},
+    }
+    with suite.Progress(console=suite.console, disable=True) as progress:
+        suite.probe_engines(peers, 3, progress)
+    assert peers["voice-bridge"]["utterances"][0]["engine_first_chunk_ms"] == 200.0
+    assert "engine_first_chunk_ms" not in peers["voice-bridge"]["utterances"][1]
+    assert all(c.startswith("streaming:") for c in calls)
+    assert first_chunk_times(lambda text: {"a": 0.1}.get(text, 0.0), ["a", "a", " "], repeats=2) == {"a": 0.1}
