@@ -10,6 +10,10 @@ class PlaybackReport:
     underruns: int
     underrun_ms: float
     audio_seconds: float
+    #: Wall time when the listener hears the last sample (None: nothing arrived).
+    ends_at: float | None = None
+    #: Each underrun as (where in the audio it happened, seconds from the start; its length, ms).
+    stalls: tuple[tuple[float, float], ...] = ()
 
 
 def simulate_playback(
@@ -22,18 +26,20 @@ def simulate_playback(
     stalls until it arrives: that is an underrun (gaps under ``min_gap_ms`` are timer noise).
     """
     if not arrivals:
-        return PlaybackReport(0, 0.0, 0.0)
+        return PlaybackReport(0, 0.0, 0.0, None)
     runs_out = arrivals[0][0] + prebuffer_s  # wall time when buffered audio is exhausted
     underruns = 0
     stalled = 0.0
     total = 0
+    stalls: list[tuple[float, float]] = []
     for when, samples in arrivals:
         if when > runs_out:
             gap = when - runs_out
             if gap * 1000 >= min_gap_ms:
                 underruns += 1
                 stalled += gap
+                stalls.append((round(total / rate, 3), round(gap * 1000, 1)))
             runs_out = when
         runs_out += samples / rate
         total += samples
-    return PlaybackReport(underruns, round(stalled * 1000, 1), total / rate)
+    return PlaybackReport(underruns, round(stalled * 1000, 1), total / rate, runs_out, tuple(stalls))

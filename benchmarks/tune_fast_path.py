@@ -4,7 +4,7 @@ Each configuration runs the real server in its own process (settings through VOI
 variables), streams the same replies at the same token rate, and transcribes what came back
 with the offline Whisper model. The rule the README documents is the one this table picks.
 
-    python -m benchmarks.tune_fast_path --replies 20
+    python -m benchmarks tune --replies 20
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 from dataclasses import asdict
 from typing import Any
 
 from rich.progress import Progress
 
-from benchmarks.ftts import bench_server, console, load_whisper, machine, summarise, write_results
+from benchmarks.client import bridge_server
+from benchmarks.suite import RESULTS, Options, console, latency_server, machine_info, score_wer, summarise
 from benchmarks.tokens import load_corpus
 
 GRID: list[dict[str, str]] = [
@@ -36,40 +38,47 @@ def label(config: dict[str, str]) -> str:
 
 async def main_async(args: argparse.Namespace) -> None:
     replies = load_corpus()[: args.replies]
-    whisper = load_whisper()
+    options = Options(rate=args.rate)
     rows: list[dict[str, Any]] = []
     with Progress(console=console) as progress:
         for config in GRID:
             env = {f"VOICE_BRIDGE_{k}": v for k, v in config.items()}
-            results = await bench_server(
-                "voice-bridge", replies, args.rate, progress, env=env, label=label(config), wer=whisper
-            )
-            rows.append({"config": config, "summary": summarise(results), "replies": [asdict(r) for r in results]})
+            spec = bridge_server(label(config), env=env)
+            peer = await latency_server(spec, options, replies, progress, keep_audio=True)
+            if peer["status"] != "ok":
+                raise SystemExit(f"{label(config)}: {peer['reason']}")
+            await asyncio.to_thread(score_wer, {spec.name: peer}, replies, progress)
+            summary = summarise(peer["utterances"], peer["process"])
+            rows.append({"config": config, "summary": summary, "utterances": [asdict(u) for u in peer["utterances"]]})
     lines = [
         f"# Fast-path tuning, {len(replies)} replies at {args.rate:g} tokens/s ({dt.date.today().isoformat()})",
         "",
-        "| setting | FTTS p50 | FTTS p90 | underruns (replies) | WER |",
+        "| setting | FTTS p50 | FTTS p90 | underruns (utterances) | WER |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
         s = row["summary"]
         lines.append(
             f"| {label(row['config'])} | {s['ftts_ms']['p50']:.0f} ms | {s['ftts_ms']['p90']:.0f} ms | "
-            f"{s['underruns']} ({s['replies_with_underruns']}) | {s['wer']:.3f} |"
+            f"{s['underruns']} ({s['utterances_with_underruns']}) | {s.get('wer', float('nan')):.3f} |"
         )
     markdown = "\n".join(lines) + "\n"
-    payload = {"benchmark": "tune_fast_path", "rate_tokens_per_s": args.rate, "machine": machine(), "rows": rows}
-    stem = write_results("fast-path-tuning", payload, markdown)
+    payload = {"benchmark": "tune_fast_path", "rate_tokens_per_s": args.rate, "machine": machine_info(), "rows": rows}
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"{dt.date.today().isoformat()}-fast-path-tuning"
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(markdown)
     console.print(markdown)
     console.print(f"results: {stem}.json / .md")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks tune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replies", type=int, default=20)
     parser.add_argument("--rate", type=float, default=70.0)
-    asyncio.run(main_async(parser.parse_args()))
+    asyncio.run(main_async(parser.parse_args(argv)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

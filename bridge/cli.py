@@ -89,6 +89,28 @@ def say(
     typer.echo(f"wrote {output} ({seconds:.2f} s at 48 kHz)")
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def bench(ctx: typer.Context) -> None:
+    """The latency benchmark suite: `voice-bridge bench run` (all peers), `bench run --quick`, `bench readme`.
+
+    Same as `python -m benchmarks ...` from a checkout; `voice-bridge bench --help` for options.
+    """
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "benchmarks" / "__main__.py").is_file() and str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    try:
+        from benchmarks.__main__ import main as bench_main  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        typer.echo(f"the benchmark suite ships with the source checkout (benchmarks/), not the wheel: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    raise typer.Exit(bench_main(list(ctx.args) or ["--help"]))
+
+
 def _mount_optional() -> None:
     try:
         from bridge.cli_models import app as models_app  # type: ignore[import-not-found,unused-ignore]
