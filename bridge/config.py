@@ -147,6 +147,21 @@ class Settings(BaseSettings):
         4.0, gt=0, description="Audio a session may hold unsent before its synthesis pauses."
     )
 
+    # --- voice conversion parts: content features, pitch (bridge/vc/content.py, pitch.py) --
+    rvc_content_model: Path | None = Field(
+        None,
+        description="HuBERT/ContentVec weights: fairseq hubert_base.pt or a Hugging Face directory "
+        "(default: <models_dir>/hubert_base.pt, else <models_dir>/hubert_base/).",
+    )
+    rvc_pitch_method: Literal["rmvpe", "parselmouth"] = Field(
+        "rmvpe",
+        description="Pitch estimator: 'rmvpe' (<models_dir>/rmvpe.pt) or 'parselmouth' (Praat, no weights).",
+    )
+    rvc_pitch_fallback: bool = Field(
+        True,
+        description="When rmvpe.pt is missing, warn and use parselmouth instead of failing.",
+    )
+
     # --- voice conversion (RVC) ---------------------------------------------------------
     default_voice: str | None = Field(None, description="RVC voice for sessions that name none.")
 
