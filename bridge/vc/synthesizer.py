@@ -719,6 +719,28 @@ SYNTHESIZERS: dict[tuple[str, bool], type[_SynthesizerBase]] = {
 Synthesizer = _SynthesizerBase
 
 
+#: (version, sr) → (upsample_rates, upsample_kernel_sizes) of RVC's ``configs/v1|v2/*.json``
+#: (there is no v2/40k.json: RVC trains v2 40k voices with v1's 40k layout).
+UPSAMPLING: dict[tuple[str, str], tuple[list[int], list[int]]] = {
+    ("v1", "32k"): ([10, 4, 2, 2, 2], [16, 16, 4, 4, 4]),
+    ("v1", "40k"): ([10, 10, 2, 2], [16, 16, 4, 4]),
+    ("v1", "48k"): ([10, 6, 2, 2, 2], [16, 16, 4, 4, 4]),
+    ("v2", "32k"): ([10, 8, 2, 2], [20, 16, 4, 4]),
+    ("v2", "40k"): ([10, 10, 2, 2], [16, 16, 4, 4]),
+    ("v2", "48k"): ([12, 10, 2, 2], [24, 20, 4, 4]),
+}
+
+
+def rvc_config(version: str = "v2", sr: str = "40k", *, speakers: int = 109) -> list[Any]:
+    """The 18-entry ``config`` list RVC writes for a full-size voice of ``version``/``sr``."""
+    rates, kernels = UPSAMPLING[(version, sr)]
+    spec = 513 if sr == "32k" else 1025
+    return [
+        spec, 32, 192, 192, 768, 2, 6, 3, 0, "1", [3, 7, 11], [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        list(rates), 512, list(kernels), speakers, 256, SR_BY_NAME[sr],
+    ]  # fmt: skip
+
+
 def build_synthesizer(config: Sequence[Any], version: str, f0: bool) -> _SynthesizerBase:
     """Build the synthesizer for a checkpoint's positional ``config`` list (18 entries)."""
     try:

@@ -15,17 +15,8 @@ from typing import Any
 
 import torch
 
-from bridge.vc.synthesizer import SYNTHESIZERS
+from bridge.vc.synthesizer import SYNTHESIZERS, UPSAMPLING
 
-#: (version, sr) → (upsample_rates, upsample_kernel_sizes), RVC's configs/v{1,2}/*.json.
-UPSAMPLE: dict[tuple[str, str], tuple[list[int], list[int]]] = {
-    ("v1", "32k"): ([10, 4, 2, 2, 2], [16, 16, 4, 4, 4]),
-    ("v1", "40k"): ([10, 10, 2, 2], [16, 16, 4, 4]),
-    ("v1", "48k"): ([10, 6, 2, 2, 2], [16, 16, 4, 4, 4]),
-    ("v2", "32k"): ([10, 8, 2, 2], [20, 16, 4, 4]),
-    ("v2", "40k"): ([10, 10, 2, 2], [16, 16, 4, 4]),  # no v2/40k.json: RVC uses v1's
-    ("v2", "48k"): ([12, 10, 2, 2], [24, 20, 4, 4]),
-}
 SAMPLE_RATES = {"32k": 32000, "40k": 40000, "48k": 48000}
 SPEC_CHANNELS = {"32k": 513, "40k": 1025, "48k": 1025}
 VARIANTS = [(v, f0, sr) for v in ("v1", "v2") for f0 in (True, False) for sr in ("32k", "40k", "48k")]
@@ -40,7 +31,7 @@ def rvc_config(
     speakers: int = 109,
 ) -> list[Any]:
     """The 18-entry ``config`` list. ``tiny`` shrinks channel widths (not layouts)."""
-    rates, kernels = UPSAMPLE[(version, sr)]
+    rates, kernels = UPSAMPLING[(version, sr)]
     if tiny:
         inter, hidden, filt, heads, layers, up_ch, gin = 8, 16, 32, 2, 6, 32, 8
     else:
