@@ -548,6 +548,11 @@ class RVCStream(VoiceStream):
         self._hop = voice.hop
         self._fade = fade_in_window(self.layout.crossfade * self._hop)
         self.blocks = 0  # blocks converted since the stream was opened (stats)
+        self._pitch_multiple = 1
+        if voice.f0:
+            pitch = voice.models.pitch
+            mult = getattr(pitch, "frame_multiple", None) or getattr(getattr(pitch, "model", None), "time_multiple", 1)
+            self._pitch_multiple = int(mult) if isinstance(mult, int) and mult > 1 else 1
         self.reset()
 
     # ---- VoiceStream -----------------------------------------------------------------------
@@ -650,6 +655,12 @@ class RVCStream(VoiceStream):
         if len(self._f0) < need:
             self._f0 = np.concatenate([self._f0, np.zeros(need - len(self._f0), np.float32)])
         seg_start = max(self._origin, win_start + lay.context - lay.f0_context)
+        mult = self._pitch_multiple
+        if mult > 1:
+            # The estimator pads to a multiple of frames anyway (RMVPE: 32): fill the
+            # padding with real left context instead (as RVC's realtime f0 segment does).
+            frames = -(-(win_end - seg_start + 1) // mult) * mult
+            seg_start = max(self._origin, win_end - frames + 1)
         a = (seg_start - self._origin) * HOP_16K
         b = (win_end - self._origin) * HOP_16K
         est = self.voice.estimate_f0(self._audio[a:b])  # frames seg_start … win_end
@@ -715,7 +726,7 @@ class RVCStream(VoiceStream):
     def _trim(self) -> None:
         """Forget audio and f0 older than any later window or pitch segment needs."""
         lay = self.layout
-        keep_from = self._out - max(lay.context, lay.f0_context)
+        keep_from = self._out - max(lay.context, lay.f0_context + self._pitch_multiple)
         drop = keep_from - self._origin
         if drop > 0:
             self._audio = self._audio[drop * HOP_16K :]

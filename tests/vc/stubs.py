@@ -33,11 +33,15 @@ class LocalContent:
 class LocalPitch:
     """``f0``: voiced where the 400-sample RMS around frame k·160 exceeds 0.02."""
 
-    def __init__(self) -> None:
+    def __init__(self, frame_multiple: int | None = None) -> None:
         self.calls = 0
+        self.lengths: list[int] = []
+        if frame_multiple:
+            self.frame_multiple = frame_multiple  # like RMVPE, which pads to 32 frames
 
     def f0(self, audio16k: np.ndarray) -> np.ndarray:
         self.calls += 1
+        self.lengths.append(len(audio16k))
         x = np.asarray(audio16k, dtype=np.float64)
         n = len(x) // 160 + 1
         cs = np.concatenate(([0.0], np.cumsum(x * x)))

@@ -101,6 +101,19 @@ def test_stream_equals_whole_for_other_variants(voices, speech, name) -> None:
     assert np.max(np.abs(streamed[inner] - whole[inner])) < 1e-4
 
 
+def test_pitch_segments_fill_the_estimators_padding(voice_files, speech) -> None:
+    pitch = LocalPitch(frame_multiple=32)
+    models = DeviceModels(torch.device("cpu"), content_loader=LocalContent, pitch_loader=lambda: pitch)
+    voice = load_voice("local", voice_files["local"], models)
+    streamed = stream_all(voice, speech, EXACT, QUIET)
+    frames = [n // 160 + 1 for n in pitch.lengths]
+    assert len(frames) > 3
+    assert all(f % 32 == 0 for f in frames[2:])  # once enough audio is held
+    whole = voice.convert(speech, QUIET, layout=EXACT)
+    inner = interior(streamed, EXACT, HOP40)
+    assert np.max(np.abs(streamed[inner] - whole[inner])) < 1e-4
+
+
 def test_block_size_does_not_change_the_output(voices, speech) -> None:
     voice = voices["local"]
     a = stream_all(voice, speech, EXACT, SEEDED)
