@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     rvc_block_seconds: float = Field(
         0.5, ge=0.02, le=10, description="Streaming block: audio converted per model call (rounded to 20 ms)."
     )
+    rvc_first_block_seconds: float | None = Field(
+        0.24, ge=0.02, le=10, description="First block of an utterance (sooner first audio); empty: rvc_block_seconds."
+    )
     rvc_crossfade_seconds: float = Field(
         0.04, ge=0, le=0.5, description="Crossfade between consecutive blocks (SOLA, sin²), rounded to 10 ms."
     )

@@ -104,6 +104,8 @@ class StreamLayout:
     f0_context: int = 16
     #: Estimates this close to the start of a pitch segment are not kept (edge effects).
     f0_edge: int = 4
+    #: The first block of an utterance (None: ``block``): smaller means sooner first audio.
+    first_block: int | None = None
 
     def __post_init__(self) -> None:
         if self.block < 2 or self.block % 2:
@@ -114,6 +116,8 @@ class StreamLayout:
             raise ValueError("frame counts must be >= 0")
         if self.f0_edge > self.f0_context:
             raise ValueError("f0_edge must not exceed f0_context")
+        if self.first_block is not None and (self.first_block < 2 or self.first_block % 2):
+            raise ValueError(f"first_block must be an even number of frames >= 2, got {self.first_block}")
 
     @classmethod
     def from_seconds(
@@ -122,14 +126,16 @@ class StreamLayout:
         crossfade: float = 0.04,
         context: float = 1.0,
         lookahead: float = 0.04,
+        first_block: float | None = None,
         **frames: int,
     ) -> StreamLayout:
-        """Seconds → frames: block and context rounded to even frame counts."""
+        """Seconds → frames: block sizes and context rounded to even frame counts."""
         return cls(
             block=max(2, 2 * round(block * 50)),
             crossfade=max(0, round(crossfade * 100)),
             context=max(0, 2 * round(context * 50)),
             lookahead=max(0, round(lookahead * 100)),
+            first_block=None if not first_block else max(2, 2 * round(first_block * 50)),
             **frames,
         )
 
@@ -140,6 +146,10 @@ class StreamLayout:
     def window_frames(self, block: int | None = None) -> int:
         b = self.block if block is None else block
         return self.context + b + self.crossfade + self.search + self.lookahead
+
+    def block_at(self, frame: int) -> int:
+        """Size of the block that starts at ``frame`` (the first one may be smaller)."""
+        return self.first_block if frame == 0 and self.first_block else self.block
 
     @property
     def latency_frames(self) -> int:
@@ -626,11 +636,11 @@ class RVCStream(VoiceStream):
                 end = -(-self._received // HOP_16K)  # frames holding any real input
                 if self._out >= end:
                     break
-                block = min(lay.block, end - self._out)
+                block = min(lay.block_at(self._out), end - self._out)
                 block += block % 2
                 self._pad_to(self._out + block + lay.latency_frames)
             else:
-                block = lay.block
+                block = lay.block_at(self._out)
                 if self._available_frames() < self._out + block + lay.latency_frames:
                     break
             if self.cancel is not None:
@@ -881,6 +891,7 @@ class RVCConverter(VoiceConverter):
             crossfade=float(getattr(settings, "rvc_crossfade_seconds", 0.04)),
             context=float(getattr(settings, "rvc_context_seconds", 1.0)),
             lookahead=float(getattr(settings, "rvc_lookahead_seconds", 0.04)),
+            first_block=getattr(settings, "rvc_first_block_seconds", None),
         )
         self.require_index = bool(getattr(settings, "rvc_require_index", False))
         self.fold = bool(getattr(settings, "rvc_fold_weight_norm", True))
@@ -968,7 +979,8 @@ class RVCConverter(VoiceConverter):
             "autocast": str(self.models.autocast).removeprefix("torch.") if self.models.autocast else None,
             "block_ms": self.layout.block * 10,
             "context_ms": self.layout.context * 10,
-            "latency_ms": (self.layout.block + self.layout.latency_frames) * 10,
+            "first_block_ms": self.layout.block_at(0) * 10,
+            "latency_ms": (self.layout.block_at(0) + self.layout.latency_frames) * 10,
         }
 
     def close(self) -> None:
@@ -1006,8 +1018,8 @@ def load_voice(
 
 
 def voice_latency_ms(layout: StreamLayout) -> float:
-    """Audio a stream holds back before the first output, in milliseconds."""
-    return (layout.block + layout.latency_frames) * 10.0
+    """Audio a stream holds back before its first output, in milliseconds (compute not included)."""
+    return (layout.block_at(0) + layout.latency_frames) * 10.0
 
 
 __all__ = [

@@ -117,7 +117,8 @@ def test_pitch_segments_fill_the_estimators_padding(voice_files, speech) -> None
 def test_block_size_does_not_change_the_output(voices, speech) -> None:
     voice = voices["local"]
     a = stream_all(voice, speech, EXACT, SEEDED)
-    b = stream_all(voice, speech, StreamLayout(block=34, crossfade=4, context=40, lookahead=40, dec_pad=12), SEEDED)
+    other = StreamLayout(block=34, crossfade=4, context=40, lookahead=40, dec_pad=12, first_block=6)
+    b = stream_all(voice, speech, other, SEEDED)
     inner = interior(a, EXACT, HOP40)
     assert np.max(np.abs(a[inner] - b[inner])) < 1e-4
 
@@ -249,6 +250,12 @@ def test_latency_and_lengths(voices) -> None:
     for n in (0, 1, 159, 161, 4321):
         out = np.concatenate([stream.push(np.full(n, 0.05, np.float32)), stream.flush()])
         assert len(out) == round(n * 2.5)
+    # A smaller first block: first audio sooner, then full blocks.
+    quick = RVCStream(voice, 16000, params=QUIET, layout=StreamLayout(block=20, context=40, lookahead=4, first_block=8))
+    early = quick.push(np.full((8 + REAL.latency_frames) * 160, 0.1, np.float32))
+    assert len(early) == 8 * HOP40
+    assert len(quick.push(np.full(19 * 160, 0.1, np.float32))) == 0
+    assert len(quick.push(np.full(160, 0.1, np.float32))) == 20 * HOP40
 
 
 def test_flush_resets_for_the_next_utterance(voices, speech) -> None:
