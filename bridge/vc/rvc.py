@@ -401,7 +401,9 @@ class RVCVoice:
 
     def estimate_f0(self, audio16k: np.ndarray) -> np.ndarray:
         """Raw f0 (Hz, 0 = unvoiced) for ``len(audio) // 160 + 1`` frames."""
-        f0 = np.asarray(self.models.pitch.f0(np.ascontiguousarray(audio16k, dtype=np.float32)), dtype=np.float32)
+        with self.models.autocast_context():
+            f0 = self.models.pitch.f0(np.ascontiguousarray(audio16k, dtype=np.float32))
+        f0 = np.asarray(f0, dtype=np.float32)
         want = len(audio16k) // HOP_16K + 1
         if len(f0) < want:
             f0 = np.pad(f0, (0, want - len(f0)))
