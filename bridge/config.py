@@ -196,7 +196,11 @@ class Settings(BaseSettings):
         0.5, ge=0.02, le=10, description="Streaming block: audio converted per model call (rounded to 20 ms)."
     )
     rvc_first_block_seconds: float | None = Field(
-        0.24, ge=0.02, le=10, description="First block of an utterance (sooner first audio); empty: rvc_block_seconds."
+        0.24,
+        ge=0.02,
+        le=10,
+        description="First block of an utterance (sooner first audio); later blocks double up to "
+        "rvc_block_seconds. Empty: all blocks rvc_block_seconds.",
     )
     rvc_crossfade_seconds: float = Field(
         0.04, ge=0, le=0.5, description="Crossfade between consecutive blocks (SOLA, sin²), rounded to 10 ms."

@@ -104,7 +104,8 @@ class StreamLayout:
     f0_context: int = 16
     #: Estimates this close to the start of a pitch segment are not kept (edge effects).
     f0_edge: int = 4
-    #: The first block of an utterance (None: ``block``): smaller means sooner first audio.
+    #: The first block of an utterance (None: ``block``); later blocks grow to ``block``
+    #: (see :meth:`block_at`). Smaller means sooner first audio.
     first_block: int | None = None
 
     def __post_init__(self) -> None:
@@ -148,8 +149,17 @@ class StreamLayout:
         return self.context + b + self.crossfade + self.search + self.lookahead
 
     def block_at(self, frame: int) -> int:
-        """Size of the block that starts at ``frame`` (the first one may be smaller)."""
-        return self.first_block if frame == 0 and self.first_block else self.block
+        """Size of the block that starts at ``frame``.
+
+        With ``first_block`` the blocks grow from it, each at most as long as the audio
+        already emitted (``first_block``, then doubling up to ``block``), so that the first
+        audio comes early and each later block is computed while earlier audio still plays.
+        """
+        if not self.first_block:
+            return self.block
+        if frame <= 0:
+            return self.first_block
+        return min(self.block, max(self.first_block, frame))
 
     @property
     def latency_frames(self) -> int:

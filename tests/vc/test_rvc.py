@@ -250,12 +250,15 @@ def test_latency_and_lengths(voices) -> None:
     for n in (0, 1, 159, 161, 4321):
         out = np.concatenate([stream.push(np.full(n, 0.05, np.float32)), stream.flush()])
         assert len(out) == round(n * 2.5)
-    # A smaller first block: first audio sooner, then full blocks.
-    quick = RVCStream(voice, 16000, params=QUIET, layout=StreamLayout(block=20, context=40, lookahead=4, first_block=8))
-    early = quick.push(np.full((8 + REAL.latency_frames) * 160, 0.1, np.float32))
-    assert len(early) == 8 * HOP40
-    assert len(quick.push(np.full(19 * 160, 0.1, np.float32))) == 0
-    assert len(quick.push(np.full(160, 0.1, np.float32))) == 20 * HOP40
+    # A smaller first block: first audio sooner, then blocks growing to full size.
+    layout = StreamLayout(block=20, context=40, lookahead=4, first_block=6)
+    assert [layout.block_at(f) for f in (0, 6, 12, 24, 44)] == [6, 6, 12, 20, 20]
+    quick = RVCStream(voice, 16000, params=QUIET, layout=layout)
+    early = quick.push(np.full((6 + REAL.latency_frames) * 160, 0.1, np.float32))
+    assert len(early) == 6 * HOP40
+    assert len(quick.push(np.full(5 * 160, 0.1, np.float32))) == 0
+    assert len(quick.push(np.full(160, 0.1, np.float32))) == 6 * HOP40
+    assert len(quick.push(np.full(32 * 160, 0.1, np.float32))) == (12 + 20) * HOP40
 
 
 def test_flush_resets_for_the_next_utterance(voices, speech) -> None:
