@@ -438,3 +438,17 @@ def test_voice_cache_is_lru_and_loads_once(tmp_path: Path) -> None:
     assert cache.loaded() == ["a", "c"]
     cache.get("b")
     assert calls == ["a", "b", "c", "b"]
+
+
+def test_noise_tape_is_a_function_of_position() -> None:
+    from bridge.vc.rvc import NoiseTape
+
+    tape = NoiseTape(seed=3, channels=4, hop=10)
+    a = tape.frames(-300, 700)  # crosses chunk borders and negative positions
+    b = NoiseTape(seed=3, channels=4, hop=10).frames(-17, 50)
+    assert torch.equal(a[:, :, 283:333], b)
+    s1 = tape.samples(-5, 3000)
+    s2 = tape.samples(1000, 7)
+    assert torch.equal(s1[:, 1005 * 10 : 1012 * 10], s2)
+    assert not torch.equal(NoiseTape(seed=4, channels=4, hop=10).frames(0, 10), tape.frames(0, 10))
+    assert abs(float(a.std()) - 1.0) < 0.05
