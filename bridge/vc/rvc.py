@@ -692,7 +692,9 @@ class RVCStream(VoiceStream):
         a = (seg_start - self._origin) * HOP_16K
         b = (win_end - self._origin) * HOP_16K
         est = self.voice.estimate_f0(self._audio[a:b])  # frames seg_start … win_end
-        keep_from = 0 if seg_start == self._origin else lay.f0_edge
+        # Estimates at a segment's start lack left context: keep them only at the utterance
+        # start (before it there is nothing but the zero context).
+        keep_from = 0 if seg_start <= -lay.context else lay.f0_edge
         lo = seg_start - self._origin + keep_from
         self._f0[lo : lo + len(est) - keep_from] = est[keep_from:]
         return self._f0[win_start - self._origin : win_end - self._origin + 1]
