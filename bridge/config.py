@@ -295,6 +295,53 @@ class Settings(BaseSettings):
 
     # --- voice conversion (RVC) ---------------------------------------------------------
     default_voice: str | None = Field(None, description="RVC voice for sessions that name none.")
+    rvc_voices_dir: Path | None = Field(
+        None, description="Voice folders, one per voice (<name>/*.pth + optional *.index); default <models_dir>/voices."
+    )
+    rvc_index_rate: float = Field(
+        0.75, ge=0, le=1, description="Feature retrieval strength (0: ignore the voice's .index)."
+    )
+    rvc_protect: float = Field(
+        0.33, ge=0, le=0.5, description="Keep this much of the raw features on voiceless frames (0.5: off)."
+    )
+    rvc_rms_mix_rate: float = Field(
+        0.25, ge=0, le=1, description="Output loudness: 0 follows the input's envelope, 1 keeps the model's."
+    )
+    rvc_require_index: bool = Field(False, description="Refuse voices that have no .index file.")
+    rvc_speaker_id: int = Field(0, ge=0, description="Speaker of multi-speaker voices.")
+    rvc_noise_scale: float = Field(
+        0.66666, ge=0, description="Prior noise of the synthesizer (RVC: 0.66666; 0: deterministic)."
+    )
+    rvc_precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto",
+        description="auto: fp16 on CUDA, fp32 on the CPU. bf16: CPU autocast (faster on CPUs with "
+        "AVX512-BF16/AMX, slightly lower fidelity).",
+    )
+    rvc_threads: int = Field(0, ge=0, description="torch intra-op threads on the CPU (0: torch's default).")
+    rvc_device_concurrency: int = Field(
+        1, ge=1, description="Conversion blocks run at once per device (1 is fastest on a CPU)."
+    )
+    rvc_voice_cache: int = Field(4, ge=1, description="Voices kept loaded per device (least recently used go).")
+    rvc_fold_weight_norm: bool = Field(True, description="Fold weight norm into plain weights after loading (faster).")
+    rvc_block_seconds: float = Field(
+        0.5, ge=0.02, le=10, description="Streaming block: audio converted per model call (rounded to 20 ms)."
+    )
+    rvc_first_block_seconds: float | None = Field(
+        0.24,
+        ge=0.02,
+        le=10,
+        description="First block of an utterance (sooner first audio); later blocks double up to "
+        "rvc_block_seconds. Empty: all blocks rvc_block_seconds.",
+    )
+    rvc_crossfade_seconds: float = Field(
+        0.04, ge=0, le=0.5, description="Crossfade between consecutive blocks (SOLA, sin²), rounded to 10 ms."
+    )
+    rvc_context_seconds: float = Field(
+        1.0, ge=0, le=10, description="Left context converted with each block (more: better, slower; RVC: 2.5)."
+    )
+    rvc_lookahead_seconds: float = Field(
+        0.04, ge=0, le=1, description="Right context each block waits for (adds latency, smooths joins)."
+    )
 
     @field_validator("api_keys", "allowed_origins", "trusted_proxies", mode="before")
     @classmethod
