@@ -32,7 +32,7 @@ def create_tts(settings: Settings) -> TTSEngine:
 
 def create_voice_converter(settings: Settings) -> VoiceConverter | None:
     """The RVC stage, when voices are installed and the RVC extra is available; else None."""
-    voices_dir = settings.models_dir / "voices"
+    voices_dir = settings.rvc_voices_dir or settings.models_dir / "voices"
     has_voices = voices_dir.is_dir() and any(p.is_dir() for p in voices_dir.iterdir())
     if not has_voices and settings.default_voice is None:
         return None
@@ -41,7 +41,7 @@ def create_voice_converter(settings: Settings) -> VoiceConverter | None:
     except ImportError as exc:
         log.warning("voices are installed but the RVC stage is unavailable: %s", exc)
         return None
-    return RVCConverter.from_settings(settings)
+    return RVCConverter(settings)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

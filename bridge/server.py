@@ -359,19 +359,15 @@ class Session:
         return None
 
     async def _configure(self, message: ConfigMessage) -> None:
+        """Apply a config message. A bad voice is reported and keeps the current voice; the
+        message's other fields still take effect (nothing else is lost)."""
         if message.voice is not None:
             voice = message.voice or None
-            if voice is not None:
-                available = self.state.engines.voices()
-                if not available:
-                    await self.report_error(
-                        f"unknown voice {voice!r}: no voice conversion voices are installed", "unknown_voice"
-                    )
-                    return
-                if voice not in available:
-                    await self.report_error(f"unknown voice {voice!r}; available: {', '.join(available)}", "unknown_voice")
-                    return
-            self.options.voice = voice
+            problem = self._unknown_voice(voice) if voice is not None else None
+            if problem is not None:
+                await self.report_error(problem, "unknown_voice")
+            else:
+                self.options.voice = voice
         if message.pitch_shift is not None:
             self.pipeline.feed("", message.pitch_shift)
         if message.format is not None:
@@ -380,6 +376,14 @@ class Session:
             self.options.events = message.events
             if message.events:
                 await self.send_ready()
+
+    def _unknown_voice(self, voice: str) -> str | None:
+        available = self.state.engines.voices()
+        if not available:
+            return f"unknown voice {voice!r}: no voice conversion voices are installed"
+        if voice not in available:
+            return f"unknown voice {voice!r}; available: {', '.join(available)}"
+        return None
 
     # ------------------------------------------------------------------ closing
     def terminate(self, reason: CloseReason) -> None:
