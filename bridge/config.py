@@ -314,8 +314,8 @@ class Settings(BaseSettings):
     )
     rvc_precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto",
-        description="auto: fp16 on CUDA, fp32 on the CPU. bf16: CPU autocast (faster on CPUs with "
-        "AVX512-BF16/AMX, slightly lower fidelity).",
+        description="auto: fp16 on CUDA; on the CPU bf16 autocast where the CPU has AVX512-BF16 or "
+        "AMX (about 2x faster, slightly lower fidelity), else fp32.",
     )
     rvc_threads: int = Field(0, ge=0, description="torch intra-op threads on the CPU (0: torch's default).")
     rvc_device_concurrency: int = Field(

@@ -364,7 +364,12 @@ class Session:
         if message.voice is not None:
             voice = message.voice or None
             problem = self._unknown_voice(voice) if voice is not None else None
-            if problem is not None:
+            if problem is not None and message.events and not self._ready_sent:
+                # The first config of a session: its error must come before `ready`, so that
+                # a client waiting for `ready` knows its voice was refused.
+                self.state.metrics.error("unknown_voice")
+                await self.ws.send_str(error_frame(problem))
+            elif problem is not None:
                 await self.report_error(problem, "unknown_voice")
             else:
                 self.options.voice = voice

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -191,11 +192,25 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX): where it does, bf16
+    convolutions run about twice as fast as fp32; elsewhere they are emulated and slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
 def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype, torch.dtype | None]:
-    """(weights dtype, autocast dtype or None). ``auto``: fp16 on CUDA, fp32 on the CPU."""
+    """(weights dtype, autocast dtype or None). ``auto``: fp16 on CUDA; on the CPU bf16 where
+    the CPU has native bf16 (the only way to real time there), else fp32."""
     precision = (precision or "auto").lower()
     if precision == "auto":
-        precision = "fp16" if device.type == "cuda" else "fp32"
+        if device.type == "cuda":
+            precision = "fp16"
+        else:
+            precision = "bf16" if cpu_has_native_bf16() else "fp32"
     if precision == "fp32":
         return torch.float32, None
     if precision == "fp16":

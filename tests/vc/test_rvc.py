@@ -452,3 +452,19 @@ def test_noise_tape_is_a_function_of_position() -> None:
     assert torch.equal(s1[:, 1005 * 10 : 1012 * 10], s2)
     assert not torch.equal(NoiseTape(seed=4, channels=4, hop=10).frames(0, 10), tape.frames(0, 10))
     assert abs(float(a.std()) - 1.0) < 0.05
+
+
+def test_auto_precision(monkeypatch) -> None:
+    from bridge.vc import rvc
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(rvc, "cpu_has_native_bf16", lambda: True)
+    assert rvc.resolve_precision("auto", cpu) == (torch.float32, torch.bfloat16)
+    monkeypatch.setattr(rvc, "cpu_has_native_bf16", lambda: False)
+    assert rvc.resolve_precision("auto", cpu) == (torch.float32, None)
+    assert rvc.resolve_precision("auto", torch.device("cuda")) == (torch.float16, None)
+    assert rvc.resolve_precision("fp32", cpu) == (torch.float32, None)
+    with pytest.raises(VoiceError, match="fp16 precision needs a CUDA device"):
+        rvc.resolve_precision("fp16", cpu)
+    with pytest.raises(VoiceError, match="unknown precision"):
+        rvc.resolve_precision("fp8", cpu)
