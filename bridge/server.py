@@ -1,12 +1,11 @@
 """The HTTP + WebSocket server (aiohttp): ``/ws/stream``, ``/api/speak``, ``/health``, ``/ready``,
 ``/metrics``, and the ``/demo`` page.
 
-A thin asyncio layer: protocol parsing lives in :mod:`bridge.protocol`, the audio path in
-:mod:`bridge.pipeline`, access rules in :mod:`bridge.auth`, limits in :mod:`bridge.limits`,
-metrics in :mod:`bridge.metrics`. Each WebSocket session runs two tasks: the receive loop (this
-module) and a sender that drains the session's output queue into the socket. The sender awaits
-the socket's drain, so a client that reads slowly fills its own output queue and pauses its own
-synthesis; nothing else waits on it.
+A thin asyncio layer: protocol parsing lives in :mod:`bridge.protocol`, one client's session
+(its receive handling and the sender draining its output queue) in :mod:`bridge.session`, the
+audio path in :mod:`bridge.pipeline`, access rules in :mod:`bridge.auth`, limits in
+:mod:`bridge.limits`, metrics in :mod:`bridge.metrics`. This module admits connections, runs
+each session's receive loop, serves the HTTP routes, and starts and stops the server.
 
 What a slow reader can make the server hold is bounded at every stage: the output queue
 (``output_queue_seconds`` of audio), aiohttp's writer (it drains every ``WRITER_LIMIT`` bytes),
@@ -22,16 +21,11 @@ within ``shutdown_timeout_seconds``, close the rest with 1001, exit.
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import itertools
 import logging
 import signal
 import socket
-import struct
-import termios
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,99 +39,22 @@ from bridge.audio.wav import wav_bytes
 from bridge.auth import Access, access_middleware, redact_access_log, warn_if_exposed
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines
-from bridge.limits import (
-    IDLE,
-    INTERNAL,
-    SESSION_TIME,
-    SHUTTING_DOWN,
-    STALLED,
-    RATE,
-    Admission,
-    ClientAddress,
-    CloseReason,
-    TokenBucket,
-    buffered_text,
-)
-from bridge.logs import SessionLog, current_session
-from bridge.metrics import Metrics, QueueSnapshot
-from bridge.pipeline import (
-    AudioOut,
-    CancelledOut,
-    ErrorOut,
-    FlushedOut,
-    SegmentOut,
-    SessionOptions,
-    SessionPipeline,
-)
-from bridge.protocol import (
-    PITCH_SHIFT_LIMIT,
-    CancelMessage,
-    ConfigMessage,
-    FlushMessage,
-    ProtocolError,
-    TokenMessage,
-    cancelled_event,
-    error_frame,
-    flushed_event,
-    parse_client_message,
-    ready_event,
-    segment_event,
-)
+from bridge.limits import SHUTTING_DOWN
+from bridge.logs import current_session
+from bridge.metrics import Metrics
+from bridge.pipeline import AudioOut, ErrorOut, FlushedOut, SessionOptions, SessionPipeline
+from bridge.protocol import PITCH_SHIFT_LIMIT
+from bridge.session import CLOSE_TIMEOUT, STATE, WRITER_LIMIT, ServerState, Session, SessionWebSocket
+
+__all__ = ["STATE", "ServerState", "Session", "create_app", "serve"]
 
 log = logging.getLogger(__name__)
-
-#: Close code when the server is at capacity (RFC 6455 1013 "try again later").
-CLOSE_TRY_AGAIN_LATER = 1013
-#: aiohttp's WebSocket writer waits for the socket to drain after this many bytes (default 256 KiB).
-WRITER_LIMIT = 32 * 1024
-#: How long a close handshake may take before the connection is dropped.
-CLOSE_TIMEOUT = 3.0
-#: Error frames a session may have waiting unsent; more are dropped (a client sending garbage
-#: and reading nothing must not grow the queue).
-MAX_PENDING_ERRORS = 32
 
 T = TypeVar("T")
 
 #: The browser demo (``GET /demo``) and its assets (``/static/...``).
 STATIC_DIR = Path(__file__).parent / "static"
 
-
-@dataclass
-class ServerState:
-    settings: Settings
-    engines: Engines
-    sessions: dict[str, Session] = field(default_factory=dict)
-    session_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-    started: float = field(default_factory=time.time)
-    metrics: Metrics = field(default_factory=Metrics)
-    admission: Admission = field(init=False)
-    client_address: ClientAddress = field(init=False)
-    draining: bool = False
-
-    def __post_init__(self) -> None:
-        self.admission = Admission(self.settings.max_sessions, self.settings.max_connections_per_ip)
-        self.client_address = ClientAddress(self.settings.trusted_proxies)
-
-    def client_of(self, request: web.BaseRequest) -> str | None:
-        """The client's address (X-Forwarded-For when the peer is a trusted proxy)."""
-        return self.client_address(request.remote, request.headers.get("X-Forwarded-For"))
-
-    def queue_snapshot(self) -> QueueSnapshot:
-        """Queue depths of every session, for ``/metrics``."""
-        snap = QueueSnapshot(sessions=len(self.sessions), capacity=self.admission.capacity)
-        for session in list(self.sessions.values()):
-            pipeline = session.pipeline
-            snap.output_seconds.append(pipeline.output.samples / OUTPUT_SAMPLE_RATE)
-            snap.work_segments += pipeline.queued_segments
-            snap.buffered_chars += pipeline.buffered_chars
-            sent = session.buffered_bytes()
-            snap.send_buffer_bytes.append(sent["transport"] + sent["kernel"])
-        work_queue = getattr(self.engines.executor, "_work_queue", None)
-        snap.model_queue = work_queue.qsize() if work_queue is not None else 0
-        return snap
-
-
-STATE = web.AppKey("state", ServerState)
 JANITOR = web.AppKey("janitor", asyncio.Task)
 
 
@@ -158,277 +75,6 @@ class SpeakRequest(BaseModel):
         return value
 
 
-# ----------------------------------------------------------------------------- sessions
-class _WebSocket(web.WebSocketResponse):
-    """aiohttp's WebSocket, closing 1009 with a reason (its reader closes without one)."""
-
-    max_bytes = 0
-
-    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
-        if code == 1009 and not message:
-            message = f"message too big (limit {self.max_bytes} bytes)".encode()
-        return await super().close(code=code, message=message, drain=drain)
-
-
-def _kernel_unsent(sock: Any) -> int:
-    """Bytes in a TCP socket's send queue (Linux SIOCOUTQ), 0 when unknown."""
-    try:
-        return struct.unpack("I", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
-    except (OSError, ValueError, AttributeError):
-        return 0
-
-
-class Session:
-    """One WebSocket client: options, its pipeline, and the task sending its output."""
-
-    def __init__(
-        self,
-        state: ServerState,
-        ws: web.WebSocketResponse,
-        session_id: str,
-        options: SessionOptions,
-        request: web.BaseRequest | None = None,
-    ) -> None:
-        self.state = state
-        self.ws = ws
-        self.id = session_id
-        self.options = options
-        self.request = request
-        self.pipeline = SessionPipeline(state.engines, options, session_id=session_id, observer=state.metrics)
-        self.log = SessionLog(log, {"session": session_id})
-        settings = state.settings
-        self._loop = asyncio.get_running_loop()
-        self.opened = self.last_activity = self._loop.time()
-        #: When the sender began waiting for the socket (None: not waiting).
-        self.send_blocked_since: float | None = None
-        self.rate = TokenBucket(settings.max_message_rate, settings.message_burst)
-        #: Why the server is closing this session (None: it is not, or the client closed it).
-        self.closing: CloseReason | None = None
-        self._closer: asyncio.Task[None] | None = None
-        self._ready_sent = False
-        self.sender = asyncio.create_task(self._send_loop(), name=f"sender-{session_id}")
-
-    # ------------------------------------------------------------------ state
-    @property
-    def active(self) -> bool:
-        """Work in flight: text being synthesized, audio waiting or being sent."""
-        return self.pipeline.busy or len(self.pipeline.output) > 0 or self.send_blocked_since is not None
-
-    def buffered_bytes(self) -> dict[str, int]:
-        """Bytes this session holds on the server: its output queue, the transport's buffer,
-        the kernel's send queue."""
-        transport = self.request.transport if self.request is not None else None
-        writer = transport.get_write_buffer_size() if transport is not None else 0
-        sock = transport.get_extra_info("socket") if transport is not None else None
-        return {
-            "queue": self.pipeline.output.audio_bytes,
-            "transport": writer,
-            "kernel": _kernel_unsent(sock) if sock is not None else 0,
-        }
-
-    def overdue(self, now: float) -> CloseReason | None:
-        """A limit this session has run past at ``now`` (the janitor closes it), or None."""
-        settings = self.state.settings
-        if settings.max_session_seconds and now - self.opened > settings.max_session_seconds:
-            return SESSION_TIME
-        if self.send_blocked_since is not None and now - self.send_blocked_since > settings.send_stall_seconds:
-            return STALLED
-        if (
-            settings.idle_timeout_seconds
-            and now - self.last_activity > settings.idle_timeout_seconds
-            and not self.active
-        ):
-            return IDLE
-        return None
-
-    # ------------------------------------------------------------------ sending
-    async def send_ready(self) -> None:
-        if self._ready_sent:
-            return
-        self._ready_sent = True
-        engines = self.state.engines
-        settings = self.state.settings
-        await self.ws.send_str(
-            ready_event(
-                session=self.id,
-                version=__version__,
-                sample_rate=OUTPUT_SAMPLE_RATE,
-                channels=1,
-                format=self.options.format,
-                frame_ms=settings.frame_ms,
-                tts=engines.tts.name,
-                voice=self.options.voice,
-                voices=engines.voices(),
-                limits={
-                    "max_message_bytes": settings.max_message_bytes,
-                    "max_token_chars": settings.max_token_chars,
-                    "max_buffered_chars": settings.max_buffered_chars,
-                    "max_message_rate": settings.max_message_rate,
-                    "message_burst": settings.message_burst,
-                    "max_utterance_seconds": settings.max_utterance_seconds,
-                },
-            )
-        )
-
-    async def _send(self, send: Awaitable[None]) -> None:
-        self.send_blocked_since = self._loop.time()
-        try:
-            await send
-        finally:
-            self.send_blocked_since = None
-            self.last_activity = self._loop.time()
-
-    async def _send_loop(self) -> None:
-        ws = self.ws
-        metrics = self.state.metrics
-        try:
-            while not ws.closed:
-                item = await self.pipeline.next_output()
-                if isinstance(item, AudioOut):
-                    await self._send(ws.send_bytes(item.data))
-                    if item.first_text is not None:
-                        metrics.observe_ftts(time.perf_counter() - item.first_text)
-                    continue
-                if isinstance(item, FlushedOut):
-                    metrics.observe_utterance(item.stats)
-                if isinstance(item, ErrorOut):
-                    await self._send(ws.send_str(error_frame(item.message)))
-                elif not self.options.events:
-                    continue  # seed-compatible clients get audio and errors only
-                elif isinstance(item, SegmentOut):
-                    await self._send(ws.send_str(segment_event(item.id, item.text, item.token)))
-                elif isinstance(item, FlushedOut):
-                    await self._send(
-                        ws.send_str(
-                            flushed_event(segments=item.segments, audio_seconds=item.audio_seconds, stats=item.stats)
-                        )
-                    )
-                elif isinstance(item, CancelledOut):
-                    await self._send(ws.send_str(cancelled_event()))
-        except (ConnectionError, asyncio.CancelledError):
-            pass  # the client went away; the receive loop ends the session
-        except Exception:
-            self.log.exception("sender failed")
-            metrics.error("send")
-            self.terminate(INTERNAL)
-
-    # ------------------------------------------------------------------ receiving
-    async def report_error(self, message: str, kind: str = "protocol") -> None:
-        self.state.metrics.error(kind)
-        if self.pipeline.output.errors >= MAX_PENDING_ERRORS:
-            self.state.metrics.error_frames_dropped.inc()  # the client is not reading them
-            return
-        await self.pipeline.output.put_urgent(ErrorOut(message, kind))
-
-    async def receive(self, msg: Any) -> CloseReason | None:
-        """Handle one WebSocket message; the reason to close the session, if it must end."""
-        self.last_activity = self._loop.time()
-        self.state.metrics.messages.inc()
-        if not self.rate.take():
-            return RATE
-        try:
-            if msg.type == WSMsgType.TEXT:
-                return await self.handle_text(msg.data)
-            if msg.type == WSMsgType.BINARY:
-                await self.report_error("binary frames are not accepted: send JSON text frames", "binary")
-        except Exception as exc:  # a bug handling one message must not end the session
-            self.log.exception("message handling failed")
-            await self.report_error(f"internal error ({type(exc).__name__})", "internal")
-        return None
-
-    async def handle_text(self, data: str) -> CloseReason | None:
-        settings = self.state.settings
-        try:
-            message = parse_client_message(data, max_token_chars=settings.max_token_chars)
-        except ProtocolError as exc:
-            await self.report_error(str(exc), exc.kind)
-            return None
-        if isinstance(message, TokenMessage):
-            buffered = self.pipeline.buffered_chars + len(message.token)
-            if buffered > settings.max_buffered_chars:
-                return buffered_text(buffered, settings.max_buffered_chars)
-            self.pipeline.feed(message.token, message.pitch_shift)
-            if message.flush:
-                self.pipeline.flush()
-        elif isinstance(message, FlushMessage):
-            self.pipeline.flush()
-        elif isinstance(message, CancelMessage):
-            await self.pipeline.cancel()
-        elif isinstance(message, ConfigMessage):
-            await self._configure(message)
-        return None
-
-    async def _configure(self, message: ConfigMessage) -> None:
-        """Apply a config message. A bad voice is reported and keeps the current voice; the
-        message's other fields still take effect (nothing else is lost)."""
-        if message.voice is not None:
-            voice = message.voice or None
-            problem = self._unknown_voice(voice) if voice is not None else None
-            if problem is not None and message.events and not self._ready_sent:
-                # The first config of a session: its error must come before `ready`, so that
-                # a client waiting for `ready` knows its voice was refused.
-                self.state.metrics.error("unknown_voice")
-                await self.ws.send_str(error_frame(problem))
-            elif problem is not None:
-                await self.report_error(problem, "unknown_voice")
-            else:
-                self.options.voice = voice
-        if message.pitch_shift is not None:
-            self.pipeline.feed("", message.pitch_shift)
-        if message.format is not None:
-            self.options.format = message.format
-        if message.events is not None:
-            self.options.events = message.events
-            if message.events:
-                await self.send_ready()
-
-    def _unknown_voice(self, voice: str) -> str | None:
-        available = self.state.engines.voices()
-        if not available:
-            return f"unknown voice {voice!r}: no voice conversion voices are installed"
-        if voice not in available:
-            return f"unknown voice {voice!r}; available: {', '.join(available)}"
-        return None
-
-    # ------------------------------------------------------------------ closing
-    def terminate(self, reason: CloseReason) -> None:
-        """Close this session from outside its receive loop (janitor, sender, shutdown)."""
-        if self.closing is None:
-            self.closing = reason
-            self._closer = asyncio.create_task(self.close_socket(reason), name=f"close-{self.id}")
-
-    async def close_socket(self, reason: CloseReason) -> None:
-        """Send the close frame with ``reason``, wait for the reply a little, then drop the
-        connection if anything is still stuck in it (a client that does not read)."""
-        self.closing = self.closing or reason
-        timeout = 0.5 if reason is STALLED else CLOSE_TIMEOUT
-        try:
-            await asyncio.wait_for(self.ws.close(code=reason.code, message=reason.reason.encode()), timeout)
-        except (TimeoutError, asyncio.TimeoutError, ConnectionError):
-            pass
-        self.abort_if_stuck(force=reason is STALLED)
-
-    def abort_if_stuck(self, force: bool = False) -> None:
-        """Abort the TCP connection if unsent data would keep it open (a peer that reads nothing)."""
-        transport = self.request.transport if self.request is not None else None
-        if transport is not None and (force or transport.get_write_buffer_size() > 0):
-            transport.abort()
-
-    async def close(self) -> None:
-        await self.pipeline.close()
-        self.sender.cancel()
-        try:
-            await self.sender
-        except asyncio.CancelledError:
-            pass
-        if self._closer is not None and asyncio.current_task() is not self._closer:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._closer), CLOSE_TIMEOUT)
-            except (TimeoutError, asyncio.TimeoutError):
-                self.abort_if_stuck(force=True)
-
-
-# ----------------------------------------------------------------------------- handlers
 def _flag(value: str | None) -> bool:
     return value is not None and value.lower() in {"1", "true", "yes", "on"}
 
@@ -447,7 +93,7 @@ def _limit_send_buffer(request: web.BaseRequest, size: int) -> None:
 async def ws_stream(request: web.Request) -> web.WebSocketResponse:
     state = request.app[STATE]
     settings = state.settings
-    ws = _WebSocket(
+    ws = SessionWebSocket(
         compress=False,
         max_msg_size=settings.max_message_bytes,
         heartbeat=settings.heartbeat_seconds or None,
