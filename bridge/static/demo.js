@@ -172,8 +172,12 @@ function onPlayer(message) {
       setMetric(ui.firstSound, utterance.firstSound - utterance.firstToken);
     }
   } else if (message.type === "drained") {
-    // The whole reply has been played (the page's tests wait for this).
+    // The whole reply has been played (the page's tests wait for this). The buffer is empty
+    // now, whatever the last periodic stats said (under load they can lag behind).
     ui.buffered.dataset.played = String(message.played);
+    ui.buffered.dataset.samples = "0";
+    ui.buffered.textContent = ms(0);
+    player = { ...player, buffered: 0, played: message.played, playing: false };
     document.body.dataset.playback = "drained";
   }
 }
