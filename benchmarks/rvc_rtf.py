@@ -288,8 +288,8 @@ def write_markdown(path: Path, meta: dict[str, Any], results: list[dict[str, Any
     lines += [
         "",
         "RTF (wall) is measured time / audio time. RTF (CPU time) is this process's CPU time / audio "
-        "time / threads: an estimate of the wall RTF with the cores to ourselves (other jobs shared "
-        "the machine; with passive OpenMP waits, idle threads use no CPU). Component columns are wall "
+        "time / threads: an estimate of the wall RTF with both threads always busy (with passive "
+        "OpenMP waits, idle threads use no CPU; the gap to the wall RTF is serial work and waits). Component columns are wall "
         "RTF shares (time in that component / audio time); the rest is resampling, RMS mix, crossfade "
         "and bookkeeping. Latency = block + crossfade + search + lookahead (audio the stream holds "
         "before a block can be converted), compute not included.",
@@ -298,7 +298,7 @@ def write_markdown(path: Path, meta: dict[str, Any], results: list[dict[str, Any
         lines += ["", meta["note"]]
     lines += [
         "",
-        "The machine was shared with other jobs while this ran; load average (1/5/15 min) before: "
+        "Load average (1/5/15 min; this benchmark's own 2 threads count about 2) before: "
         f"{', '.join(f'{x:.2f}' for x in meta['load_average_before'])}, after: "
         f"{', '.join(f'{x:.2f}' for x in meta['load_average_after'])}.",
     ]

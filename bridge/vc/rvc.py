@@ -224,6 +224,33 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
     raise VoiceError(f"unknown precision {precision!r} (auto, fp32, fp16, bf16)")
 
 
+@dataclass(frozen=True)
+class DeviceDefaults:
+    """What the ``auto``/empty RVC settings become on a device.
+
+    On CUDA: RMVPE pitch and short blocks (lowest latency; the GPU has compute to spare). On a
+    CPU: parselmouth pitch (RMVPE costs ~0.2 RTF there), 2 s blocks with 0.5 s of context, so
+    that v2 40k converts in real time on 2 cores (``benchmarks/results/*-rvc-rtf*.md``); the
+    first block stays short (``rvc_first_block_seconds``), so first audio is not delayed.
+    """
+
+    pitch_method: str
+    block_seconds: float
+    context_seconds: float
+
+    @classmethod
+    def for_device(cls, device: torch.device) -> DeviceDefaults:
+        if device.type == "cpu":
+            return cls(pitch_method="parselmouth", block_seconds=2.0, context_seconds=0.5)
+        return cls(pitch_method="rmvpe", block_seconds=0.5, context_seconds=1.0)
+
+
+def _setting(settings: Any, name: str, default: Any) -> Any:
+    """``settings.name``, or ``default`` where it is missing, empty or ``auto``."""
+    value = getattr(settings, name, None)
+    return default if value is None or value == "auto" else value
+
+
 class DeviceModels:
     """The content encoder and pitch estimator shared by every voice on one device.
 
@@ -897,8 +924,10 @@ class RVCConverter(VoiceConverter):
     def __init__(self, settings: Any, *, models: DeviceModels | None = None) -> None:
         self.settings = settings
         self.voices_dir = voices_dir_of(settings)
+        device = models.device if models is not None else resolve_device(getattr(settings, "device", "auto"))
+        defaults = DeviceDefaults.for_device(device)
+        self.pitch_method = str(_setting(settings, "rvc_pitch_method", defaults.pitch_method))
         if models is None:
-            device = resolve_device(getattr(settings, "device", "auto"))
             dtype, autocast = resolve_precision(getattr(settings, "rvc_precision", "auto"), device)
             from bridge.vc.content import default_content_model_path
 
@@ -906,7 +935,7 @@ class RVCConverter(VoiceConverter):
                 Path(settings.models_dir)
             )
             models = shared_device_models(
-                device, dtype, autocast, Path(content_path), getattr(settings, "rvc_pitch_method", "rmvpe"),
+                device, dtype, autocast, Path(content_path), self.pitch_method,
                 Path(settings.models_dir), pitch_fallback=getattr(settings, "rvc_pitch_fallback", True),
                 concurrency=getattr(settings, "rvc_device_concurrency", 1),
             )  # fmt: skip
@@ -922,9 +951,9 @@ class RVCConverter(VoiceConverter):
             speaker_id=int(getattr(settings, "rvc_speaker_id", 0)),
         )
         self.layout = StreamLayout.from_seconds(
-            block=float(getattr(settings, "rvc_block_seconds", 0.5)),
+            block=float(_setting(settings, "rvc_block_seconds", defaults.block_seconds)),
             crossfade=float(getattr(settings, "rvc_crossfade_seconds", 0.04)),
-            context=float(getattr(settings, "rvc_context_seconds", 1.0)),
+            context=float(_setting(settings, "rvc_context_seconds", defaults.context_seconds)),
             lookahead=float(getattr(settings, "rvc_lookahead_seconds", 0.04)),
             first_block=getattr(settings, "rvc_first_block_seconds", None),
         )
@@ -1012,6 +1041,7 @@ class RVCConverter(VoiceConverter):
             "device": str(self.models.device),
             "dtype": str(self.models.dtype).removeprefix("torch."),
             "autocast": str(self.models.autocast).removeprefix("torch.") if self.models.autocast else None,
+            "pitch_method": self.pitch_method,
             "block_ms": self.layout.block * 10,
             "context_ms": self.layout.context * 10,
             "first_block_ms": self.layout.block_at(0) * 10,

@@ -468,3 +468,23 @@ def test_auto_precision(monkeypatch) -> None:
         rvc.resolve_precision("fp16", cpu)
     with pytest.raises(VoiceError, match="unknown precision"):
         rvc.resolve_precision("fp8", cpu)
+
+
+def test_empty_settings_take_the_devices_defaults(tmp_path: Path, models: DeviceModels) -> None:
+    from bridge.vc.rvc import DeviceDefaults
+
+    # The CPU: real time on 2 cores (parselmouth, 2 s blocks, 0.5 s context), first block short.
+    conv = RVCConverter(Settings(models_dir=tmp_path), models=models)
+    info = conv.info()
+    assert (info["pitch_method"], info["block_ms"], info["context_ms"]) == ("parselmouth", 2000, 500)
+    assert info["first_block_ms"] == 240
+    # Explicit settings win over the device's defaults.
+    conv = RVCConverter(
+        Settings(models_dir=tmp_path, rvc_pitch_method="rmvpe", rvc_block_seconds=0.5, rvc_context_seconds=1.0),
+        models=models,
+    )
+    info = conv.info()
+    assert (info["pitch_method"], info["block_ms"], info["context_ms"]) == ("rmvpe", 500, 1000)
+    # CUDA: RMVPE and short blocks.
+    cuda = DeviceDefaults.for_device(torch.device("cuda"))
+    assert (cuda.pitch_method, cuda.block_seconds, cuda.context_seconds) == ("rmvpe", 0.5, 1.0)
