@@ -3,6 +3,7 @@
     python -m benchmarks run                 # the whole comparison: every peer, then the ramp
     python -m benchmarks run --quick         # a short run to check the set-up (6 replies, ramp to 4)
     python -m benchmarks run --gpu --gpu-voice NAME   # adds Soprano (+ RVC) on CUDA; skips without a GPU
+    python -m benchmarks run --rvc-models DIR --rvc-voice NAME   # adds Piper + that RVC voice, this device
     python -m benchmarks readme [RESULT.json] [--update README.md]   # the README's table block
     python -m benchmarks render RESULT.json  # write its Markdown and PNGs again
     python -m benchmarks probe RESULT.json   # measure the engine probe again (server overhead)
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wer", action="store_true", help="also transcribe every utterance with the offline Whisper model")
     run.add_argument("--gpu", action="store_true", help="add voice-bridge-gpu: --tts soprano --device cuda (skips without CUDA)")
     run.add_argument("--gpu-voice", default=None, help="RVC voice for the GPU run (--voice)")
+    run.add_argument("--rvc-models", type=Path, default=None, help="models dir with an RVC voice (python -m benchmarks.rvc_models DIR)")
+    run.add_argument("--rvc-voice", default=None, help="with --rvc-models: add voice-bridge-rvc, this project speaking in that voice")
     run.add_argument("--realtimetts-python", default=None, help="python of the RealtimeTTS venv (setup_realtimetts.sh)")
     run.add_argument("--name", default="compare", help="results file name: <date>-<name>.json/.md/.png")
     run.add_argument("--note", default=None, help="a line printed under the tables (e.g. 'shared machine')")
@@ -82,6 +85,8 @@ def options_from(args: argparse.Namespace) -> Options:
         wer=args.wer,
         gpu=args.gpu,
         gpu_voice=args.gpu_voice,
+        rvc_models=args.rvc_models,
+        rvc_voice=args.rvc_voice,
         realtimetts_python=args.realtimetts_python,
         name=args.name,
         note=args.note,
@@ -92,9 +97,13 @@ def options_from(args: argparse.Namespace) -> Options:
         options.ramp_max = min(options.ramp_max, 4)
         options.ramp_utterances = 1
         options.probe_repeats = 1
-    unknown = [p for p in (*options.peers, *options.ramp_peers) if p not in (*ALL_PEERS, "voice-bridge-gpu")]
+    unknown = [p for p in (*options.peers, *options.ramp_peers) if p not in (*ALL_PEERS, "voice-bridge-gpu", "voice-bridge-rvc")]
     if unknown:
         raise SystemExit(f"unknown peer(s): {', '.join(unknown)} (known: {', '.join(ALL_PEERS)})")
+    if bool(options.rvc_models) != bool(options.rvc_voice):
+        raise SystemExit("--rvc-models and --rvc-voice go together")
+    if options.rvc_models and not (Path(options.rvc_models) / "voices" / str(options.rvc_voice)).is_dir():
+        raise SystemExit(f"no voice {options.rvc_voice!r} in {options.rvc_models}/voices (python -m benchmarks.rvc_models)")
     if options.rate <= 0:
         raise SystemExit("--rate must be positive")
     if options.sessions < 1:
@@ -103,7 +112,11 @@ def options_from(args: argparse.Namespace) -> Options:
 
 
 def newest_result(directory: Path = RESULTS) -> Path:
+    """The newest run with the default name (``<date>-compare.json``: the full comparison),
+    else the newest comparison of any name."""
     candidates = sorted(p for p in directory.glob("*.json") if json.loads(p.read_text()).get("benchmark") == "compare")
+    default_named = [p for p in candidates if p.stem.endswith("-compare")]
+    candidates = default_named or candidates
     if not candidates:
         raise SystemExit(f"no comparison results in {directory}: run `python -m benchmarks run` first")
     return candidates[-1]

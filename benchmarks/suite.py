@@ -44,7 +44,7 @@ from benchmarks.tokens import Reply, llm_tokens, load_corpus
 RESULTS = Path(__file__).with_name("results")
 console = Console(stderr=True)
 
-SERVER_PEERS = ("voice-bridge", "naive", "voice-bridge-gpu")
+SERVER_PEERS = ("voice-bridge", "naive", "voice-bridge-gpu", "voice-bridge-rvc")
 LIBRARY_PEERS = ("realtimetts", "realtimetts-stock")
 ALL_PEERS = ("voice-bridge", "naive", "realtimetts", "realtimetts-stock")
 #: Which in-process engine call each peer's first audio waits for (benchmarks.engine_probe).
@@ -67,6 +67,10 @@ class Options:
     wer: bool = False
     gpu: bool = False
     gpu_voice: str | None = None
+    #: A models directory with an RVC voice (``python -m benchmarks.rvc_models``): adds the peer
+    #: voice-bridge-rvc, this project with that voice on this machine's device.
+    rvc_models: Path | None = None
+    rvc_voice: str | None = None
     realtimetts_python: str | None = None
     name: str = "compare"
     note: str | None = None
@@ -230,6 +234,15 @@ def server_spec(name: str, options: Options) -> ServerSpec:
             "voice-bridge-gpu", *extra,
             description=f"this project on the GPU: Soprano TTS{' + RVC voice ' + options.gpu_voice if options.gpu_voice else ''}, --device cuda",
         )
+    if name == "voice-bridge-rvc":
+        if not options.rvc_models or not options.rvc_voice:
+            raise ValueError("voice-bridge-rvc needs rvc_models and rvc_voice")
+        return bridge_server(
+            "voice-bridge-rvc", "--voice", options.rvc_voice,
+            env={"VOICE_BRIDGE_MODELS_DIR": str(Path(options.rvc_models).resolve())},
+            description=f"this project with the RVC voice {options.rvc_voice!r} from {options.rvc_models} "
+            "(Piper → RVC; the device's default RVC settings)",
+        )  # fmt: skip
     raise ValueError(f"unknown server peer {name!r}")
 
 
@@ -451,6 +464,10 @@ async def run_suite(options: Options) -> tuple[dict[str, Any], Path]:
             machine["gpu"] = "CUDA"
             peers_wanted.append("voice-bridge-gpu")
             ramp_wanted.append("voice-bridge-gpu")
+    if options.rvc_models and options.rvc_voice and "voice-bridge-rvc" not in peers_wanted:
+        peers_wanted.append("voice-bridge-rvc")
+        if options.ramp_peers and "voice-bridge-rvc" not in ramp_wanted:
+            ramp_wanted.append("voice-bridge-rvc")
     peers: dict[str, dict[str, Any]] = {}
     ramps: dict[str, dict[str, Any]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

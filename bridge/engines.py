@@ -12,7 +12,7 @@ from typing import Any
 
 from bridge.config import Settings
 from bridge.tts.base import TTSEngine
-from bridge.vc.base import VoiceConverter
+from bridge.vc.base import VoiceConverter, VoiceError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,14 @@ class Engines:
     def load(self) -> None:
         """Load and warm every model. Blocking: call it from a thread at start-up."""
         self.tts.load()
+        voice = self.settings.default_voice
+        if self.voice is not None and voice:
+            try:
+                self.voice.warm(voice)
+            except Exception as exc:  # noqa: BLE001 - not fatal: sessions get the error and the bare voice
+                log.warning(
+                    "default voice %r could not be loaded: %s", voice, exc, exc_info=not isinstance(exc, VoiceError)
+                )
         self.loaded = True
 
     def free_memory(self) -> None:

@@ -336,6 +336,21 @@ def test_command_line_options() -> None:
         options_from(build_parser().parse_args(["run", "--peers", "elevenlabs"]))
 
 
+def test_rvc_peer_options_and_server(tmp_path) -> None:
+    from benchmarks.__main__ import build_parser, options_from
+    from benchmarks.suite import server_spec
+
+    with pytest.raises(SystemExit, match="go together"):
+        options_from(build_parser().parse_args(["run", "--rvc-voice", "bench"]))
+    with pytest.raises(SystemExit, match="no voice 'bench'"):
+        options_from(build_parser().parse_args(["run", "--rvc-models", str(tmp_path), "--rvc-voice", "bench"]))
+    (tmp_path / "voices" / "bench").mkdir(parents=True)
+    options = options_from(build_parser().parse_args(["run", "--rvc-models", str(tmp_path), "--rvc-voice", "bench"]))
+    spec = server_spec("voice-bridge-rvc", options)
+    assert spec.name == "voice-bridge-rvc" and spec.command[-2:] == ["--voice", "bench"]
+    assert spec.env == {"VOICE_BRIDGE_MODELS_DIR": str(tmp_path.resolve())}
+
+
 # ----------------------------------------------------------------------------- RealtimeTTS lines
 def test_realtimetts_driver_line_becomes_a_trace() -> None:
     from benchmarks.peers.realtimetts import trace_of

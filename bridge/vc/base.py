@@ -50,6 +50,10 @@ class VoiceConverter(ABC):
     def open_stream(self, voice: str, input_rate: int, pitch_shift: float = 0.0) -> VoiceStream:
         """A new stream converting speech at ``input_rate`` into ``voice``. Raises VoiceError."""
 
+    def warm(self, voice: str) -> None:
+        """Load ``voice`` and the models it shares before the first session needs them, so
+        that a server's default voice costs no start-up time in the first utterance."""
+
     def info(self) -> dict[str, Any]:
         return {"voices": self.voices()}
 

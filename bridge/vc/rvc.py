@@ -1034,6 +1034,11 @@ class RVCConverter(VoiceConverter):
         out = loaded.convert(x, params or self.params, pitch_shift=pitch_shift, layout=self.layout)
         return out, loaded.sample_rate
 
+    def warm(self, voice: str) -> None:
+        # A short clip through the whole chain loads the voice, the content encoder and the
+        # pitch estimator, and runs each once (first calls allocate and pick kernels).
+        self.convert(voice, np.zeros(SR_16K // 2, np.float32), SR_16K)
+
     def info(self) -> dict[str, Any]:
         return {
             "voices": self.voices(),

@@ -187,3 +187,17 @@ async def test_cancel_drops_converted_audio_at_once(voice_server) -> None:
                 break
         audio = await asyncio.wait_for(client.speak("Back again."), timeout=60)
     assert audio.size / 48000 > 0.3
+
+
+def test_start_up_warms_the_default_voice(models_dir: Path, deterministic_piper, caplog) -> None:
+    settings = make_settings(models_dir=models_dir, rvc_pitch_method="parselmouth", default_voice="keeper")
+    engines = Engines(settings=settings, tts=deterministic_piper, voice=create_voice_converter(settings))
+    engines.load()
+    assert engines.loaded and list(engines.voice.info()["loaded"]) == ["keeper"]
+    # A default voice that cannot load is reported, and the server still starts.
+    settings = make_settings(models_dir=models_dir, rvc_pitch_method="parselmouth", default_voice="broken")
+    engines = Engines(settings=settings, tts=deterministic_piper, voice=create_voice_converter(settings))
+    with caplog.at_level("WARNING", logger="bridge.engines"):
+        engines.load()
+    assert engines.loaded and "broken" in caplog.text
+    assert engines.voice.info()["loaded"] == {}
