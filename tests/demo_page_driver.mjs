@@ -42,6 +42,24 @@ try {
   page.on("response", (response) => {
     if (response.status() >= 400) result.consoleErrors.push(`${response.status()} ${response.url()}`);
   });
+  // Every AudioContext the page makes, with the rate it asked for. The page hands the bridge's
+  // 48 kHz samples to its worklet as they are, so a context at another rate (Chromium's
+  // default is the output device's: 44.1 kHz headless) would play them at the wrong speed and
+  // pitch. Wrapping the constructor reads the page's own context without changing the page.
+  await page.addInitScript(() => {
+    const Native = window.AudioContext;
+    window.__audioContexts = [];
+    window.AudioContext = class extends Native {
+      constructor(options) {
+        super(options);
+        window.__audioContexts.push({ context: this, requested: options?.sampleRate ?? null });
+      }
+    };
+  });
+  const audioContexts = () =>
+    page.evaluate(() =>
+      window.__audioContexts.map(({ context, requested }) => ({ requested, sampleRate: context.sampleRate, state: context.state })),
+    );
 
   await page.goto(`${baseUrl}/`);
   result.url = page.url();
@@ -89,6 +107,7 @@ try {
   // Let the jitter buffer play out (the worklet reports "drained").
   await page.waitForSelector('body[data-playback="drained"]', { timeout: 30000 }).catch(() => {});
   result.firstPlayedOut = await read();
+  result.audioContexts = await audioContexts();
   if (screenshotDir) await page.screenshot({ path: path.join(screenshotDir, "demo-done.png"), fullPage: true });
 
   // 2. Stop in the middle of a long reply: cancel, and the worklet's buffer is cleared.
@@ -113,6 +132,7 @@ try {
   await page.click("#speak");
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("done"), null, { timeout: 60000 });
   result.next = await read();
+  result.audioContextsAtEnd = await audioContexts();
 
   // 4. The README's embedding snippet, run as written in a page of the bridge's origin.
   const readme = await readFile(path.join(here, "..", "bridge", "static", "README.md"), "utf8");

@@ -3,7 +3,7 @@
 The browser test runs ``tests/demo_page_driver.mjs`` (playwright-core from clients/node's dev
 dependencies, the system's ``chromium``) against the real server and checks what the page
 displayed: it connected, streamed the tokens, received and played audio through its
-AudioWorklet, showed first-token-to-speech and the segments, and Stop cancelled and cleared the
+AudioWorklet (in an AudioContext running at the bridge's 48 kHz), showed first-token-to-speech and the segments, and Stop cancelled and cleared the
 buffer. ``make test`` installs chromium (``system-deps``) and playwright-core (``node-deps``).
 """
 
@@ -106,6 +106,10 @@ async def test_demo_page_in_headless_chromium(server, tmp_path) -> None:
     played_out = result["firstPlayedOut"]
     assert played_out["playback"] == "drained" and played_out["bufferedSamples"] == 0
     assert played_out["playedSamples"] >= 0.9 * first["audioSeconds"] * 48000
+    # ... at the bridge's rate: the page feeds the worklet 48 kHz samples unchanged, so its
+    # AudioContext must run at 48 kHz (headless Chromium's default is 44.1 kHz: without the
+    # page's sampleRate option this fails) or the voice plays slow and low.
+    assert result["audioContexts"] == [{"requested": 48000, "sampleRate": 48000, "state": "running"}]
     print(f"demo page: FTTS {first['fttsMs']} ms, first sound {first['firstSoundMs']} ms, underruns {first['underruns']}")
 
     # 2. Stop mid-reply: cancel sent, buffer cleared, nothing more arrives.
@@ -120,6 +124,8 @@ async def test_demo_page_in_headless_chromium(server, tmp_path) -> None:
     after = result["next"]
     assert after["status"].startswith("done") and after["audioSeconds"] > 0.3
     assert " ".join(after["segments"]).split() == ["New", "topic."]
+    # Still the one 48 kHz context: later replies and Stop reuse it rather than making another.
+    assert result["audioContextsAtEnd"] == [{"requested": 48000, "sampleRate": 48000, "state": "running"}]
 
     # 4. bridge/static/README.md's snippet played a reply to the end in a page of its own.
     assert "played it all" in result["snippetLog"], result["snippetLog"]
