@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import re
 import threading
 from pathlib import Path
 
 import pytest
+import rich
+import rich.progress
 from aiohttp import web
+from rich.console import Console
 from typer.testing import CliRunner
 
 from bridge import modelstore
@@ -282,3 +286,89 @@ def test_cli_pull(server, tmp_path):
     assert (tmp_path / "out" / "p.bin").read_bytes() == data
     result = runner.invoke(app, ["pull", "nothing", "--dest", str(tmp_path), "--manifest", str(mf), "-q"])
     assert result.exit_code == 2 and "unknown model" in result.output
+
+
+# ---- progress bar ----------------------------------------------------------------------
+
+
+def _manifest_file(path: Path, m: Manifest) -> Path:
+    lines = ["[groups.t]", "default = true"]
+    for f in m.files():
+        lines += ["[[groups.t.files]]", f'path = "{f.name}"', f'url = "{f.url}"', f"size = {f.size}",
+                  f'sha256 = "{f.sha256}"']
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _progress_line(out: str, name: str) -> str | None:
+    """The rendered bar for ``name``: its description, the bar, then done/total."""
+    return next((line for line in out.splitlines() if line.startswith(name) and "━" in line), None)
+
+
+def test_pull_shows_progress_that_reaches_the_total(server, tmp_path, monkeypatch):
+    # Several chunks, a connection dropped halfway and a .part left by an earlier run: the bar
+    # starts at the kept bytes, never goes back when the download resumes, and ends at the size.
+    data = blob(2_500_000, 12)
+    m = manifest_for(server, {"w/progress.bin": data})
+    kept = 300_000
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "progress.bin.part").write_bytes(data[:kept])
+    server.drop_once.add("w/progress.bin")
+
+    out = io.StringIO()
+    monkeypatch.setattr(rich, "_console", Console(file=out, width=120, color_system=None))
+    seen: list[tuple[str, float | None, float]] = []  # (description, total, completed) after each change
+    real_add, real_update = rich.progress.Progress.add_task, rich.progress.Progress.update
+
+    def record(progress: rich.progress.Progress, task_id: rich.progress.TaskID) -> None:
+        task = progress._tasks[task_id]
+        seen.append((task.description, task.total, task.completed))
+
+    def add_task(self, *args, **kwargs):
+        task_id = real_add(self, *args, **kwargs)
+        record(self, task_id)
+        return task_id
+
+    def update(self, task_id, **kwargs):
+        real_update(self, task_id, **kwargs)
+        record(self, task_id)
+
+    monkeypatch.setattr(rich.progress.Progress, "add_task", add_task)
+    monkeypatch.setattr(rich.progress.Progress, "update", update)
+
+    res = pull((), tmp_path, manifest=m, progress=True, retries=3, backoff=0.01)
+    assert [r.outcome for r in res] == ["downloaded"]
+    assert (tmp_path / "w" / "progress.bin").read_bytes() == data
+
+    assert {d for d, _, _ in seen} == {"w/progress.bin"}
+    assert all(total == len(data) for _, total, _ in seen)
+    done = [c for _, _, c in seen]
+    assert done[0] == kept  # resumed, not restarted
+    assert done == sorted(done)  # never back, not even across the dropped connection
+    assert done[-1] == len(data)
+    assert len(set(done)) >= 4  # it moved in steps, not only at the end
+
+    text = out.getvalue()
+    line = _progress_line(text, "w/progress.bin")
+    assert line is not None, text
+    assert "2.5/2.5 MB" in line
+    assert "retrying in" in text  # the retry notice is printed through the bar, not over it
+
+
+def test_cli_pull_shows_progress_unless_quiet(server, tmp_path):
+    data = blob(900, 13)  # under 1 kB: the bar counts in bytes, exactly
+    mf = _manifest_file(tmp_path / "m.toml", manifest_for(server, {"bar.bin": data}))
+    runner = CliRunner()
+    shown = runner.invoke(app, ["pull", "--dest", str(tmp_path / "a"), "--manifest", str(mf)],
+                          env={"COLUMNS": "120"})
+    assert shown.exit_code == 0, shown.output
+    line = _progress_line(shown.stdout, "bar.bin")
+    assert line is not None, shown.output
+    assert "900/900 bytes" in line
+    assert "✓ bar.bin: downloaded" in shown.stderr
+    quiet = runner.invoke(app, ["pull", "--dest", str(tmp_path / "b"), "--manifest", str(mf), "-q"],
+                          env={"COLUMNS": "120"})
+    assert quiet.exit_code == 0, quiet.output
+    assert (tmp_path / "b" / "bar.bin").read_bytes() == data
+    assert _progress_line(quiet.output, "bar.bin") is None and "bytes" not in quiet.output
+    assert "✓ bar.bin: downloaded" in quiet.stderr
