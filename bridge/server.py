@@ -267,6 +267,30 @@ async def render(
     return audio, errors
 
 
+def devices_in_use(engines_info: dict[str, Any]) -> dict[str, str | None]:
+    """The device each model stage runs on, as the engine resolved it (``Engines.info()``).
+
+    The ``device`` setting may say ``auto``, which tells an operator nothing about whether the
+    GPU is in use; the engines know what ``auto`` became. An engine that runs on an accelerator
+    names it in its ``info()`` (Soprano, RVC); one that names no device at all runs on the CPU
+    (Piper: an onnxruntime session with the CPU provider only). None: the stage is absent, or
+    its engine has not resolved its device yet (Soprano before it has loaded).
+    """
+
+    def device_of(info: Any) -> str | None:
+        if not isinstance(info, dict):
+            return None
+        if "device" not in info:
+            return "cpu"
+        device = info["device"]
+        return str(device) if device else None
+
+    return {
+        "tts": device_of(engines_info.get("tts")),
+        "voice_conversion": device_of(engines_info.get("voice_conversion")),
+    }
+
+
 async def health(request: web.Request) -> web.Response:
     state = request.app[STATE]
     settings = state.settings
@@ -275,12 +299,19 @@ async def health(request: web.Request) -> web.Response:
         status = "draining"
     else:
         status = "ok" if state.engines.loaded else "loading"
+    engines_info = state.engines.info()
+    devices = devices_in_use(engines_info)
+    in_use = list(dict.fromkeys(d for d in devices.values() if d is not None))  # distinct, TTS first
     return web.json_response(
         {
             "status": status,
             "version": __version__,
-            "engines": state.engines.info(),
-            "device": settings.device,
+            "engines": engines_info,
+            # What the models run on ("cpu", "cuda", "cuda, cpu" when the stages differ), not
+            # the setting ("auto"); null until the engines have resolved it.
+            "device": ", ".join(in_use) or None,
+            "devices": devices,
+            "device_setting": settings.device,
             "sessions": sessions,
             "max_sessions": settings.max_sessions,
             "capacity": state.admission.capacity,

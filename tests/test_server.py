@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -13,6 +16,10 @@ import websockets
 from bridge.audio.framing import decode_pcm
 from bridge.audio.wav import read_wav
 from bridge.cli import word_pieces
+from bridge.server import STATE
+from bridge.session import Session
+from bridge.vc.base import VoiceConverter, VoiceError, VoiceStream
+from tests.engines_util import ToneEngine
 
 REPLY = "Sure! Your table for two is booked at 7:45 tonight. Dr. Patel will meet you at the door."
 LONG_REPLY = " ".join(
@@ -111,30 +118,124 @@ async def test_config_message_turns_events_on_and_sets_format(server) -> None:
     assert np.max(np.abs(audio)) > 0.1
 
 
-async def test_cancel_mid_utterance_stops_audio_at_once(server) -> None:
-    async with websockets.connect(server.ws_url + "?events=1", compression=None) as ws:
-        await recv_json(ws)
+@dataclass
+class SentFrames:
+    """What one session's sender has handed its socket, counted on the server."""
+
+    started: int = 0  # send_bytes calls begun
+    finished: int = 0  # ... and returned: the frame is in the transport or the kernel
+    bytes_started: int = 0
+    bytes_finished: int = 0
+    #: ``started``/``bytes_started`` when the sender began sending the `cancelled` event.
+    at_cancelled_event: tuple[int, int] | None = None
+
+
+@dataclass
+class CancelSeen:
+    """The session's state around ``SessionPipeline.cancel()``."""
+
+    queued_samples: int = 0  # audio in the output queue when the cancel arrived
+    finished: int = 0  # frames whose sending had completed when the cancel had been handled
+    bytes_finished: int = 0
+
+
+def observe_sends(session: Session) -> SentFrames:
+    """Count the frames ``session``'s sender hands its socket (instance attributes shadow the
+    WebSocket's methods; the server's code is unchanged)."""
+    sent = SentFrames()
+    send_bytes, send_str = session.ws.send_bytes, session.ws.send_str
+
+    async def counting_send_bytes(data: bytes, compress: int | None = None) -> None:
+        sent.started += 1
+        sent.bytes_started += len(data)
+        await send_bytes(data, compress)
+        sent.finished += 1
+        sent.bytes_finished += len(data)
+
+    async def noting_send_str(data: str, compress: int | None = None) -> None:
+        if json.loads(data).get("type") == "cancelled":
+            sent.at_cancelled_event = (sent.started, sent.bytes_started)
+        await send_str(data, compress)
+
+    session.ws.send_bytes = counting_send_bytes  # type: ignore[method-assign]
+    session.ws.send_str = noting_send_str  # type: ignore[method-assign]
+    return sent
+
+
+def observe_cancel(session: Session, sent: SentFrames) -> CancelSeen:
+    """Snapshot the queue before the pipeline's cancel and the sender's counts once it returned."""
+    seen = CancelSeen()
+    cancel = session.pipeline.cancel
+
+    async def observed_cancel() -> None:
+        seen.queued_samples = session.pipeline.output.samples
+        await cancel()
+        seen.finished = sent.finished
+        seen.bytes_finished = sent.bytes_finished
+
+    session.pipeline.cancel = observed_cancel  # type: ignore[method-assign]
+    return seen
+
+
+async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition`` (a liveness wait, not a timing assertion: the limit is generous)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_cancel_mid_utterance_stops_audio_within_one_frame(server_factory) -> None:
+    # A tone voice (about 30 s for LONG_REPLY) keeps the test cheap; the server, its sender and
+    # the pipeline are the real ones.
+    srv = await server_factory(ToneEngine(seconds_per_word=0.5, chunk_delay=0.002), send_stall_seconds=120.0)
+    state = srv.app[STATE]
+    frame_bytes = 48000 * state.settings.frame_ms // 1000 * 4
+    async with websockets.connect(srv.ws_url + "?events=1", compression=None) as ws:
+        ready = await recv_json(ws)
+        session = state.sessions[ready["session"]]
+        sent = observe_sends(session)
+        seen = observe_cancel(session, sent)
         for token in word_pieces(LONG_REPLY):
             await ws.send(json.dumps({"token": token}))
         await ws.send(json.dumps({"flush": True}))
-        while not isinstance(await asyncio.wait_for(ws.recv(), 30), bytes):
-            pass
+        received_before = 0
+        while received_before == 0:
+            message = await asyncio.wait_for(ws.recv(), 30)
+            if isinstance(message, bytes):
+                received_before += len(message)
+        # Read nothing more until the server's output queue holds seconds of audio: kernel and
+        # client buffers are full, the sender waits on the socket, the worker on the queue.
+        # A cancel that let the queue drain would now send hundreds of frames.
+        await wait_until(lambda: session.pipeline.output.samples >= 2 * 48000, "the output queue holds 2 s")
         await ws.send(json.dumps({"type": "cancel"}))
-        before_cancelled = 0
+        received_after = 0
         while True:
             message = await asyncio.wait_for(ws.recv(), 30)
             if isinstance(message, bytes):
-                before_cancelled += len(message) // 4
+                received_after += len(message)
                 continue
             event = json.loads(message)
             if event["type"] == "cancelled":
                 break
             assert event["type"] == "segment"
-        # What arrived after the cancel was already on the wire; the reply is ~20 s long.
-        assert before_cancelled / 48000 < 5.0
+        assert seen.queued_samples >= 2 * 48000  # what the cancel had to drop
+        assert sent.at_cancelled_event is not None
+        started_before_cancelled, bytes_before_cancelled = sent.at_cancelled_event
+        # The server: at most the one frame it was sending when the cancel was handled went
+        # out after it (every other frame had been handed to the socket before the cancel).
+        assert started_before_cancelled - seen.finished <= 1
+        # The client: what it got between its cancel and `cancelled` is exactly what the server
+        # had sent before `cancelled`, and no more than what was already in flight when the
+        # cancel was handled (transport, kernel and client buffers) plus that one frame.
+        assert received_after == bytes_before_cancelled - received_before
+        assert received_after <= seen.bytes_finished - received_before + frame_bytes
         # Nothing of the old utterance follows `cancelled`, and no flushed comes for it.
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(ws.recv(), 1.0)
+        assert sent.started == started_before_cancelled
         # The session continues cleanly.
         await ws.send(json.dumps({"token": "New topic.", "flush": True}))
         frames, events = await read_utterance(ws)
@@ -217,6 +318,60 @@ async def test_health_reports_engines_and_sessions(server) -> None:
     assert body["engines"]["tts"]["name"] == "piper" and body["engines"]["tts"]["streaming"] is True
     assert body["sessions"] >= 1 and body["capacity"] == body["max_sessions"] - body["sessions"]
     assert body["version"]
+    # The device in use, not the setting: `auto` became the CPU (Piper runs on onnxruntime's CPU
+    # provider), and there is no voice conversion stage.
+    assert body["device_setting"] == "auto"
+    assert body["device"] == "cpu" and body["devices"] == {"tts": "cpu", "voice_conversion": None}
+
+
+class AcceleratedTone(ToneEngine):
+    """A tone voice that says it runs on ``device`` (None: not resolved yet, as Soprano before
+    it has loaded)."""
+
+    def __init__(self, device: str | None) -> None:
+        super().__init__()
+        self.device = device
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "device": self.device}
+
+
+class StubConverter(VoiceConverter):
+    """A voice conversion stage that only reports where it runs."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def voices(self) -> list[str]:
+        return ["alice"]
+
+    def open_stream(self, voice: str, input_rate: int, pitch_shift: float = 0.0) -> VoiceStream:
+        raise VoiceError("not for streaming")
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "device": self.device}
+
+
+@pytest.mark.parametrize(
+    ("tts_device", "voice_device", "device", "devices"),
+    [
+        ("cuda:0", "cuda:0", "cuda:0", {"tts": "cuda:0", "voice_conversion": "cuda:0"}),
+        ("cuda:0", "cpu", "cuda:0, cpu", {"tts": "cuda:0", "voice_conversion": "cpu"}),
+        ("cuda", None, "cuda", {"tts": "cuda", "voice_conversion": None}),
+        (None, None, None, {"tts": None, "voice_conversion": None}),
+    ],
+)
+async def test_health_reports_the_devices_the_engines_resolved(
+    server_factory, tts_device: str | None, voice_device: str | None, device: str | None, devices: dict
+) -> None:
+    srv = await server_factory(AcceleratedTone(tts_device), device="auto")
+    if voice_device is not None:
+        srv.app[STATE].engines.voice = StubConverter(voice_device)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(srv.url + "/health") as response:
+            body = await response.json()
+    assert response.status == 200
+    assert (body["device"], body["devices"], body["device_setting"]) == (device, devices, "auto")
 
 
 async def test_over_capacity_is_closed_with_1013(server_factory) -> None:
