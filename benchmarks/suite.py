@@ -221,6 +221,14 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def gpu_description(options: Options) -> str:
+    """What the voice-bridge-gpu row measures: Soprano alone, or Soprano then the RVC voice of
+    ``--gpu-voice``. The same words whether the peer ran or was skipped, so a skipped row does
+    not claim an RVC stage that was never asked for."""
+    voice = f" + RVC voice {options.gpu_voice!r}" if options.gpu_voice else ""
+    return f"this project on the GPU: Soprano TTS{voice}, --device cuda"
+
+
 def server_spec(name: str, options: Options) -> ServerSpec:
     if name == "voice-bridge":
         return bridge_server()
@@ -230,10 +238,7 @@ def server_spec(name: str, options: Options) -> ServerSpec:
         extra = ["--tts", "soprano", "--device", "cuda"]
         if options.gpu_voice:
             extra += ["--voice", options.gpu_voice]
-        return bridge_server(
-            "voice-bridge-gpu", *extra,
-            description=f"this project on the GPU: Soprano TTS{' + RVC voice ' + options.gpu_voice if options.gpu_voice else ''}, --device cuda",
-        )
+        return bridge_server("voice-bridge-gpu", *extra, description=gpu_description(options))
     if name == "voice-bridge-rvc":
         if not options.rvc_models or not options.rvc_voice:
             raise ValueError("voice-bridge-rvc needs rvc_models and rvc_voice")
@@ -485,7 +490,7 @@ async def run_suite(options: Options) -> tuple[dict[str, Any], Path]:
                 continue
             ramps[name] = await ramp_server(name, options, replies, progress)
         for name, reason in skipped.items():
-            peers[name] = {"status": "skipped", "reason": reason, "description": "this project on the GPU (Soprano + RVC)"}
+            peers[name] = {"status": "skipped", "reason": reason, "description": gpu_description(options)}
         problems: dict[str, str] = {}
         try:
             await asyncio.to_thread(probe_engines, peers, options.probe_repeats, progress)

@@ -4,6 +4,8 @@ model, percentiles, token-to-sound matching, the ramp, summaries, rendering, the
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -36,6 +38,8 @@ from benchmarks.suite import Options, Utterance, cuda_unavailable_reason, summar
 from benchmarks.tokens import llm_tokens, load_corpus
 from benchmarks.wer import word_errors
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 @given(st.text(max_size=300))
 def test_tokens_rejoin_to_the_text(text: str) -> None:
@@ -55,6 +59,19 @@ def test_corpus_ships_enough_varied_replies() -> None:
     assert {"booking", "food", "sports", "directions", "numbers", "abbreviations", "markdown"} <= {r.topic for r in corpus}
     ratio = sum(len(llm_tokens(r.text)) for r in corpus) / sum(len(r.text.split()) for r in corpus)
     assert 1.1 < ratio < 1.8  # tokens per word, as BPE models stream English
+
+
+def test_benchmarks_readme_describes_the_corpus_it_ships() -> None:
+    # The README's description of the corpus went stale once (54 replies for 62): it is checked.
+    import re
+
+    corpus = load_corpus()
+    text = (REPO / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    described = re.search(r"`corpus\.jsonl`, (\d+) assistant replies \(.*?\), about (\d+) words each", text, re.S)
+    assert described is not None, "benchmarks/README.md no longer describes corpus.jsonl"
+    assert int(described.group(1)) == len(corpus)
+    mean_words = sum(len(r.text.split()) for r in corpus) / len(corpus)
+    assert abs(int(described.group(2)) - mean_words) <= 5
 
 
 def test_playback_without_gaps() -> None:
@@ -351,6 +368,68 @@ def test_rvc_peer_options_and_server(tmp_path) -> None:
     assert spec.env == {"VOICE_BRIDGE_MODELS_DIR": str(tmp_path.resolve())}
 
 
+@pytest.mark.parametrize("voice", [None, "bench"])
+def test_gpu_peer_starts_soprano_on_cuda_with_or_without_a_voice(voice: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The voice-bridge-gpu peer's command line, read back by the bridge's own CLI: the server it
+    would start gets Soprano on CUDA, and the RVC voice only when one was given."""
+    import asyncio
+    import os
+    import sys
+
+    from typer.testing import CliRunner
+
+    import bridge.cli
+    import bridge.server
+    from benchmarks.suite import gpu_description, server_spec
+
+    spec = server_spec("voice-bridge-gpu", Options(gpu=True, gpu_voice=voice))
+    assert spec.name == "voice-bridge-gpu" and spec.env is None
+    argv = spec.argv(8123)
+    assert argv[:4] == [sys.executable, "-m", "bridge", "serve"]
+    started: list[Any] = []
+
+    async def fake_serve(settings: Any, engines: Any = None, *, ready: asyncio.Event | None = None) -> None:
+        started.append(settings)
+
+    monkeypatch.setattr(bridge.server, "serve", fake_serve)
+    monkeypatch.setattr(bridge.cli, "setup_logging", lambda *args, **kwargs: None)
+    for variable in [v for v in os.environ if v.startswith("VOICE_BRIDGE_")]:  # only the argv counts
+        monkeypatch.delenv(variable)
+    result = CliRunner().invoke(bridge.cli.app, argv[3:])
+    assert result.exit_code == 0, result.output
+    [settings] = started
+    assert (settings.tts, settings.device, settings.default_voice) == ("soprano", "cuda", voice)
+    assert (settings.host, settings.port, settings.log_level) == ("127.0.0.1", 8123, "WARNING")
+    # The row says what ran: an RVC voice only when there was one.
+    assert spec.description == gpu_description(Options(gpu_voice=voice))
+    assert ("RVC" in spec.description) == (voice is not None) and "Soprano" in spec.description
+    if voice:
+        assert repr(voice) in spec.description
+
+
+@pytest.mark.parametrize("voice", [None, "bench"])
+async def test_a_skipped_gpu_row_describes_the_run_that_was_asked_for(
+    voice: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import benchmarks.suite as suite
+
+    payloads: list[dict[str, Any]] = []
+
+    def keep(name: str, payload: dict[str, Any], out_dir: Path = tmp_path) -> Path:
+        payloads.append(payload)
+        return tmp_path / name
+
+    monkeypatch.setattr(suite, "cuda_unavailable_reason", lambda *a, **k: "CUDA is not available on this machine")
+    monkeypatch.setattr(suite, "write_results", keep)
+    options = Options(replies=1, peers=(), ramp_peers=(), gpu=True, gpu_voice=voice, out_dir=tmp_path)
+    await suite.run_suite(options)
+    [payload] = payloads
+    row = payload["peers"]["voice-bridge-gpu"]
+    assert row["status"] == "skipped" and "CUDA is not available" in row["reason"]
+    assert row["description"] == suite.gpu_description(options)
+    assert ("RVC" in row["description"]) == (voice is not None)
+
+
 # ----------------------------------------------------------------------------- RealtimeTTS lines
 def test_realtimetts_driver_line_becomes_a_trace() -> None:
     from benchmarks.peers.realtimetts import trace_of
@@ -490,17 +569,24 @@ def test_plots_are_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_committed_results_render_to_the_readme_block() -> None:
+@pytest.mark.parametrize("readme", ["README.md", "benchmarks/README.md"])
+def test_readmes_hold_the_block_of_the_newest_committed_result(readme: str) -> None:
+    """Both READMEs show exactly what ``python -m benchmarks readme --update`` writes from the
+    newest comparison in benchmarks/results: a new run without the update fails here."""
     import json as _json
-    from pathlib import Path
 
     from benchmarks.__main__ import newest_result
 
-    results = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
-    if not any(results.glob("*.json")):
+    results = REPO / "benchmarks" / "results"
+    if not any(results.glob("*-compare.json")):
         pytest.skip("no committed results yet")
-    block = render_readme_block(_json.loads(newest_result(results).read_text()))
+    newest = newest_result(results)
+    block = render_readme_block(_json.loads(newest.read_text()), f"details: `benchmarks/results/{newest.stem}.md`")
     assert block.count("| voice-bridge |") == 1 and README_END in block
+    text = (REPO / readme).read_text(encoding="utf-8")
+    assert text.count(README_BEGIN) == 1 and text.count(README_END) == 1
+    shown = text[text.index(README_BEGIN) : text.index(README_END) + len(README_END)] + "\n"
+    assert shown == block, f"{readme} is stale: run `python -m benchmarks readme --update {readme}`"
 
 
 def test_bench_command_is_wired_into_the_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
