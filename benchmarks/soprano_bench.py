@@ -15,7 +15,12 @@ generation step (ours: one batched LM step; package: one token of its loop, incl
 per-token decoder call). Runs of the two loops alternate so both see the same machine load;
 the tables report medians over runs.
 
+``--device auto`` (the default) runs both loops on the first CUDA GPU when torch sees one,
+else on the CPU; the device and the GPU's name go into the JSON and the Markdown.
+``--render FILE.json`` prints the Markdown table of an earlier result without running.
+
     PYTHONPATH=. python benchmarks/soprano_bench.py --runs 5 --tokens 48
+    PYTHONPATH=. python benchmarks/soprano_bench.py --device cuda --streams 1,4,8
 """
 
 from __future__ import annotations
@@ -137,6 +142,9 @@ def run_package(tts, k: int, tokens: int) -> RunResult:
         samples = chunks = 0
         stream = tts.infer_stream(TEXT)
         for chunk in stream:
+            # A server sends audio from host memory: on a GPU the copy (and the wait for the
+            # kernels behind it) belongs to the chunk's time, as it does for ours.
+            chunk = chunk.cpu()
             if first is None:
                 first = time.perf_counter()
             samples += chunk.numel()
@@ -167,13 +175,13 @@ def package_lm_step_ms(tts, tokens: int) -> float:
     return 1000 * (stamps[-1] - stamps[0]) / (len(stamps) - 1)
 
 
-def load_package(model_dir: Path):
+def load_package(model_dir: Path, device: str = "cpu"):
     from soprano.tts import SopranoTTS
 
     # The constructor warms up with infer("Hello world!"), which random weights run to 512
     # tokens; skip that and warm up with a short stream instead.
     with contextlib.redirect_stdout(io.StringIO()), mock.patch.object(SopranoTTS, "infer"):
-        tts = SopranoTTS(model_path=str(model_dir), backend="transformers", device="cpu")
+        tts = SopranoTTS(model_path=str(model_dir), backend="transformers", device=device)
     with contextlib.redirect_stdout(io.StringIO()):
         for i, _ in enumerate(tts.infer_stream(TEXT)):
             if i >= 8:
@@ -201,6 +209,50 @@ def summarize(runs: list[RunResult]) -> dict:
     }
 
 
+def resolve_device(name: str) -> str:
+    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``. Asking for ``cuda`` without
+    one is an error rather than a silent CPU run, whose figures would be mislabelled."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: torch {torch.__version__} sees no CUDA GPU")
+    return name
+
+
+def device_environment(device: str) -> dict:
+    """What the JSON records about the device: which one ran, and the GPU's name if it was one.
+
+    ``cuda_available`` separates "no GPU on this machine" from "a GPU was there but the run
+    was asked to use the CPU", which the Markdown words differently.
+    """
+    on_gpu = device.startswith("cuda")
+    return {
+        "device": device,
+        "gpu": torch.cuda.get_device_name(torch.device(device)) if on_gpu else None,
+        "cuda_available": torch.cuda.is_available(),
+    }
+
+
+def device_label(env: dict) -> str:
+    """``GPU name`` or ``CPU``, for titles. Results written before ``--device`` existed carry
+    no ``device`` key; they all ran on the CPU."""
+    if str(env.get("device", "cpu")).startswith("cuda"):
+        return env.get("gpu") or "CUDA GPU"
+    return "CPU"
+
+
+def device_sentence(env: dict) -> str:
+    """The Markdown's sentence about the device: only a run that used no GPU says so."""
+    if str(env.get("device", "cpu")).startswith("cuda"):
+        return (
+            f"Device: {device_label(env)} ({env['device']}): both loops ran their LM and decoder on the GPU; "
+            "the CPU and its threads only feed it."
+        )
+    if env.get("cuda_available"):
+        return "Device: CPU (--device cpu), although a GPU was available; every figure is CPU."
+    return "No GPU was available for this run, so every figure is CPU."
+
+
 def cpu_name() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -209,7 +261,7 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def plot(summary: dict, path: Path) -> None:
+def plot(summary: dict, path: Path, device: str = "CPU") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -235,7 +287,7 @@ def plot(summary: dict, path: Path) -> None:
         if key == "rtf_median":
             ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     axes[0].legend(fontsize=8)
-    fig.suptitle("Soprano-1.1 architecture (random weights), CPU: ours vs soprano-tts infer_stream", fontsize=10)
+    fig.suptitle(f"Soprano-1.1 architecture (random weights), {device}: ours vs soprano-tts infer_stream", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -248,7 +300,7 @@ def markdown(result: dict) -> str:
         f"Machine: {env['cpu']}, {env['cpu_count']} cores, torch {env['torch']} with "
         f"{env['torch_threads']} threads. Load average before/after: "
         f"{env['loadavg_before']} / {env['loadavg_after']} (the cores are shared with other jobs). "
-        "No GPU was available for this run, so every figure is CPU.",
+        + device_sentence(env),
         "",
         f"Model: Soprano-1.1 architecture with random weights ({env['model']}); each stream is "
         f"forced to {result['tokens']} audio tokens ({result['audio_s_per_stream']:.2f} s of audio). "
@@ -282,6 +334,10 @@ def markdown(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=Path("/tmp/soprano-bench/full"))
+    parser.add_argument(
+        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: cuda when torch sees a GPU, else cpu"
+    )
+    parser.add_argument("--render", type=Path, metavar="JSON", help="print the Markdown of an earlier result and exit")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--streams", default="1,2,4")
@@ -293,6 +349,10 @@ def main() -> None:
     parser.add_argument("--tag", default="soprano")
     args = parser.parse_args()
 
+    if args.render is not None:
+        print(markdown(json.loads(args.render.read_text())))
+        return
+    device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     if not (args.model_dir / "decoder.pth").is_file():
         from soprano_model import build_model_dir
@@ -309,7 +369,7 @@ def main() -> None:
         if loop.startswith("ours"):
             engine = SopranoEngine(
                 args.model_dir,
-                device="cpu",
+                device=device,
                 dtype="bfloat16" if loop == "ours-bf16" else "float32",
                 max_batch=max(counts),
                 max_new_tokens=512,
@@ -317,7 +377,7 @@ def main() -> None:
             engine.load()
             engines[loop] = engine
     if "package" in loops:
-        tts = load_package(args.model_dir)
+        tts = load_package(args.model_dir, device)
     lm_step = package_lm_step_ms(tts, args.tokens) if tts is not None else float("nan")
 
     runs: dict[str, dict[int, list[RunResult]]] = {loop: {c: [] for c in counts} for loop in loops}
@@ -349,7 +409,7 @@ def main() -> None:
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
             "dtype": "float32 LM and decoder, except ours-bf16: bfloat16 LM",
-            "gpu": None,
+            **device_environment(device),
             "model": "Qwen3 17 layers, hidden 512, 4 heads, 1 KV head, head_dim 128, intermediate 2304, vocab 8192",
             "loadavg_before": [round(x, 2) for x in loadavg_before],
             "loadavg_after": [round(x, 2) for x in os.getloadavg()],
@@ -365,7 +425,7 @@ def main() -> None:
     stem = args.out / f"{result['date']}-{args.tag}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(result))
-    plot(summary, stem.with_suffix(".png"))
+    plot(summary, stem.with_suffix(".png"), device_label(result["environment"]))
     print(markdown(result))
     for engine in engines.values():
         engine.close()
