@@ -332,11 +332,16 @@ class Settings(BaseSettings):
         "CUDA, 2.0 on the CPU (larger blocks amortise the context; real time on 2 cores).",
     )
     rvc_first_block_seconds: float | None = Field(
-        0.24,
-        ge=0.02,
+        None,
+        ge=0,
         le=10,
-        description="First block of an utterance (sooner first audio); later blocks double up to "
-        "rvc_block_seconds. Empty: all blocks rvc_block_seconds.",
+        description="First block of an utterance (sooner first audio); later blocks grow to "
+        "rvc_block_seconds. Empty: 0.24 on CUDA, 0.6 on the CPU. 0: every block rvc_block_seconds.",
+    )
+    rvc_paced_blocks: bool = Field(
+        True,
+        description="Size each block after the first from the audio the listener still has and the "
+        "measured conversion speed (no gaps while blocks grow); off: double each time.",
     )
     rvc_crossfade_seconds: float = Field(
         0.04, ge=0, le=0.5, description="Crossfade between consecutive blocks (SOLA, sin²), rounded to 10 ms."
@@ -350,6 +355,13 @@ class Settings(BaseSettings):
     )
     rvc_lookahead_seconds: float = Field(
         0.04, ge=0, le=1, description="Right context each block waits for (adds latency, smooths joins)."
+    )
+    rvc_start_context_seconds: float | None = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="Silence before an utterance converted as the first blocks' left context (less: a "
+        "cheaper first block, sooner first audio). Empty: all of rvc_context_seconds, as RVC's realtime GUI.",
     )
 
     @field_validator("api_keys", "allowed_origins", "trusted_proxies", mode="before")

@@ -519,11 +519,11 @@ class SessionPipeline:
         if self.options.events:
             await self.output.put(SegmentOut(work.id, str(work.segment), work.token))
         chain.begin_segment(work.segment.boundary, work.pitch_shift)
-        chunks = self.engines.tts.stream(str(work.segment), token)
+        steps = _SegmentSteps(self.engines.tts.stream(str(work.segment), token))
         first = True
         while True:
             try:
-                frames, done, timing = await self._in_executor(_step, chunks, chain, self.engines.tts.sample_rate)
+                frames, done, timing = await self._in_executor(_step, steps, chain, self.engines.tts.sample_rate)
             except Cancelled:
                 return
             except asyncio.CancelledError:
@@ -578,20 +578,44 @@ class StepTiming:
     resample_seconds: float
 
 
-def _step(chunks: Iterator[np.ndarray], chain: AudioChain, tts_rate: int) -> tuple[list[bytes], bool, StepTiming]:
-    """Worker thread: advance the engine one chunk and run it through the chain."""
+@dataclass
+class _SegmentSteps:
+    """One segment's engine stream, and whether it has ended (its trailing pause pushed)."""
+
+    chunks: Iterator[np.ndarray]
+    ended: bool = False
+
+
+def _step(run: _SegmentSteps, chain: AudioChain, tts_rate: int) -> tuple[list[bytes], bool, StepTiming]:
+    """Worker thread: one step of a segment, then back to the event loop with its frames.
+
+    A step converts a block the voice stage holds ready, if it holds one (so each block goes
+    out as soon as it is converted), else advances the engine one chunk through the chain. The
+    segment is done when the engine has ended and the voice stage holds nothing ready.
+    """
     voice_before, resample_before = chain.voice_seconds, chain.resample_seconds
-    started = time.perf_counter()
-    try:
-        chunk = next(chunks)
-    except StopIteration:
-        chunk = None
-    tts = time.perf_counter() - started
-    frames = chain.end_segment() if chunk is None else chain.push(chunk)
+    chunk = None
+    tts = 0.0
+    if chain.voice_ready():
+        frames = chain.convert_pending()
+    elif run.ended:
+        frames = []
+    else:
+        started = time.perf_counter()
+        try:
+            chunk = next(run.chunks)
+        except StopIteration:
+            chunk = None
+        tts = time.perf_counter() - started
+        if chunk is None:
+            run.ended = True
+            frames = chain.end_segment()
+        else:
+            frames = chain.push(chunk)
     timing = StepTiming(
         tts_seconds=tts,
         tts_audio_seconds=0.0 if chunk is None else chunk.size / tts_rate,
         voice_seconds=chain.voice_seconds - voice_before,
         resample_seconds=chain.resample_seconds - resample_before,
     )
-    return frames, chunk is None, timing
+    return frames, run.ended and not chain.voice_ready(), timing

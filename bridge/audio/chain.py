@@ -62,6 +62,24 @@ class AudioChain:
         self.resample_seconds += time.perf_counter() - started
         return frames
 
+    def voice_ready(self) -> bool:
+        """Whether the voice stage holds input it can convert now (see :meth:`convert_pending`)."""
+        return self.voice is not None and self.voice.ready()
+
+    def convert_pending(self) -> list[bytes]:
+        """Convert what the voice stage holds ready (one block), without new speech."""
+        if self.voice is None:
+            return []
+        started = time.perf_counter()
+        audio = self.voice.push(np.zeros(0, np.float32))
+        converted_at = time.perf_counter()
+        self.voice_seconds += converted_at - started
+        out = self._resampler.push(audio)
+        self.samples_out += out.size
+        frames = self._framer.push(out)
+        self.resample_seconds += time.perf_counter() - converted_at
+        return frames
+
     def begin_segment(self, boundary: Boundary, pitch_shift: float | None = None) -> None:
         if pitch_shift is not None and self.voice is not None:
             self.voice.set_pitch_shift(pitch_shift)

@@ -38,6 +38,12 @@ class VoiceStream(ABC):
     def set_pitch_shift(self, semitones: float) -> None:
         """Change the pitch shift for audio pushed from now on."""
 
+    def ready(self) -> bool:
+        """Whether input already pushed holds work that ``push`` (of no new audio) would turn
+        into output now. A stream may convert one block per ``push`` so that each block goes
+        out as soon as it is ready; the caller then pushes nothing until this is false."""
+        return False
+
 
 class VoiceConverter(ABC):
     """Loads voices and opens per-session streams."""

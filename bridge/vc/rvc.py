@@ -36,6 +36,7 @@ import contextlib
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -54,6 +55,7 @@ from bridge.vc.checkpoint import (
     build_from_checkpoint,
     read_checkpoint,
 )
+from bridge.vc.pacing import BlockPacer
 from bridge.vc.pitch import f0_to_coarse, shift_f0
 from bridge.vc.synthesizer import NOISE_SCALE, Synthesizer
 
@@ -108,6 +110,10 @@ class StreamLayout:
     #: The first block of an utterance (None: ``block``); later blocks grow to ``block``
     #: (see :meth:`block_at`). Smaller means sooner first audio.
     first_block: int | None = None
+    #: Left context before the utterance's start (silence) that the first windows convert
+    #: (None: all of ``context``, as RVC's realtime buffer, which starts full of zeros). Less
+    #: makes the first block cheaper, so first audio comes sooner (see :meth:`context_at`).
+    start_context: int | None = None
 
     def __post_init__(self) -> None:
         if self.block < 2 or self.block % 2:
@@ -120,6 +126,8 @@ class StreamLayout:
             raise ValueError("f0_edge must not exceed f0_context")
         if self.first_block is not None and (self.first_block < 2 or self.first_block % 2):
             raise ValueError(f"first_block must be an even number of frames >= 2, got {self.first_block}")
+        if self.start_context is not None and (self.start_context < 0 or self.start_context % 2):
+            raise ValueError(f"start_context must be an even number of frames >= 0, got {self.start_context}")
 
     @classmethod
     def from_seconds(
@@ -129,15 +137,18 @@ class StreamLayout:
         context: float = 1.0,
         lookahead: float = 0.04,
         first_block: float | None = None,
+        start_context: float | None = None,
         **frames: int,
     ) -> StreamLayout:
         """Seconds → frames: block sizes and context rounded to even frame counts."""
+        context_frames = max(0, 2 * round(context * 50))
         return cls(
             block=max(2, 2 * round(block * 50)),
             crossfade=max(0, round(crossfade * 100)),
-            context=max(0, 2 * round(context * 50)),
+            context=context_frames,
             lookahead=max(0, round(lookahead * 100)),
             first_block=None if not first_block else max(2, 2 * round(first_block * 50)),
+            start_context=None if start_context is None else min(context_frames, 2 * round(start_context * 50)),
             **frames,
         )
 
@@ -161,6 +172,19 @@ class StreamLayout:
         if frame <= 0:
             return self.first_block
         return min(self.block, max(self.first_block, frame))
+
+    @property
+    def lead(self) -> int:
+        """Frames of silence before the utterance that the first window converts: at least the
+        decoder padding, so that every block decodes from the same offset (phase bookkeeping)."""
+        if self.start_context is None:
+            return self.context
+        return min(self.context, max(self.start_context, self.dec_pad))
+
+    def context_at(self, frame: int) -> int:
+        """Left context of the window of the block starting at ``frame``: ``context``, but no
+        more than ``lead`` frames of the silence before the utterance (even, as ``frame`` is)."""
+        return min(self.context, frame + self.lead)
 
     @property
     def latency_frames(self) -> int:
@@ -229,20 +253,22 @@ class DeviceDefaults:
     """What the ``auto``/empty RVC settings become on a device.
 
     On CUDA: RMVPE pitch and short blocks (lowest latency; the GPU has compute to spare). On a
-    CPU: parselmouth pitch (RMVPE costs ~0.2 RTF there), 2 s blocks with 0.5 s of context, so
-    that v2 40k converts in real time on 2 cores (``benchmarks/results/*-rvc-rtf*.md``); the
-    first block stays short (``rvc_first_block_seconds``), so first audio is not delayed.
+    CPU: parselmouth pitch (RMVPE costs ~0.2 RTF there), blocks up to 2 s with 0.5 s of context,
+    so that v2 40k converts in real time on 2 cores (``benchmarks/results/*-rvc-rtf*.md``), and
+    a 0.6 s first block: at RTF ≈ 0.6 a shorter one cannot be followed without a gap (blocks
+    are then paced, :mod:`bridge.vc.pacing`).
     """
 
     pitch_method: str
     block_seconds: float
     context_seconds: float
+    first_block_seconds: float
 
     @classmethod
     def for_device(cls, device: torch.device) -> DeviceDefaults:
         if device.type == "cpu":
-            return cls(pitch_method="parselmouth", block_seconds=2.0, context_seconds=0.5)
-        return cls(pitch_method="rmvpe", block_seconds=0.5, context_seconds=1.0)
+            return cls(pitch_method="parselmouth", block_seconds=2.0, context_seconds=0.5, first_block_seconds=0.6)
+        return cls(pitch_method="rmvpe", block_seconds=0.5, context_seconds=1.0, first_block_seconds=0.24)
 
 
 def _setting(settings: Any, name: str, default: Any) -> Any:
@@ -554,7 +580,8 @@ class RVCVoice:
     ) -> np.ndarray:
         """Whole-utterance conversion (the reference that streaming matches away from the edges).
 
-        The utterance gets the stream's zero left context and zero right padding, is converted
+        The utterance gets the stream's silence before it (``layout.lead``) and zero right
+        padding, is converted
         in one window, and is returned at the model rate, ``len · rate / 16000`` samples long.
         Memory grows with the square of the length (attention): meant for short utterances.
         """
@@ -563,15 +590,16 @@ class RVCVoice:
         n = len(audio16k)
         frames = -(-n // HOP_16K)
         tail = layout.crossfade + layout.search + layout.lookahead + 2
+        lead = layout.lead
         padded = np.concatenate(
-            [np.zeros(layout.context * HOP_16K, np.float32), audio16k,
+            [np.zeros(lead * HOP_16K, np.float32), audio16k,
              np.zeros((frames + tail) * HOP_16K - n, np.float32)]
         )  # fmt: skip
         noise = NoiseTape(_seed(params), self.inter_channels, self.hop)
         with self.models.compute:
             f0 = shift_f0(self.estimate_f0(padded), pitch_shift) if self.f0 else None
-            out = self.convert_window(padded, f0, params, noise=noise, first_frame=-layout.context)
-        start = layout.context * self.hop
+            out = self.convert_window(padded, f0, params, noise=noise, first_frame=-lead)
+        start = lead * self.hop
         return out[start : start + round(n * self.hop / HOP_16K)]
 
 
@@ -606,9 +634,12 @@ class RVCStream(VoiceStream):
         params: ConversionParams | None = None,
         layout: StreamLayout | None = None,
         cancel: CancelToken | None = None,
+        pacer: BlockPacer | None = None,
     ) -> None:
         if input_rate <= 0:
             raise VoiceError(f"bad input rate {input_rate}")
+        #: Sizes blocks from the listener's remaining audio; None: the layout's fixed schedule.
+        self.pacer = pacer
         self.voice = voice
         self.input_rate = int(input_rate)
         self.params = params or ConversionParams()
@@ -656,6 +687,8 @@ class RVCStream(VoiceStream):
         self._phase = 0.0
         self._phase_frame = -lay.context
         self._noise = NoiseTape(_seed(self.params), self.voice.inter_channels, self._hop)
+        if self.pacer is not None:
+            self.pacer.restart()
 
     def push(self, audio: np.ndarray) -> np.ndarray:
         x = _mono(audio)
@@ -696,21 +729,32 @@ class RVCStream(VoiceStream):
                 end = -(-self._received // HOP_16K)  # frames holding any real input
                 if self._out >= end:
                     break
-                block = min(lay.block_at(self._out), end - self._out)
+                block = min(self._next_block(), end - self._out)
                 block += block % 2
                 self._pad_to(self._out + block + lay.latency_frames)
             else:
-                block = lay.block_at(self._out)
+                block = self._next_block()
                 if self._available_frames() < self._out + block + lay.latency_frames:
                     break
             if self.cancel is not None:
                 self.cancel.raise_if_cancelled()
             chunks.append(self._block(block))
+            if self.pacer is not None and not final:
+                break  # one block per push: it goes out now; ready() says if another waits
         if not chunks:
             return np.zeros(0, dtype=np.float32)
         out = np.concatenate(chunks)
         self._emitted += len(out)
         return out
+
+    def ready(self) -> bool:
+        lay = self.layout
+        return self._available_frames() >= self._out + self._next_block() + lay.latency_frames
+
+    def _next_block(self) -> int:
+        if self.pacer is not None:
+            return self.pacer.next_frames()
+        return self.layout.block_at(self._out)
 
     def _pad_to(self, frame: int) -> None:
         """End of input: zeros up to absolute ``frame`` (not counted as received)."""
@@ -742,25 +786,40 @@ class RVCStream(VoiceStream):
         return self._f0[win_start - self._origin : win_end - self._origin + 1]
 
     def _block(self, block: int) -> np.ndarray:
+        context = self.layout.context_at(self._out)
+        out, seconds = self._convert_block(block)
+        if self.pacer is not None:
+            self.pacer.converted(block + context, seconds)
+            self.pacer.emitted(len(out) / self.voice.sample_rate)
+        return out
+
+    def _convert_block(self, block: int) -> tuple[np.ndarray, float]:
+        """Convert one block; also the seconds its model work took (the wait for a compute
+        slot excluded: the pacer learns the cost of a block, not how busy other streams are)."""
         lay, voice, hop = self.layout, self.voice, self._hop
         t = self._out
-        win_start = t - lay.context
+        win_start = t - lay.context  # pitch and phase bookkeeping: always the full context
         win_end = t + block + lay.latency_frames
-        a = (win_start - self._origin) * HOP_16K
-        window = self._audio[a : a + (win_end - win_start) * HOP_16K]
-        pad_l = min(lay.dec_pad, lay.context)
+        context = lay.context_at(t)
+        model_start = t - context  # the window the models see (less silence at the start)
+        a = (model_start - self._origin) * HOP_16K
+        window = self._audio[a : a + (win_end - model_start) * HOP_16K]
+        pad_l = min(lay.dec_pad, lay.context)  # <= context: see StreamLayout.lead
         pad_r = lay.right_pad
-        head = lay.context - pad_l
+        head = context - pad_l
         length = pad_l + block + lay.crossfade + lay.search + pad_r
-        f0 = None
+        f0 = window_f0 = None
         with voice.models.compute:
+            started = time.perf_counter()
             if voice.f0:
                 f0 = shift_f0(self._update_f0(win_start, win_end), self._pitch_shift)
                 self._advance_phase(f0, win_start, t - pad_l)
+                window_f0 = f0[model_start - win_start :]
             wav = voice.convert_window(
-                window, f0, self.params, head=head, length=length, phase=self._phase,
-                noise=self._noise, first_frame=win_start,
+                window, window_f0, self.params, head=head, length=length, phase=self._phase,
+                noise=self._noise, first_frame=model_start,
             )  # fmt: skip
+            seconds = time.perf_counter() - started
         wav = wav[pad_l * hop : len(wav) - pad_r * hop]
         if voice.f0:
             self._advance_phase(f0, win_start, t + block - pad_l)
@@ -768,7 +827,7 @@ class RVCStream(VoiceStream):
         self._out = t + block
         self._trim()
         self.blocks += 1
-        return out
+        return out, seconds
 
     def _advance_phase(self, f0: np.ndarray, win_start: int, to_frame: int) -> None:
         """Excitation phase (cycles) at ``to_frame``, summing f0 of the frames in between."""
@@ -950,13 +1009,18 @@ class RVCConverter(VoiceConverter):
             noise_scale=float(getattr(settings, "rvc_noise_scale", NOISE_SCALE)),
             speaker_id=int(getattr(settings, "rvc_speaker_id", 0)),
         )
+        block_seconds = float(_setting(settings, "rvc_block_seconds", defaults.block_seconds))
         self.layout = StreamLayout.from_seconds(
-            block=float(_setting(settings, "rvc_block_seconds", defaults.block_seconds)),
+            block=block_seconds,
             crossfade=float(getattr(settings, "rvc_crossfade_seconds", 0.04)),
             context=float(_setting(settings, "rvc_context_seconds", defaults.context_seconds)),
             lookahead=float(getattr(settings, "rvc_lookahead_seconds", 0.04)),
-            first_block=getattr(settings, "rvc_first_block_seconds", None),
+            start_context=getattr(settings, "rvc_start_context_seconds", 0.1),
+            first_block=min(
+                float(_setting(settings, "rvc_first_block_seconds", defaults.first_block_seconds)), block_seconds
+            ),
         )
+        self.paced = bool(getattr(settings, "rvc_paced_blocks", True))
         self.require_index = bool(getattr(settings, "rvc_require_index", False))
         self.fold = bool(getattr(settings, "rvc_fold_weight_norm", True))
         self.cache = VoiceCache(int(getattr(settings, "rvc_voice_cache", 4)), self._load_voice)
@@ -1016,8 +1080,12 @@ class RVCConverter(VoiceConverter):
         params = params or self.params
         if not 0 <= params.speaker_id < loaded.speakers:
             raise VoiceError(f"voice {voice!r} has {loaded.speakers} speaker(s); speaker id {params.speaker_id} is out of range")
+        layout = layout or self.layout
+        pacer = None
+        if self.paced:
+            pacer = BlockPacer(layout.first_block or layout.block, layout.block, layout.context)
         return RVCStream(
-            loaded, input_rate, pitch_shift=pitch_shift, params=params, layout=layout or self.layout, cancel=cancel
+            loaded, input_rate, pitch_shift=pitch_shift, params=params, layout=layout, cancel=cancel, pacer=pacer
         )
 
     def convert(
@@ -1050,6 +1118,8 @@ class RVCConverter(VoiceConverter):
             "block_ms": self.layout.block * 10,
             "context_ms": self.layout.context * 10,
             "first_block_ms": self.layout.block_at(0) * 10,
+            "start_context_ms": self.layout.lead * 10,
+            "paced_blocks": self.paced,
             "latency_ms": (self.layout.block_at(0) + self.layout.latency_frames) * 10,
         }
 

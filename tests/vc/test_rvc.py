@@ -4,6 +4,7 @@ lengths, pitch shift, cancel, the voice cache and the converter."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,31 @@ def test_block_size_does_not_change_the_output(voices, speech) -> None:
     b = stream_all(voice, speech, other, SEEDED)
     inner = interior(a, EXACT, HOP40)
     assert np.max(np.abs(a[inner] - b[inner])) < 1e-4
+
+
+def test_less_silence_before_the_utterance_keeps_stream_equal_to_whole(voices, speech, monkeypatch) -> None:
+    # The first windows convert only ``start_context`` frames of the silence before the
+    # utterance (cheaper: first audio sooner); whole-utterance conversion gets the same lead.
+    voice = voices["local"]
+    short = replace(EXACT, start_context=10)  # at least the decoder padding (12) is kept
+    assert (short.lead, short.context_at(0), short.context_at(20), short.context_at(40)) == (12, 12, 32, 40)
+    windows: list[int] = []
+    convert_window = voice.convert_window
+    monkeypatch.setattr(voice, "convert_window", lambda audio, *a, **k: windows.append(len(audio)) or convert_window(audio, *a, **k))
+    streamed = stream_all(voice, speech, short, SEEDED)
+    full = windows[:]
+    windows.clear()
+    stream_all(voice, speech, EXACT, SEEDED)
+    latency = EXACT.latency_frames
+    assert full[0] == (12 + EXACT.block + latency) * 160 and windows[0] == (40 + EXACT.block + latency) * 160
+    assert full[2:-1] == windows[2:-1]  # past the start, every window has its full context
+    monkeypatch.undo()
+    whole = voice.convert(speech, SEEDED, layout=short)
+    inner = interior(streamed, EXACT, HOP40)
+    assert np.max(np.abs(streamed[inner] - whole[inner])) < 1e-4
+    with pytest.raises(ValueError):
+        StreamLayout(start_context=3)
+    assert StreamLayout.from_seconds(context=0.5, start_context=2.0).lead == 50  # never past the context
 
 
 def test_without_context_the_stream_differs(voices, speech) -> None:
@@ -473,11 +499,13 @@ def test_auto_precision(monkeypatch) -> None:
 def test_empty_settings_take_the_devices_defaults(tmp_path: Path, models: DeviceModels) -> None:
     from bridge.vc.rvc import DeviceDefaults
 
-    # The CPU: real time on 2 cores (parselmouth, 2 s blocks, 0.5 s context), first block short.
+    # The CPU: real time on 2 cores (parselmouth, 2 s blocks, 0.5 s context), paced from 0.6 s.
     conv = RVCConverter(Settings(models_dir=tmp_path), models=models)
     info = conv.info()
     assert (info["pitch_method"], info["block_ms"], info["context_ms"]) == ("parselmouth", 2000, 500)
-    assert info["first_block_ms"] == 240
+    assert info["first_block_ms"] == 600 and info["paced_blocks"] is True
+    # A first block longer than the blocks is cut to them.
+    assert RVCConverter(Settings(models_dir=tmp_path, rvc_block_seconds=0.2), models=models).info()["first_block_ms"] == 200
     # Explicit settings win over the device's defaults.
     conv = RVCConverter(
         Settings(models_dir=tmp_path, rvc_pitch_method="rmvpe", rvc_block_seconds=0.5, rvc_context_seconds=1.0),
@@ -487,4 +515,4 @@ def test_empty_settings_take_the_devices_defaults(tmp_path: Path, models: Device
     assert (info["pitch_method"], info["block_ms"], info["context_ms"]) == ("rmvpe", 500, 1000)
     # CUDA: RMVPE and short blocks.
     cuda = DeviceDefaults.for_device(torch.device("cuda"))
-    assert (cuda.pitch_method, cuda.block_seconds, cuda.context_seconds) == ("rmvpe", 0.5, 1.0)
+    assert (cuda.pitch_method, cuda.block_seconds, cuda.context_seconds, cuda.first_block_seconds) == ("rmvpe", 0.5, 1.0, 0.24)

@@ -1,0 +1,84 @@
+"""Block sizes that keep a listener fed: each block is converted before the audio already out
+has played.
+
+A streaming RVC converter trades latency for throughput through its block size: every block
+re-converts ``context`` frames of left context, so small blocks are cheap to wait for but dear
+per second of audio. A fixed schedule (a short first block, then doubling) works when
+conversion is much faster than real time (a GPU); on a CPU at RTF ≈ 0.6 a doubled block takes
+longer to convert than the audio before it lasts, and the listener hears a gap after every
+early block. :class:`BlockPacer` instead sizes each block from what it measures: the audio the
+listener still has (a model listener that plays everything emitted in real time from the
+first sample, and waits when it runs dry) and the cost of a block, modelled as ``rate × (block + context)`` with
+``rate`` learned from the blocks converted so far (the content encoder and the text encoder
+run over the context too; the decoder over the block). The block is the largest that fits in
+``safety`` of the audio left, between ``min_frames`` and ``max_frames``.
+
+Block sizes never change the converted audio (only when it is ready), so pacing keeps the
+stream's output exact. Pure apart from the clock, which tests inject.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+#: Seconds per frame (RVC's 10 ms frames).
+FRAME_SECONDS = 0.01
+
+
+@dataclass
+class BlockPacer:
+    """Chooses the next block's size (in 10 ms frames, even) for one stream."""
+
+    min_frames: int
+    max_frames: int
+    context_frames: int
+    #: Share of the listener's remaining audio that a block's conversion may take.
+    safety: float = 0.8
+    #: Weight of the newest block in the learned cost rate (exponential average).
+    smoothing: float = 0.5
+    clock: Callable[[], float] = time.perf_counter
+    #: Conversion seconds per frame of window (block + context); None until a block is timed.
+    rate: float | None = None
+    #: When the model listener runs out of audio (None: nothing emitted in this utterance).
+    _runs_dry_at: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.min_frames <= self.max_frames:
+            raise ValueError(f"need 2 <= min_frames <= max_frames, got {self.min_frames}, {self.max_frames}")
+        if not 0 < self.safety <= 1 or not 0 < self.smoothing <= 1:
+            raise ValueError("safety and smoothing must be in (0, 1]")
+
+    def restart(self) -> None:
+        """A new utterance: nothing is buffered at the listener (the learned rate is kept)."""
+        self._runs_dry_at = None
+
+    def converted(self, window_frames: int, seconds: float) -> None:
+        """A window of ``window_frames`` (block and its left context) took ``seconds``."""
+        observed = seconds / window_frames
+        self.rate = observed if self.rate is None else self.rate + self.smoothing * (observed - self.rate)
+
+    def emitted(self, seconds: float) -> None:
+        """``seconds`` of audio went out to the listener now."""
+        if seconds <= 0:
+            return
+        now = self.clock()
+        # A listener that ran dry waits for this audio and plays it from now.
+        start = now if self._runs_dry_at is None else max(self._runs_dry_at, now)
+        self._runs_dry_at = start + seconds
+
+    def buffered_seconds(self) -> float:
+        """Audio the listener still has, playing in real time from the first sample."""
+        if self._runs_dry_at is None:
+            return 0.0
+        return max(0.0, self._runs_dry_at - self.clock())
+
+    def next_frames(self) -> int:
+        """The size of the next block."""
+        if self._runs_dry_at is None or self.rate is None:
+            return self.min_frames
+        budget = self.safety * self.buffered_seconds()
+        frames = int(budget / self.rate + 1e-6) - self.context_frames  # 1e-6: float noise
+        frames -= frames % 2
+        return max(self.min_frames, min(self.max_frames, frames))

@@ -1,0 +1,114 @@
+"""Block pacing: each block sized to be converted before the listener runs out of audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridge.cancel import CancelToken
+from bridge.vc.pacing import BlockPacer
+from bridge.vc.rvc import RVCStream, StreamLayout
+
+from .test_rvc import EXACT, HOP40, SEEDED, interior, models, speech, stream_all, voice_files, voices  # noqa: F401 - fixtures
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_first_block_is_the_minimum_until_a_block_is_timed() -> None:
+    pacer = BlockPacer(min_frames=60, max_frames=200, context_frames=50, clock=FakeClock())
+    assert pacer.next_frames() == 60
+    pacer.emitted(0.6)
+    assert pacer.next_frames() == 60  # no measured rate yet
+
+
+def test_blocks_fit_the_audio_the_listener_still_has() -> None:
+    clock = FakeClock()
+    pacer = BlockPacer(min_frames=60, max_frames=200, context_frames=50, safety=0.8, clock=clock)
+    pacer.converted(110, 0.55)  # 60 frames + 50 of context: 0.005 s per window frame (RTF ≈ 0.9)
+    pacer.emitted(0.6)
+    # 0.6 s left: 0.48 s of budget = 96 window frames = 46 new frames → the minimum.
+    assert pacer.next_frames() == 60
+    pacer.emitted(1.4)  # 2.0 s out, nothing played yet: 1.6 s budget = 320 frames → capped
+    assert pacer.next_frames() == 200
+    clock.now += 1.0  # 1.0 s played: 1.0 s left → 0.8 s budget = 160 - 50 = 110 frames
+    assert pacer.buffered_seconds() == pytest.approx(1.0)
+    assert pacer.next_frames() == 110
+    clock.now += 5.0  # the listener ran dry: never below the minimum
+    assert pacer.buffered_seconds() == 0.0 and pacer.next_frames() == 60
+
+
+def test_rate_is_learned_and_restart_forgets_the_buffer_only() -> None:
+    clock = FakeClock()
+    pacer = BlockPacer(min_frames=24, max_frames=50, context_frames=100, smoothing=0.5, clock=clock)
+    pacer.converted(124, 1.24)  # 0.01 s/frame
+    pacer.converted(150, 0.45)  # 0.003 s/frame → average 0.0065
+    assert pacer.rate == pytest.approx(0.0065)
+    pacer.emitted(3.0)
+    assert pacer.next_frames() == 50
+    pacer.restart()
+    assert pacer.buffered_seconds() == 0.0 and pacer.next_frames() == 24 and pacer.rate == pytest.approx(0.0065)
+
+
+def test_frames_are_even_and_bad_limits_refused() -> None:
+    clock = FakeClock()
+    pacer = BlockPacer(min_frames=2, max_frames=500, context_frames=0, safety=1.0, clock=clock)
+    pacer.converted(10, 0.1)
+    pacer.emitted(0.33)
+    assert pacer.next_frames() % 2 == 0
+    with pytest.raises(ValueError):
+        BlockPacer(min_frames=10, max_frames=4, context_frames=0)
+    with pytest.raises(ValueError):
+        BlockPacer(min_frames=2, max_frames=4, context_frames=0, safety=0)
+
+
+def test_paced_stream_hands_out_one_block_per_push_and_the_same_audio(voices, speech) -> None:
+    voice = voices["local"]
+    whole = stream_all(voice, speech, EXACT, SEEDED)
+    layout = StreamLayout(block=34, crossfade=4, context=40, lookahead=40, dec_pad=12, first_block=6)
+    pacer = BlockPacer(layout.first_block, layout.block, layout.context)
+    stream = RVCStream(voice, 16000, params=SEEDED, layout=layout, pacer=pacer)
+    parts = [stream.push(speech)]  # everything at once: one block out, the rest waits
+    assert len(parts[0]) == 6 * HOP40
+    pushes = 1
+    while stream.ready():
+        block = stream.push(np.zeros(0, np.float32))
+        assert 0 < len(block) <= layout.block * HOP40
+        parts.append(block)
+        pushes += 1
+    parts.append(stream.flush())
+    paced = np.concatenate(parts)
+    assert pushes > 2 and len(paced) == len(whole)
+    inner = interior(whole, EXACT, HOP40)
+    assert np.max(np.abs(paced[inner] - whole[inner])) < 1e-4
+
+
+def test_cancelled_paced_stream_stops(voices, speech) -> None:
+    cancel = CancelToken()
+    layout = StreamLayout(block=20, context=40, lookahead=4, first_block=6)
+    stream = RVCStream(voices["local"], 16000, params=SEEDED, layout=layout, cancel=cancel,
+                       pacer=BlockPacer(6, 20, 40))  # fmt: skip
+    stream.push(speech)
+    assert stream.ready()
+    cancel.cancel()
+    from bridge.cancel import Cancelled
+
+    with pytest.raises(Cancelled):
+        stream.push(np.zeros(0, np.float32))
+
+
+def test_a_listener_that_ran_dry_resumes_with_the_next_audio() -> None:
+    clock = FakeClock()
+    pacer = BlockPacer(min_frames=60, max_frames=200, context_frames=50, safety=1.0, clock=clock)
+    pacer.converted(110, 0.33)  # 0.003 s per window frame
+    pacer.emitted(0.6)
+    clock.now += 2.0  # the listener played 0.6 s and then waited 1.4 s
+    assert pacer.buffered_seconds() == 0.0
+    pacer.emitted(0.6)  # it plays this from now: 0.6 s ahead, not 0.6 - 1.4
+    assert pacer.buffered_seconds() == pytest.approx(0.6)
+    assert pacer.next_frames() == 150  # 0.6 s / 0.003 = 200 window frames - 50 context
