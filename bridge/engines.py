@@ -115,7 +115,8 @@ class Engines:
             "loaded": self.loaded,
             "tts": self.tts.info(),
             "voice_conversion": self.voice.info() if self.voice is not None else None,
-            "device": self.settings.device,
+            # The setting ("auto" …); /health's top-level "device" is what the engines resolved.
+            "device_setting": self.settings.device,
         }
 
     def close(self) -> None:

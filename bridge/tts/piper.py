@@ -298,6 +298,7 @@ class PiperEngine(TTSEngine):
         return {
             **super().info(),
             "model": self.model_path.name,
+            "device": "cpu",  # onnxruntime's CPU provider only: Piper is fast enough there
             "streaming": self.is_streaming,
             "loaded": self._voice is not None,
         }
