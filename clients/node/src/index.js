@@ -402,22 +402,50 @@ export async function connect(url = DEFAULT_URL, options = {}) {
 
   await new Promise((resolve, reject) => {
     let failure = "connection failed";
+    let answered = false; // the server refused over HTTP: its answer says why, keep it
     const onError = (error) => {
-      failure = error.message;
+      if (!answered) failure = error.message;
+    };
+    // A refusal (401 without a valid key, 403 for an Origin, 503 when full) carries the
+    // server's reason in its body ({"error": ...}); ws alone would only say "401".
+    const onRefused = (request, response) => {
+      answered = true;
+      failure = `HTTP ${response.statusCode}`;
+      const parts = [];
+      let size = 0;
+      response.on("data", (part) => {
+        if (size < 2048) parts.push(part);
+        size += part.length;
+      });
+      response.on("end", () => {
+        const body = Buffer.concat(parts).toString("utf8").slice(0, 2048).trim();
+        let reason = body;
+        try {
+          reason = JSON.parse(body).error ?? body;
+        } catch {
+          // not JSON: the text as it came
+        }
+        if (reason) failure += ` (${reason})`;
+        ws.terminate();
+      });
+      response.on("error", () => ws.terminate());
     };
     const onOpen = () => {
       ws.off("close", onClose);
       ws.off("error", onError);
+      ws.off("unexpected-response", onRefused);
       resolve();
     };
     const onClose = () => {
       ws.off("open", onOpen);
       ws.off("error", onError);
+      ws.off("unexpected-response", onRefused);
       reject(new BridgeError(`cannot connect to ${safeUrl}: ${failure}`));
     };
     ws.once("open", onOpen);
     ws.once("close", onClose);
     ws.on("error", onError);
+    ws.once("unexpected-response", onRefused);
   });
 
   const config = { type: "config", events: true, format };

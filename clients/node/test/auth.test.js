@@ -31,14 +31,14 @@ async function secondsSpoken(client) {
 }
 
 /**
- * connect() must reject with a BridgeError naming the URL and the server's HTTP 401 (today:
- * "cannot connect to ws://…/ws/stream: Unexpected server response: 401"), without the key.
+ * connect() must reject with a BridgeError naming the URL, the server's HTTP 401 and its reason
+ * ("cannot connect to ws://…/ws/stream: HTTP 401 (a valid API key is required …)"), without the key.
  */
 async function assertRefused(options, key) {
   await assert.rejects(connect(bridge.url, options), (error) => {
     assert.ok(error instanceof BridgeError, `not a BridgeError: ${error}`);
     assert.match(error.message, /cannot connect to ws:\/\/127\.0\.0\.1:\d+\/ws\/stream/);
-    assert.match(error.message, /\b401\b/, error.message);
+    assert.match(error.message, /HTTP 401 \(.*API key/, error.message);
     if (key) assert.ok(!error.message.includes(key), `the key leaks into the error: ${error.message}`);
     return true;
   });
