@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 
 from bridge import __version__
-from bridge.config import load_settings
+from bridge.config import Settings, load_settings
 from bridge.logs import setup_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="LLM tokens in, a character's voice out, live.")
@@ -45,9 +46,23 @@ def serve(
     """Start the server (settings: VOICE_BRIDGE_* variables and voice-bridge.toml)."""
     from bridge.server import serve as run_server
 
-    settings = load_settings(host=host, port=port, tts=tts, device=device, default_voice=voice, log_level=log_level)
+    settings = settings_or_exit(host=host, port=port, tts=tts, device=device, default_voice=voice, log_level=log_level)
     setup_logging(settings.log_level, settings.log_json)
     asyncio.run(run_server(settings))
+
+
+def settings_or_exit(**overrides: object) -> Settings:
+    """The settings, or a one-line-per-problem message and exit code 2 (a usage error) when an
+    option, a ``VOICE_BRIDGE_*`` variable or the config file holds a bad value."""
+    try:
+        return load_settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            lines.append(f"  {name}: {error['msg']} (got {error.get('input')!r})")
+        typer.echo("invalid settings:\n" + "\n".join(lines), err=True)
+        raise typer.Exit(2) from None
 
 
 _WORD_PIECES = re.compile(r"\s*\S+")

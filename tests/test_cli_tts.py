@@ -102,3 +102,14 @@ def test_serve_tts_soprano_speaks_with_a_tiny_model(serve_settings, tmp_path: Pa
         assert samples > 0
     finally:
         engine.close()
+
+
+def test_a_bad_value_is_a_usage_error_not_a_traceback(serve_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(app, ["serve", "--tts", "foo"])
+    assert result.exit_code == 2 and result.exception is not None and not isinstance(result.exception, ValueError)
+    assert "invalid settings" in result.output and "tts" in result.output and "'foo'" in result.output
+    assert "Traceback" not in result.output
+    # The same for a bad environment variable, named by its setting.
+    monkeypatch.setenv("VOICE_BRIDGE_PORT", "eighty")
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2 and "port" in result.output and "'eighty'" in result.output

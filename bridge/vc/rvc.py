@@ -410,6 +410,12 @@ def rms_mix(
     """RVC's RMS mix: scale ``out`` (``frames`` frames at the model rate) by
     ``rms_in^(1−rate) · rms_out^(rate−1)``; ``rms_in`` is measured on ``audio16k`` frames
     ``first_frame…`` with its real neighbours. 40 ms frames, 10 ms hop, linear in between.
+
+    This is the realtime GUI's formula (``gui_v1.py``), not the WebUI pipeline's
+    ``change_rms`` (1 s frames every 0.5 s, floor 1e-6): frames of 1 s cannot follow syllables
+    inside a 0.24–2 s block and would make a block's gain depend on where the block boundaries
+    fall (streamed output would no longer match whole-utterance output), and the 1e-3 floor
+    keeps near-silent decoder hiss from being raised to the input's loudness.
     """
     if rate >= 1.0 or frames <= 0:
         return out
