@@ -12,6 +12,7 @@ import statistics
 import time
 
 import numpy as np
+import pytest
 
 from bridge.server import STATE
 from bots.discord.link import CLIENT_QUEUE_FRAMES
@@ -59,12 +60,22 @@ def server_session(running, link):
     return running.app[STATE].sessions[link.session_id]
 
 
+@pytest.mark.parametrize(
+    "jitter_buffer",
+    [
+        # What users get (200 ms, playback starting at most 100 ms after the first audio). On the
+        # 2-core machine it never ran dry in 20 runs, nor in 5 with both cores kept busy by two
+        # spinning processes: the bridge stayed at least 250 ms ahead of the player throughout.
+        pytest.param({}, id="default"),
+        # A generous one: playback starts only once a second of audio is here (or after 1 s).
+        pytest.param({"prebuffer_ms": 1000, "prebuffer_max_wait_ms": 1000}, id="1s"),
+    ],
+)
 async def test_steady_20ms_pacing_and_no_gap_after_first_audio(
-    server, session_factory, fake_llm, fed_log, replies
+    server, session_factory, fake_llm, fed_log, replies, jitter_buffer
 ) -> None:
     fake_llm.script = Script(tokens=word_tokens(REPLY), rate=70)
-    # A generous jitter buffer makes "the bridge keeps up" true even on a loaded 2-core machine.
-    session, vc = await session_factory(server.ws_url, prebuffer_ms=1000, prebuffer_max_wait_ms=1000)
+    session, vc = await session_factory(server.ws_url, **jitter_buffer)
     note, done = await session.submit(speak("What's the weather tomorrow?", replies))
     assert note is None
     report = await asyncio.wait_for(done, 60)
