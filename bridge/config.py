@@ -193,7 +193,7 @@ class Settings(BaseSettings):
         2, ge=1, description="Fast path: the first segment may end at a pause mark after this many words."
     )
     first_segment_max_words: int = Field(
-        3, ge=1, description="Fast path: cut the first segment after this many words when no boundary came."
+        2, ge=1, description="Fast path: cut the first segment after this many words when no boundary came (tuned: benchmarks/results/*-fast-path-tuning.md)."
     )
     pause_min_chars: int = Field(
         30, ge=0, description="Later segments end at a pause mark (, ; :) only past this many characters."

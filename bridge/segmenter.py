@@ -112,7 +112,7 @@ DEFAULT_FAST_OPENERS: frozenset[str] = frozenset(
 class SegmenterConfig:
     max_chars: int = 200
     first_min_words: int = 2
-    first_max_words: int = 3
+    first_max_words: int = 2
     pause_min_chars: int = 30
     skip_code_blocks: bool = True
     #: Lowercase words that may form a one-word first fragment before a pause mark.
