@@ -20,16 +20,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import logging
 import os
 import statistics
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 
-from benchmarks.ftts import machine, running_server, write_results
+from benchmarks.client import bridge_server, running_server
+from benchmarks.suite import RESULTS, machine_info
 from benchmarks.stats import summary_ms
 from benchmarks.tokens import llm_tokens, load_corpus
 from bots.discord.llm import ChatClient, ChatHistory
@@ -132,7 +135,7 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
     }
 
 
-def markdown(rate: float, summaries: dict[str, dict[str, Any]], replies: int) -> str:
+def markdown(rate: float, summaries: dict[str, dict[str, Any]], replies: int, info: dict[str, Any]) -> str:
     today = dt.date.today().isoformat()
     lines = [
         f"# Discord bot: first LLM token → first Opus packet, {replies} replies at {rate:g} tokens/s ({today})",
@@ -140,8 +143,8 @@ def markdown(rate: float, summaries: dict[str, dict[str, Any]], replies: int) ->
         "Fake OpenAI-compatible LLM (SSE, in the bot's process) → bot (`GuildSession`, `BridgeLink`, "
         "`StreamSource`) → voice-bridge server (own process, embedded Piper voice, CPU) → discord.py "
         "2.7 `AudioPlayer` thread + libopus → recording voice client. Loopback only.",
-        f"Machine: {machine()['cores']} CPU cores, no GPU, shared with other work "
-        f"(load average {os.getloadavg()[0]:.1f} at the end of the run).",
+        f"Machine: {info['cores']} CPU cores ({info['cpu']}), {'GPU: ' + str(info['gpu']) if info['gpu'] else 'no GPU'}; "
+        f"load average {os.getloadavg()[0]:.1f} at the end of the run.",
         "",
         "| jitter buffer | p50 | p90 | p99 | → bridge audio p50 | bridge audio → packet p50 | underruns (replies) | underrun total |",
         "|---|---|---|---|---|---|---|---|",
@@ -167,23 +170,33 @@ async def main_async(args: argparse.Namespace) -> None:
     replies = load_corpus()[: args.replies]
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     results: dict[str, list[Run]] = {}
-    async with running_server("voice-bridge") as ws_url:
+    async with running_server(bridge_server()) as server:
         for name in names:
-            results[name] = await bench_config(name, CONFIGS[name], ws_url, replies, args.rate)
+            results[name] = await bench_config(name, CONFIGS[name], server.ws_url, replies, args.rate)
     summaries = {name: summarise(runs) for name, runs in results.items()}
+    info = machine_info()
     payload = {
         "benchmark": "discord-latency",
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "rate_tokens_per_s": args.rate,
-        "machine": machine(),
+        "machine": info,
         "configs": {name: CONFIGS[name] for name in names},
         "summary": summaries,
         "runs": {name: [asdict(r) for r in runs] for name, runs in results.items()},
     }
-    text = markdown(args.rate, summaries, len(replies))
+    text = markdown(args.rate, summaries, len(replies), info)
     stem = write_results(args.name, payload, text)
     console.print(text)
     console.print(f"results: {stem}.json / .md")
+
+
+def write_results(name: str, payload: dict[str, Any], text: str, out_dir: Path = RESULTS) -> Path:
+    """``<date>-<name>.json`` and ``.md`` under ``out_dir``; the stem of both."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{dt.date.today().isoformat()}-{name}"
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(text)
+    return stem
 
 
 def main() -> None:
