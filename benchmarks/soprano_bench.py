@@ -299,7 +299,7 @@ def markdown(result: dict) -> str:
         "",
         f"Machine: {env['cpu']}, {env['cpu_count']} cores, torch {env['torch']} with "
         f"{env['torch_threads']} threads. Load average before/after: "
-        f"{env['loadavg_before']} / {env['loadavg_after']} (the cores are shared with other jobs). "
+        f"{env['loadavg_before']} / {env['loadavg_after']}. "
         + device_sentence(env),
         "",
         f"Model: Soprano-1.1 architecture with random weights ({env['model']}); each stream is "
