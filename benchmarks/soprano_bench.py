@@ -241,6 +241,15 @@ def device_label(env: dict) -> str:
     return "CPU"
 
 
+def shared_cores_note(env: dict[str, object]) -> str:
+    """Say so when the load average shows other work on the cores (over 1.5 per core): then
+    absolute figures are pessimistic, while the loops' comparison still holds run by run."""
+    loads = [env.get("loadavg_before"), env.get("loadavg_after")]
+    peak = max((float(load[0]) for load in loads if isinstance(load, list | tuple) and load), default=0.0)
+    cores = env.get("cpu_count")
+    return " (the cores are shared with other jobs)" if peak > 1.5 * (cores if isinstance(cores, int) else 1) else ""
+
+
 def device_sentence(env: dict) -> str:
     """The Markdown's sentence about the device: only a run that used no GPU says so."""
     if str(env.get("device", "cpu")).startswith("cuda"):
@@ -299,7 +308,7 @@ def markdown(result: dict) -> str:
         "",
         f"Machine: {env['cpu']}, {env['cpu_count']} cores, torch {env['torch']} with "
         f"{env['torch_threads']} threads. Load average before/after: "
-        f"{env['loadavg_before']} / {env['loadavg_after']}. "
+        f"{env['loadavg_before']} / {env['loadavg_after']}{shared_cores_note(env)}. "
         + device_sentence(env),
         "",
         f"Model: Soprano-1.1 architecture with random weights ({env['model']}); each stream is "
