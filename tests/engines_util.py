@@ -6,8 +6,9 @@ control: a failure on a marker word, a gate that holds a chunk, a chunk counter.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -136,3 +137,13 @@ class ToneEngine(TTSEngine):
             with self._lock:
                 self.active -= 1
                 self.finished += 1
+
+
+async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition``: a liveness wait, never the assertion (the limit only guards a hang)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.01)

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 import websockets
 
 from bridge.pipeline import AudioOut, FlushedOut, OutputItem, SegmentOut, SessionOptions, SessionPipeline
-from tests.engines_util import WrappedEngine
+from tests.engines_util import WrappedEngine, wait_until
 
 #: Several segments (the first, cut early by the fast path, is "Good morning,"), each less
 #: than the output queue's 4 s of speech, so segment 1's frames fit in the queue unread.
@@ -28,16 +27,6 @@ TEXT = (
     "Good morning, and welcome back. Your train to Porto leaves at nine from platform four. "
     "Bring your ticket and a warm jacket."
 )
-
-
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Poll ``condition``; the limit only guards against a hang (it is never the assertion)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.01)
 
 
 async def next_audio(pipeline: SessionPipeline) -> list[OutputItem]:

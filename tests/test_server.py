@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ from bridge.cli import word_pieces
 from bridge.server import STATE
 from bridge.session import Session
 from bridge.vc.base import VoiceConverter, VoiceError, VoiceStream
-from tests.engines_util import ToneEngine
+from tests.engines_util import ToneEngine, wait_until
 
 REPLY = "Sure! Your table for two is booked at 7:45 tonight. Dr. Patel will meet you at the door."
 LONG_REPLY = " ".join(
@@ -175,16 +174,6 @@ def observe_cancel(session: Session, sent: SentFrames) -> CancelSeen:
 
     session.pipeline.cancel = observed_cancel  # type: ignore[method-assign]
     return seen
-
-
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Poll ``condition`` (a liveness wait, not a timing assertion: the limit is generous)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_cancel_mid_utterance_stops_audio_within_one_frame(server_factory) -> None:
