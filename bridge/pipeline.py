@@ -404,9 +404,40 @@ class SessionPipeline:
         self._enqueue(self._segmenter.flush())
 
     # ------------------------------------------------------------------ worker
+    async def _next_work(self) -> _SegmentWork | _FlushWork:
+        """The next segment or flush; while waiting for it, speech the voice stage holds back
+        from the last segment goes out when the listener would otherwise run dry."""
+        while True:
+            chain = self._chain
+            due = chain.held_due_in() if chain is not None and not self._utterance_over else None
+            if due is None or not self._work.empty():
+                return await self._work.get()
+            try:
+                return await asyncio.wait_for(self._work.get(), due)
+            except TimeoutError:
+                await self._convert_held(chain)
+
+    async def _convert_held(self, chain: AudioChain) -> None:
+        generation = self._generation
+        while chain is self._chain and generation == self._generation and chain.voice_ready():
+            try:
+                started = chain.voice_seconds, chain.resample_seconds
+                frames = await self._in_executor(chain.convert_pending)
+            except Cancelled:
+                return
+            except Exception as exc:  # as in a segment: report it, the session goes on
+                if generation == self._generation:
+                    self._chain = None
+                    await self._report_fault(exc, "held speech")
+                return
+            self.clock.voice_seconds += chain.voice_seconds - started[0]
+            self.clock.resample_seconds += chain.resample_seconds - started[1]
+            if not await self._emit_frames(frames, generation):
+                return
+
     async def _run(self) -> None:
         while True:
-            work = await self._work.get()
+            work = await self._next_work()
             if isinstance(work, _SegmentWork):
                 self._queued_chars = max(0, self._queued_chars - len(work.segment))
             if work.generation != self._generation:

@@ -62,6 +62,11 @@ class AudioChain:
         self.resample_seconds += time.perf_counter() - started
         return frames
 
+    def held_due_in(self) -> float | None:
+        """Seconds until speech the voice stage holds between segments must be converted
+        (then :meth:`voice_ready`); None when nothing is waiting for that."""
+        return self.voice.held_due_in() if self.voice is not None else None
+
     def voice_ready(self) -> bool:
         """Whether the voice stage holds input it can convert now (see :meth:`convert_pending`)."""
         return self.voice is not None and self.voice.ready()
@@ -90,8 +95,12 @@ class AudioChain:
         return self._to_frames(self._shaper.push(chunk))
 
     def end_segment(self) -> list[bytes]:
-        """The segment's trailing pause, trimmed to its boundary."""
-        return self._to_frames(self._shaper.end_segment())
+        """The segment's trailing pause, trimmed to its boundary; the voice stage may then
+        convert what it holds without waiting for the next segment (``convert_pending``)."""
+        frames = self._to_frames(self._shaper.end_segment())
+        if self.voice is not None:
+            self.voice.input_paused()
+        return frames
 
     def finish(self) -> list[bytes]:
         """End of utterance: drain every stage (voice context, resampler tail, short last frame)."""

@@ -44,6 +44,16 @@ class VoiceStream(ABC):
         out as soon as it is ready; the caller then pushes nothing until this is false."""
         return False
 
+    def input_paused(self) -> None:
+        """No more input for a while (a segment ended; the next may wait for text). New input
+        ends the pause. Default: nothing to do."""
+
+    def held_due_in(self) -> float | None:
+        """While input is paused: seconds until the input held back (for a larger block) must
+        be converted so the listener does not run dry; then ``ready`` turns true. None: nothing
+        held, or nothing to wait for."""
+        return None
+
 
 class VoiceConverter(ABC):
     """Loads voices and opens per-session streams."""

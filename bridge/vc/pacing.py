@@ -41,6 +41,8 @@ class BlockPacer:
     clock: Callable[[], float] = time.perf_counter
     #: Conversion seconds per frame of window (block + context); None until a block is timed.
     rate: float | None = None
+    #: Seconds a block waits for the shared compute slot (other streams' blocks), averaged.
+    wait: float = 0.0
     #: When the model listener runs out of audio (None: nothing emitted in this utterance).
     _runs_dry_at: float | None = field(default=None, init=False)
 
@@ -54,10 +56,17 @@ class BlockPacer:
         """A new utterance: nothing is buffered at the listener (the learned rate is kept)."""
         self._runs_dry_at = None
 
-    def converted(self, window_frames: int, seconds: float) -> None:
-        """A window of ``window_frames`` (block and its left context) took ``seconds``."""
-        observed = seconds / window_frames
-        self.rate = observed if self.rate is None else self.rate + self.smoothing * (observed - self.rate)
+    def converted(self, window_frames: int, seconds: float, waited: float = 0.0) -> None:
+        """A window of ``window_frames`` (block and its left context) took ``seconds`` of model
+        work, after ``waited`` seconds for the compute slot. The two are learned apart: the
+        work scales with the window, the wait does not (it is other streams' blocks)."""
+        observed = max(seconds / max(window_frames, 1), 1e-9)
+        waited = max(waited, 0.0)
+        if self.rate is None:
+            self.rate, self.wait = observed, waited
+        else:
+            self.rate += self.smoothing * (observed - self.rate)
+            self.wait += self.smoothing * (waited - self.wait)
 
     def emitted(self, seconds: float) -> None:
         """``seconds`` of audio went out to the listener now."""
@@ -74,11 +83,25 @@ class BlockPacer:
             return 0.0
         return max(0.0, self._runs_dry_at - self.clock())
 
+    @property
+    def started(self) -> bool:
+        """Whether audio of this utterance went out (the listener is playing)."""
+        return self._runs_dry_at is not None
+
+    def seconds_until_due(self, frames: int) -> float:
+        """How long a block of ``frames`` may wait before it must be converted, so that it is
+        out before the listener runs dry (0: now; also when nothing is known yet)."""
+        if self._runs_dry_at is None or self.rate is None:
+            return 0.0
+        cost = self.rate * (frames + self.context_frames) + self.wait
+        left = self.buffered_seconds() - cost / self.safety
+        return left if left > 1e-6 else 0.0  # within a microsecond: due (float noise)
+
     def next_frames(self) -> int:
         """The size of the next block."""
         if self._runs_dry_at is None or self.rate is None:
             return self.min_frames
-        budget = self.safety * self.buffered_seconds()
+        budget = self.safety * self.buffered_seconds() - self.wait
         frames = int(budget / self.rate + 1e-6) - self.context_frames  # 1e-6: float noise
         frames -= frames % 2
         return max(self.min_frames, min(self.max_frames, frames))

@@ -128,6 +128,8 @@ class StreamLayout:
             raise ValueError(f"first_block must be an even number of frames >= 2, got {self.first_block}")
         if self.start_context is not None and (self.start_context < 0 or self.start_context % 2):
             raise ValueError(f"start_context must be an even number of frames >= 0, got {self.start_context}")
+        if self.first_block is not None and self.first_block > self.block:
+            raise ValueError(f"first_block ({self.first_block}) must not exceed block ({self.block})")
 
     @classmethod
     def from_seconds(
@@ -179,7 +181,7 @@ class StreamLayout:
         decoder padding, so that every block decodes from the same offset (phase bookkeeping)."""
         if self.start_context is None:
             return self.context
-        return min(self.context, max(self.start_context, self.dec_pad))
+        return min(self.context, max(self.start_context, self.dec_pad + self.dec_pad % 2))
 
     def context_at(self, frame: int) -> int:
         """Left context of the window of the block starting at ``frame``: ``context``, but no
@@ -693,6 +695,7 @@ class RVCStream(VoiceStream):
         self._phase = 0.0
         self._phase_frame = -lay.context
         self._noise = NoiseTape(_seed(self.params), self.voice.inter_channels, self._hop)
+        self._paused = False  # input_paused() until new input: held audio may go in a smaller block
         if self.pacer is not None:
             self.pacer.restart()
 
@@ -722,6 +725,7 @@ class RVCStream(VoiceStream):
         if len(x):
             self._audio = np.concatenate([self._audio, x])
             self._received += len(x)
+            self._paused = False
 
     def _available_frames(self) -> int:
         """Frames (from absolute 0) of real input fully received."""
@@ -735,13 +739,17 @@ class RVCStream(VoiceStream):
                 end = -(-self._received // HOP_16K)  # frames holding any real input
                 if self._out >= end:
                     break
-                block = min(self._next_block(), end - self._out)
+                # The tail goes out in one piece when all is converted: the largest blocks
+                # cost the least (a paced size would only add context work).
+                whole = lay.block if self.pacer is not None else self._next_block()
+                block = min(whole, end - self._out)
                 block += block % 2
                 self._pad_to(self._out + block + lay.latency_frames)
             else:
-                block = self._next_block()
-                if self._available_frames() < self._out + block + lay.latency_frames:
+                ready = self._ready_block()
+                if ready is None:
                     break
+                block = ready
             if self.cancel is not None:
                 self.cancel.raise_if_cancelled()
             chunks.append(self._block(block))
@@ -754,8 +762,34 @@ class RVCStream(VoiceStream):
         return out
 
     def ready(self) -> bool:
-        lay = self.layout
-        return self._available_frames() >= self._out + self._next_block() + lay.latency_frames
+        return self._ready_block() is not None
+
+    def input_paused(self) -> None:
+        self._paused = True
+
+    def held_due_in(self) -> float | None:
+        held = self._held_frames()
+        if self.pacer is None or not self._paused or not self.pacer.started or held < 2:
+            return None  # before the first audio, the first block waits for its full size
+        return self.pacer.seconds_until_due(held)
+
+    def _held_frames(self) -> int:
+        """Input frames a block could convert now (even), beyond what is already out."""
+        have = self._available_frames() - self._out - self.layout.latency_frames
+        return max(0, have - have % 2)
+
+    def _ready_block(self) -> int | None:
+        """The block a push would convert now, or None: the pacer's size when that much input
+        is here; while input is paused (a segment ended, the next one not yet here), what is
+        held, once waiting longer for more would leave the listener without audio."""
+        held = self._held_frames()
+        block = self._next_block()
+        if held >= block:
+            return block
+        due = self.held_due_in()
+        if due is not None and due <= 0:
+            return held
+        return None
 
     def _next_block(self) -> int:
         if self.pacer is not None:
@@ -793,15 +827,15 @@ class RVCStream(VoiceStream):
 
     def _block(self, block: int) -> np.ndarray:
         context = self.layout.context_at(self._out)
-        out, seconds = self._convert_block(block)
+        out, seconds, waited = self._convert_block(block)
         if self.pacer is not None:
-            self.pacer.converted(block + context, seconds)
+            self.pacer.converted(block + context, seconds, waited)
             self.pacer.emitted(len(out) / self.voice.sample_rate)
         return out
 
-    def _convert_block(self, block: int) -> tuple[np.ndarray, float]:
-        """Convert one block; also the seconds its model work took (the wait for a compute
-        slot excluded: the pacer learns the cost of a block, not how busy other streams are)."""
+    def _convert_block(self, block: int) -> tuple[np.ndarray, float, float]:
+        """Convert one block; also the seconds its model work took and the seconds it waited
+        for the compute slot (the pacer learns the two apart: see BlockPacer.converted)."""
         lay, voice, hop = self.layout, self.voice, self._hop
         t = self._out
         win_start = t - lay.context  # pitch and phase bookkeeping: always the full context
@@ -815,6 +849,7 @@ class RVCStream(VoiceStream):
         head = context - pad_l
         length = pad_l + block + lay.crossfade + lay.search + pad_r
         f0 = window_f0 = None
+        asked = time.perf_counter()
         with voice.models.compute:
             started = time.perf_counter()
             if voice.f0:
@@ -833,7 +868,7 @@ class RVCStream(VoiceStream):
         self._out = t + block
         self._trim()
         self.blocks += 1
-        return out, seconds
+        return out, seconds, started - asked
 
     def _advance_phase(self, f0: np.ndarray, win_start: int, to_frame: int) -> None:
         """Excitation phase (cycles) at ``to_frame``, summing f0 of the frames in between."""

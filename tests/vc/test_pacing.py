@@ -112,3 +112,68 @@ def test_a_listener_that_ran_dry_resumes_with_the_next_audio() -> None:
     pacer.emitted(0.6)  # it plays this from now: 0.6 s ahead, not 0.6 - 1.4
     assert pacer.buffered_seconds() == pytest.approx(0.6)
     assert pacer.next_frames() == 150  # 0.6 s / 0.003 = 200 window frames - 50 context
+
+
+def test_the_wait_for_the_compute_slot_comes_off_the_budget() -> None:
+    # Other streams' blocks hold the (one) compute slot: that wait does not grow with the
+    # block, so it is learned apart and taken off the time the next block may use.
+    clock = FakeClock()
+    alone = BlockPacer(min_frames=20, max_frames=400, context_frames=50, safety=1.0, clock=clock)
+    shared = BlockPacer(min_frames=20, max_frames=400, context_frames=50, safety=1.0, clock=clock)
+    alone.converted(110, 0.33)
+    shared.converted(110, 0.33, waited=0.3)
+    assert alone.rate == shared.rate == pytest.approx(0.003) and shared.wait == pytest.approx(0.3)
+    alone.emitted(0.9)
+    shared.emitted(0.9)
+    assert alone.next_frames() == 250  # 0.9 s / 0.003 − 50
+    assert shared.next_frames() == 150  # (0.9 − 0.3) s / 0.003 − 50
+    shared.converted(110, 0.33, waited=0.0)  # the others went quiet: the wait fades
+    assert shared.wait == pytest.approx(0.15)
+    shared.converted(0, 0.0)  # a degenerate timing never makes the rate zero
+    assert shared.rate > 0 and shared.next_frames() >= 20
+
+
+def test_held_speech_goes_out_when_input_pauses(voices, speech) -> None:
+    # A large buffer makes the pacer ask for a large block; when the segment ends with less
+    # than that held, the stream converts what it has before the listener would run dry,
+    # without waiting for the next segment.
+    voice = voices["local"]
+    clock = FakeClock()
+    layout = StreamLayout(block=60, crossfade=4, context=40, lookahead=4, dec_pad=2, first_block=6)
+    pacer = BlockPacer(layout.first_block, layout.block, layout.context, safety=1.0, clock=clock)
+    stream = RVCStream(voice, 16000, params=SEEDED, layout=layout, pacer=pacer)
+    first = stream.push(speech[: 30 * 160])  # 30 frames: the 6-frame first block goes out
+    assert len(first) == 6 * HOP40
+    pacer.emitted(10.0)  # the listener is far ahead now: the pacer wants the largest block
+    assert pacer.next_frames() == 60 and not stream.ready()  # 30 − 6 − 9 = 15 frames held
+    assert stream.held_due_in() is None  # input is not paused: more speech is coming
+    stream.input_paused()
+    # It may wait for the next segment while the listener has plenty; it is due when what
+    # is left of the buffer only just covers its conversion.
+    due = stream.held_due_in()
+    assert due is not None and 9.5 < due < 10.06 and not stream.ready()  # 10.06 s buffered
+    clock.now += due
+    assert stream.held_due_in() == 0.0 and stream.ready()
+    held = stream.push(np.zeros(0, np.float32))
+    assert len(held) == 14 * HOP40  # the even part of what is held (not 60, not 6)
+    assert not stream.ready()
+    stream.input_paused()
+    stream.push(speech[30 * 160 : 40 * 160])  # new input ends the pause
+    assert not stream.ready()
+
+
+def test_layouts_keep_the_first_block_within_the_blocks_and_the_lead_even() -> None:
+    with pytest.raises(ValueError):
+        StreamLayout(block=20, first_block=40)
+    assert StreamLayout(context=40, dec_pad=3, start_context=0).lead == 4
+
+
+def test_before_the_first_audio_held_speech_waits_for_a_whole_first_block(voices, speech) -> None:
+    # A short first segment must not go out as a shorter first block: the listener would
+    # have less audio than the next block takes to convert.
+    layout = StreamLayout(block=60, crossfade=4, context=40, lookahead=4, dec_pad=2, first_block=30)
+    pacer = BlockPacer(layout.first_block, layout.block, layout.context, clock=FakeClock())
+    stream = RVCStream(voices["local"], 16000, params=SEEDED, layout=layout, pacer=pacer)
+    assert len(stream.push(speech[: 25 * 160])) == 0  # 25 frames < 30 + 9
+    stream.input_paused()
+    assert stream.held_due_in() is None and not stream.ready()
