@@ -338,6 +338,20 @@ class Settings(BaseSettings):
         description="First block of an utterance (sooner first audio); later blocks grow to "
         "rvc_block_seconds. Empty: 0.24 on CUDA, 0.6 on the CPU. 0: every block rvc_block_seconds.",
     )
+    rvc_block_step_seconds: float = Field(
+        0.2,
+        ge=0.02,
+        le=10,
+        description="Blocks come in multiples of this (besides the first and the full block): each new "
+        "size costs a one-off kernel set-up on its first call (~1 s on a CPU in bf16), so few sizes "
+        "keep that out of the stream. 0.02: any size.",
+    )
+    rvc_warm_block_sizes: Literal["auto", "all", "edges"] = Field(
+        "auto",
+        description="Block sizes run once at start-up: edges (the first and the full block), all (every "
+        "size the stream uses: no set-up cost mid-stream, a longer start-up), auto: all where kernels "
+        "are set up per size (bf16 on the CPU), else edges.",
+    )
     rvc_paced_blocks: bool = Field(
         True,
         description="Size each block after the first from the audio the listener still has and the "

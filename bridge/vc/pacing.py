@@ -36,6 +36,9 @@ class BlockPacer:
     context_frames: int
     #: Share of the listener's remaining audio that a block's conversion may take.
     safety: float = 0.8
+    #: Sizes below ``max_frames`` are multiples of ``step`` (or ``min_frames``): a few sizes
+    #: that warm-up can cover (see ``StreamLayout.step``). 2: any even size.
+    step: int = 2
     #: Weight of the newest block in the learned cost rate (exponential average).
     smoothing: float = 0.5
     clock: Callable[[], float] = time.perf_counter
@@ -49,6 +52,8 @@ class BlockPacer:
     def __post_init__(self) -> None:
         if not 2 <= self.min_frames <= self.max_frames:
             raise ValueError(f"need 2 <= min_frames <= max_frames, got {self.min_frames}, {self.max_frames}")
+        if self.step < 2 or self.step % 2:
+            raise ValueError(f"step must be an even number of frames >= 2, got {self.step}")
         if not 0 < self.safety <= 1 or not 0 < self.smoothing <= 1:
             raise ValueError("safety and smoothing must be in (0, 1]")
 
@@ -104,4 +109,6 @@ class BlockPacer:
         budget = self.safety * self.buffered_seconds() - self.wait
         frames = int(budget / self.rate + 1e-6) - self.context_frames  # 1e-6: float noise
         frames -= frames % 2
+        if frames < self.max_frames:
+            frames -= frames % self.step
         return max(self.min_frames, min(self.max_frames, frames))

@@ -114,6 +114,11 @@ class StreamLayout:
     #: (None: all of ``context``, as RVC's realtime buffer, which starts full of zeros). Less
     #: makes the first block cheaper, so first audio comes sooner (see :meth:`context_at`).
     start_context: int | None = None
+    #: Block sizes are multiples of ``step`` (and ``first_block``, ``block``): every new size
+    #: costs the model a one-off kernel set-up on its first call (oneDNN's bf16 convolutions on a
+    #: CPU: ~1 s per size for a v2 decoder), so paced, held and tail blocks keep to a few sizes
+    #: that warm-up can cover. 2: any even size.
+    step: int = 20
 
     def __post_init__(self) -> None:
         if self.block < 2 or self.block % 2:
@@ -128,6 +133,8 @@ class StreamLayout:
             raise ValueError(f"first_block must be an even number of frames >= 2, got {self.first_block}")
         if self.start_context is not None and (self.start_context < 0 or self.start_context % 2):
             raise ValueError(f"start_context must be an even number of frames >= 0, got {self.start_context}")
+        if self.step < 2 or self.step % 2:
+            raise ValueError(f"step must be an even number of frames >= 2, got {self.step}")
         if self.first_block is not None and self.first_block > self.block:
             raise ValueError(f"first_block ({self.first_block}) must not exceed block ({self.block})")
 
@@ -140,11 +147,13 @@ class StreamLayout:
         lookahead: float = 0.04,
         first_block: float | None = None,
         start_context: float | None = None,
+        step: float = 0.2,
         **frames: int,
     ) -> StreamLayout:
         """Seconds → frames: block sizes and context rounded to even frame counts."""
         context_frames = max(0, 2 * round(context * 50))
         return cls(
+            step=max(2, 2 * round(step * 50)),
             block=max(2, 2 * round(block * 50)),
             crossfade=max(0, round(crossfade * 100)),
             context=context_frames,
@@ -173,7 +182,27 @@ class StreamLayout:
             return self.block
         if frame <= 0:
             return self.first_block
-        return min(self.block, max(self.first_block, frame))
+        return self.fit(min(self.block, max(self.first_block, frame)))
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Every block size the stream converts (held remainders below ``step`` aside)."""
+        ladder = set(range(self.step, self.block + 1, self.step)) | {self.block}
+        if self.first_block:
+            ladder.add(self.first_block)
+        return tuple(sorted(ladder))
+
+    def fit(self, frames: int) -> int:
+        """The largest size of :attr:`sizes` within ``frames`` (``frames`` itself, even, when
+        it is below them all: a held remainder)."""
+        within = [size for size in self.sizes if size <= frames]
+        return within[-1] if within else frames - frames % 2
+
+    def cover(self, frames: int) -> int:
+        """The smallest size of :attr:`sizes` that holds ``frames`` (the tail at a flush,
+        padded with silence), or ``frames`` rounded up to even beyond ``block``."""
+        above = [size for size in self.sizes if size >= frames]
+        return above[0] if above else frames + frames % 2
 
     @property
     def lead(self) -> int:
@@ -742,8 +771,7 @@ class RVCStream(VoiceStream):
                 # The tail goes out in one piece when all is converted: the largest blocks
                 # cost the least (a paced size would only add context work).
                 whole = lay.block if self.pacer is not None else self._next_block()
-                block = min(whole, end - self._out)
-                block += block % 2
+                block = lay.cover(min(whole, end - self._out))  # a warm size; silence after the end
                 self._pad_to(self._out + block + lay.latency_frames)
             else:
                 ready = self._ready_block()
@@ -788,7 +816,9 @@ class RVCStream(VoiceStream):
             return block
         due = self.held_due_in()
         if due is not None and due <= 0:
-            return held
+            # A warm size; what is left over stays held until it is due in its turn (the
+            # block's audio refills the listener's buffer, so usually the next segment first).
+            return self.layout.fit(held)
         return None
 
     def _next_block(self) -> int:
@@ -1057,6 +1087,7 @@ class RVCConverter(VoiceConverter):
             context=float(_setting(settings, "rvc_context_seconds", defaults.context_seconds)),
             lookahead=float(getattr(settings, "rvc_lookahead_seconds", 0.04)),
             start_context=getattr(settings, "rvc_start_context_seconds", 0.1),
+            step=float(getattr(settings, "rvc_block_step_seconds", 0.2)),
             first_block=min(
                 float(_setting(settings, "rvc_first_block_seconds", defaults.first_block_seconds)), block_seconds
             ),
@@ -1124,7 +1155,7 @@ class RVCConverter(VoiceConverter):
         layout = layout or self.layout
         pacer = None
         if self.paced:
-            pacer = BlockPacer(layout.first_block or layout.block, layout.block, layout.context)
+            pacer = BlockPacer(layout.first_block or layout.block, layout.block, layout.context, step=layout.step)
         return RVCStream(
             loaded, input_rate, pitch_shift=pitch_shift, params=params, layout=layout, cancel=cancel, pacer=pacer
         )
@@ -1147,6 +1178,22 @@ class RVCConverter(VoiceConverter):
         # A short clip through the whole chain loads the voice, the content encoder and the
         # pitch estimator, and runs each once (first calls allocate and pick kernels).
         self.convert(voice, np.zeros(SR_16K // 2, np.float32), SR_16K)
+        # Then one streaming block of each size the streams will use: kernels are set up per
+        # input shape, and a set-up in the middle of an utterance is a gap (StreamLayout.step).
+        loaded = self.load_voice(voice)
+        for size in self.warm_sizes():
+            stream = RVCStream(loaded, SR_16K, params=self.params, layout=replace(self.layout, first_block=size))
+            stream.push(np.zeros((size + self.layout.latency_frames) * HOP_16K, np.float32))
+
+    def warm_sizes(self) -> tuple[int, ...]:
+        """The block sizes :meth:`warm` runs (setting ``rvc_warm_block_sizes``)."""
+        mode = str(getattr(self.settings, "rvc_warm_block_sizes", "auto"))
+        if mode == "auto":
+            per_size = self.models.device.type == "cpu" and self.models.autocast == torch.bfloat16
+            mode = "all" if per_size else "edges"
+        if mode == "all":
+            return self.layout.sizes
+        return tuple(sorted({self.layout.block_at(0), self.layout.block}))
 
     def info(self) -> dict[str, Any]:
         return {
@@ -1159,6 +1206,7 @@ class RVCConverter(VoiceConverter):
             "block_ms": self.layout.block * 10,
             "context_ms": self.layout.context * 10,
             "first_block_ms": self.layout.block_at(0) * 10,
+            "block_step_ms": self.layout.step * 10,
             "start_context_ms": self.layout.lead * 10,
             "paced_blocks": self.paced,
             "latency_ms": (self.layout.block_at(0) + self.layout.latency_frames) * 10,

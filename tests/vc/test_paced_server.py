@@ -31,6 +31,7 @@ async def paced_server(models_dir: Path, deterministic_piper):  # noqa: F811 - t
         models_dir=models_dir, rvc_pitch_method="parselmouth", rvc_block_seconds=1.0, rvc_first_block_seconds=0.3
     )
     engines = Engines(settings=settings, tts=deterministic_piper, voice=create_voice_converter(settings))
+    await asyncio.to_thread(engines.voice.warm, "keeper")  # as Engines.load does at start-up
     engines.loaded = True
     running, runner = await start_server(engines)
     yield running

@@ -139,7 +139,7 @@ def test_held_speech_goes_out_when_input_pauses(voices, speech) -> None:
     # without waiting for the next segment.
     voice = voices["local"]
     clock = FakeClock()
-    layout = StreamLayout(block=60, crossfade=4, context=40, lookahead=4, dec_pad=2, first_block=6)
+    layout = StreamLayout(block=60, crossfade=4, context=40, lookahead=4, dec_pad=2, first_block=6, step=2)
     pacer = BlockPacer(layout.first_block, layout.block, layout.context, safety=1.0, clock=clock)
     stream = RVCStream(voice, 16000, params=SEEDED, layout=layout, pacer=pacer)
     first = stream.push(speech[: 30 * 160])  # 30 frames: the 6-frame first block goes out
@@ -166,6 +166,57 @@ def test_layouts_keep_the_first_block_within_the_blocks_and_the_lead_even() -> N
     with pytest.raises(ValueError):
         StreamLayout(block=20, first_block=40)
     assert StreamLayout(context=40, dec_pad=3, start_context=0).lead == 4
+
+
+def test_block_sizes_keep_to_a_few_warm_sizes() -> None:
+    # Each new block size costs a kernel set-up on its first call: growing, paced, held and
+    # tail blocks all keep to multiples of the step (and the first and full block).
+    layout = StreamLayout(block=100, context=40, first_block=30, step=20)
+    assert layout.sizes == (20, 30, 40, 60, 80, 100)
+    assert [layout.block_at(f) for f in (0, 30, 60, 90, 150)] == [30, 30, 60, 80, 100]
+    assert [layout.fit(n) for n in (4, 25, 59, 60, 99, 140)] == [4, 20, 40, 60, 80, 100]
+    assert [layout.cover(n) for n in (1, 4, 25, 59, 100, 141)] == [20, 20, 30, 60, 100, 142]
+    with pytest.raises(ValueError):
+        StreamLayout(step=3)
+    clock = FakeClock()
+    pacer = BlockPacer(30, 100, 40, step=20, clock=clock)
+    pacer.converted(70, 0.07)  # 1 ms per window frame
+    pacer.emitted(1.0)
+    # The budget fits 0.8 s / 1 ms - 40 = 760 frames → the full block; less audio, less block.
+    assert pacer.next_frames() == 100
+    clock.now += 0.9  # 0.1 s left: 80 - 40 = 40 frames
+    assert pacer.next_frames() == 40
+    clock.now += 0.005  # 0.095 s left: 76 - 40 = 36 → 20 would be below the minimum: 30
+    assert pacer.next_frames() == 30
+    with pytest.raises(ValueError):
+        BlockPacer(30, 100, 40, step=5)
+
+
+def test_held_speech_goes_out_in_warm_sizes(voices, speech) -> None:
+    layout = StreamLayout(block=60, crossfade=4, context=40, lookahead=4, dec_pad=2, first_block=30, step=20)
+    clock = FakeClock()
+    pacer = BlockPacer(layout.first_block, layout.block, layout.context, step=layout.step, clock=clock)
+    stream = RVCStream(voices["local"], 16000, params=SEEDED, layout=layout, pacer=pacer)
+    sizes: list[int] = []
+    convert = stream._convert_block
+
+    def spy(block: int):  # type: ignore[no-untyped-def]
+        sizes.append(block)
+        return convert(block)
+
+    stream._convert_block = spy  # type: ignore[method-assign]
+    first = stream.push(speech[: (30 + layout.latency_frames) * 160])
+    assert sizes == [30] and len(first) == 30 * HOP40
+    pacer.rate, pacer.wait = 0.0001, 0.0  # a fixed cost (0.1 ms per window frame), not this machine's
+    pacer.converted = lambda *_: None  # type: ignore[method-assign]
+    stream.push(speech[(30 + layout.latency_frames) * 160 : (84 + layout.latency_frames) * 160])
+    assert sizes == [30] and stream._held_frames() == 54  # the pacer wants 60: held
+    stream.input_paused()
+    for _ in range(200):  # 1 s of the listener playing: what is held goes out before it runs dry
+        clock.now += 0.005
+        if stream.ready():
+            stream.push(np.zeros(0, np.float32))
+    assert sizes == [30, 40, 14]  # a warm size, then the remainder below the step as it is
 
 
 def test_before_the_first_audio_held_speech_waits_for_a_whole_first_block(voices, speech) -> None:

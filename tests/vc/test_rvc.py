@@ -277,7 +277,7 @@ def test_latency_and_lengths(voices) -> None:
         out = np.concatenate([stream.push(np.full(n, 0.05, np.float32)), stream.flush()])
         assert len(out) == round(n * 2.5)
     # A smaller first block: first audio sooner, then blocks growing to full size.
-    layout = StreamLayout(block=20, context=40, lookahead=4, first_block=6)
+    layout = StreamLayout(block=20, context=40, lookahead=4, first_block=6, step=2)  # any size
     assert [layout.block_at(f) for f in (0, 6, 12, 24, 44)] == [6, 6, 12, 20, 20]
     quick = RVCStream(voice, 16000, params=QUIET, layout=layout)
     early = quick.push(np.full((6 + REAL.latency_frames) * 160, 0.1, np.float32))
@@ -403,7 +403,7 @@ def test_bf16_autocast_runs_and_stays_close(voice_files, speech) -> None:
 
 
 def make_converter(root: Path, models: DeviceModels, **overrides) -> RVCConverter:
-    settings = Settings(models_dir=root, rvc_block_seconds=0.2, rvc_context_seconds=0.4, **overrides)
+    settings = Settings(**{"models_dir": root, "rvc_block_seconds": 0.2, "rvc_context_seconds": 0.4, **overrides})
     return RVCConverter(settings, models=models)
 
 
@@ -429,6 +429,33 @@ def test_converter_lists_loads_and_streams(tmp_path: Path, models: DeviceModels,
         conv.open_stream("../alice", 16000)
     with pytest.raises(VoiceError, match="speaker id"):
         make_converter(tmp_path, models, rvc_speaker_id=7).open_stream("bob", 16000)
+
+
+def test_warm_runs_each_block_size_the_streams_use(tmp_path: Path, models: DeviceModels, monkeypatch) -> None:
+    save_voice(tmp_path / "voices" / "alice" / "alice.pth", "v2", True, "40k", n_layers=0)
+    conv = make_converter(tmp_path, models, rvc_block_seconds=1.0, rvc_first_block_seconds=0.3)
+    assert conv.layout.sizes == (20, 30, 40, 60, 80, 100)  # steps of 0.2 s, the first and the full block
+    converted: list[int] = []
+    convert_block = RVCStream._convert_block
+
+    def spy(self: RVCStream, block: int):  # type: ignore[no-untyped-def]
+        converted.append(block)
+        return convert_block(self, block)
+
+    monkeypatch.setattr(RVCStream, "_convert_block", spy)
+    for mode, sizes in (("all", [20, 30, 40, 60, 80, 100]), ("edges", [30, 100])):
+        converted.clear()
+        conv.settings.rvc_warm_block_sizes = mode
+        conv.warm("alice")
+        assert converted == sizes, mode
+    # auto: every size where kernels are set up per input shape (bf16 on a CPU), else the edges.
+    conv.settings.rvc_warm_block_sizes = "auto"
+    monkeypatch.setattr(conv.models, "autocast", torch.bfloat16)
+    assert conv.warm_sizes() == conv.layout.sizes
+    monkeypatch.setattr(conv.models, "autocast", None)
+    assert conv.warm_sizes() == (30, 100)
+    with pytest.raises(ValueError):
+        Settings(rvc_warm_block_sizes="some")
 
 
 def test_missing_index_when_required(tmp_path: Path, models: DeviceModels) -> None:
