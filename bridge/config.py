@@ -343,7 +343,7 @@ class Settings(BaseSettings):
         ge=0.02,
         le=10,
         description="Blocks come in multiples of this (besides the first and the full block): each new "
-        "size costs a one-off kernel set-up on its first call (~1 s on a CPU in bf16), so few sizes "
+        "size costs a one-off kernel set-up on its first call (0.5-1.5 s on a CPU in bf16), so few sizes "
         "keep that out of the stream. 0.02: any size.",
     )
     rvc_warm_block_sizes: Literal["auto", "all", "edges"] = Field(

@@ -116,7 +116,7 @@ class StreamLayout:
     start_context: int | None = None
     #: Block sizes are multiples of ``step`` (and ``first_block``, ``block``): every new size
     #: costs the model a one-off kernel set-up on its first call (oneDNN's bf16 convolutions on a
-    #: CPU: ~1 s per size for a v2 decoder), so paced, held and tail blocks keep to a few sizes
+    #: CPU: 0.5-1.5 s per size for a v2 decoder), so paced, held and tail blocks keep to a few sizes
     #: that warm-up can cover. 2: any even size.
     step: int = 20
 
