@@ -33,6 +33,7 @@ holds only its own state and is used by one thread at a time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -184,7 +185,7 @@ class StreamLayout:
             return self.first_block
         return self.fit(min(self.block, max(self.first_block, frame)))
 
-    @property
+    @functools.cached_property
     def sizes(self) -> tuple[int, ...]:
         """Every block size the stream converts (held remainders below ``step`` aside)."""
         ladder = set(range(self.step, self.block + 1, self.step)) | {self.block}

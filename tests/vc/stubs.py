@@ -64,3 +64,19 @@ def speech_like(seconds: float = 1.6, rate: int = 16_000, seed: int = 0) -> np.n
     envelope[(t > 0.55 * seconds) & (t < 0.65 * seconds)] = 0.0
     x = 0.25 * envelope * voice + 0.01 * rng.standard_normal(len(t)) * envelope
     return x.astype(np.float32)
+
+
+def record_blocks(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """Every block size the RVC streams convert from now on, in order (a spy on
+    ``RVCStream._convert_block``; the conversion itself is unchanged)."""
+    from bridge.vc.rvc import RVCStream
+
+    blocks: list[int] = []
+    convert_block = RVCStream._convert_block
+
+    def spy(self: RVCStream, block: int):  # type: ignore[no-untyped-def]
+        blocks.append(block)
+        return convert_block(self, block)
+
+    monkeypatch.setattr(RVCStream, "_convert_block", spy)
+    return blocks

@@ -20,6 +20,7 @@ from bridge.vc.pacing import BlockPacer
 from bridge.vc.rvc import RVCStream
 
 from tests.conftest import make_settings, start_server
+from .stubs import record_blocks
 from .test_voice_server import TEXT, models_dir  # noqa: F401 - fixture
 
 LONG = f"{TEXT} {TEXT} {TEXT}"
@@ -40,14 +41,7 @@ async def paced_server(models_dir: Path, deterministic_piper):  # noqa: F811 - t
 
 
 async def test_blocks_follow_the_listeners_buffer_and_go_out_one_by_one(paced_server, monkeypatch) -> None:
-    blocks: list[int] = []
-    convert_block = RVCStream._convert_block
-
-    def spy(self: RVCStream, block: int):  # type: ignore[no-untyped-def]
-        blocks.append(block)
-        return convert_block(self, block)
-
-    monkeypatch.setattr(RVCStream, "_convert_block", spy)
+    blocks = record_blocks(monkeypatch)
     # A fixed model cost (0.05 ms per window frame, no wait) instead of the measured one, so
     # the sizes do not depend on how busy this machine is; the listener's clock stays real.
     converted = BlockPacer.converted

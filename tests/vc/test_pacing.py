@@ -9,6 +9,7 @@ from bridge.cancel import CancelToken
 from bridge.vc.pacing import BlockPacer
 from bridge.vc.rvc import RVCStream, StreamLayout
 
+from .stubs import record_blocks
 from .test_rvc import EXACT, HOP40, SEEDED, interior, models, speech, stream_all, voice_files, voices  # noqa: F401 - fixtures
 
 
@@ -192,19 +193,12 @@ def test_block_sizes_keep_to_a_few_warm_sizes() -> None:
         BlockPacer(30, 100, 40, step=5)
 
 
-def test_held_speech_goes_out_in_warm_sizes(voices, speech) -> None:
+def test_held_speech_goes_out_in_warm_sizes(voices, speech, monkeypatch) -> None:
     layout = StreamLayout(block=60, crossfade=4, context=40, lookahead=4, dec_pad=2, first_block=30, step=20)
     clock = FakeClock()
     pacer = BlockPacer(layout.first_block, layout.block, layout.context, step=layout.step, clock=clock)
     stream = RVCStream(voices["local"], 16000, params=SEEDED, layout=layout, pacer=pacer)
-    sizes: list[int] = []
-    convert = stream._convert_block
-
-    def spy(block: int):  # type: ignore[no-untyped-def]
-        sizes.append(block)
-        return convert(block)
-
-    stream._convert_block = spy  # type: ignore[method-assign]
+    sizes = record_blocks(monkeypatch)
     first = stream.push(speech[: (30 + layout.latency_frames) * 160])
     assert sizes == [30] and len(first) == 30 * HOP40
     pacer.rate, pacer.wait = 0.0001, 0.0  # a fixed cost (0.1 ms per window frame), not this machine's

@@ -27,7 +27,7 @@ from bridge.vc.rvc import (
 )
 
 from .factories import save_voice
-from .stubs import LocalContent, LocalPitch, speech_like
+from .stubs import LocalContent, LocalPitch, record_blocks, speech_like
 
 HOP40 = 400  # samples per frame at 40 kHz
 
@@ -435,14 +435,7 @@ def test_warm_runs_each_block_size_the_streams_use(tmp_path: Path, models: Devic
     save_voice(tmp_path / "voices" / "alice" / "alice.pth", "v2", True, "40k", n_layers=0)
     conv = make_converter(tmp_path, models, rvc_block_seconds=1.0, rvc_first_block_seconds=0.3)
     assert conv.layout.sizes == (20, 30, 40, 60, 80, 100)  # steps of 0.2 s, the first and the full block
-    converted: list[int] = []
-    convert_block = RVCStream._convert_block
-
-    def spy(self: RVCStream, block: int):  # type: ignore[no-untyped-def]
-        converted.append(block)
-        return convert_block(self, block)
-
-    monkeypatch.setattr(RVCStream, "_convert_block", spy)
+    converted = record_blocks(monkeypatch)
     for mode, sizes in (("all", [20, 30, 40, 60, 80, 100]), ("edges", [30, 100])):
         converted.clear()
         conv.settings.rvc_warm_block_sizes = mode
