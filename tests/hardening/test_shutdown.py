@@ -17,7 +17,7 @@ from tests.test_server import LONG_REPLY, recv_json
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 3.0
-PLAY_UNTIL = DEADLINE - 1.0  # seconds after SIGTERM the long listener plays in real time
+PLAY_UNTIL = DEADLINE - 1.5  # seconds after SIGTERM the long listener plays in real time
 FIGURES: dict[str, float] = {}
 
 
@@ -78,7 +78,7 @@ async def test_sigterm_mid_utterance_closes_1001_within_the_deadline(tmp_path: P
                         # A listener playing it (so it cannot be over early). The server cuts
                         # in-flight work at DEADLINE - its close budget and aborts what is still
                         # unsent at DEADLINE; a player that never reads ahead would meet its close
-                        # frame behind seconds of audio in the socket buffers. So a second
+                        # frame behind seconds of audio in the socket buffers. So 1.5 s
                         # before the deadline it reads what is left at once, as a client that
                         # buffers ahead does, and must then see the 1001.
                         await asyncio.sleep(len(message) / 4 / 48000)
