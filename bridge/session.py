@@ -108,8 +108,7 @@ class ServerState:
             snap.buffered_chars += pipeline.buffered_chars
             sent = session.buffered_bytes()
             snap.send_buffer_bytes.append(sent["transport"] + sent["kernel"])
-        work_queue = getattr(self.engines.executor, "_work_queue", None)
-        snap.model_queue = work_queue.qsize() if work_queue is not None else 0
+        snap.model_queue = self.engines.executor.queued
         return snap
 
 
