@@ -409,6 +409,13 @@ class UtteranceCore:
             and not self._held_stalled
         )
 
+    @property
+    def wakeup_at(self) -> float | None:
+        """When the core, idle, will have work without new input: held speech falling due."""
+        if self._in_flight is not None or self.chain is None or self.over:
+            return None
+        return self.held_due_at
+
     def pop_output(self) -> OutputEntry | None:
         """The next output item, oldest first (None: nothing to hand out)."""
         return self._outputs.popleft() if self._outputs else None
@@ -673,6 +680,7 @@ class UtteranceCore:
     def _stop_utterance(self) -> None:
         """``max_utterance_seconds`` reached: stop the engine, drop the rest up to the flush."""
         self.over = True
+        self.held_due_at = None
         self._speaking = None
         self._converting_held = False
         limit = self._max_samples / OUTPUT_SAMPLE_RATE if self._max_samples else 0.0

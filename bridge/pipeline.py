@@ -335,16 +335,16 @@ class SessionPipeline:
     async def _run(self) -> None:
         core = self.core
         while True:
-            await self._deliver()
-            self._wake.clear()
+            self._wake.clear()  # before looking: input that comes while we deliver wakes us
             now = time.perf_counter()
             if core.awaits_held_due:
-                core.held_due(core.chain.held_due_in(), now)
+                core.held_due(self._held_due_in(core.chain), now)
             command = core.next_command(now)
+            # Items the decision made (a segment's event before its first step, a FlushedOut).
+            await self._deliver()
             if command is None:
-                await self._sleep(core.held_due_at)
+                await self._sleep(core.wakeup_at)
                 continue
-            await self._deliver()  # a segment's event goes out before its first step
             try:
                 result = await self._execute(command)
             except asyncio.CancelledError:
@@ -354,6 +354,15 @@ class SessionPipeline:
             else:
                 core.command_done(command, result, time.perf_counter())
             self._handle_notices()
+            await self._deliver()  # all of it queued before the next step: backpressure
+
+    def _held_due_in(self, chain: AudioChain) -> float | None:
+        """When the chain's held speech is due (a cheap read; no model work is in flight)."""
+        try:
+            return chain.held_due_in()
+        except Exception:  # noqa: BLE001 - never let the runner die: the flush converts it anyway
+            self.log.exception("asking for held speech failed")
+            return None
 
     async def _sleep(self, until: float | None) -> None:
         """Wait for new input, or until ``until`` (perf_counter seconds)."""

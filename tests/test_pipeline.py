@@ -312,3 +312,31 @@ async def test_close_stops_the_worker(engines_of) -> None:
     engine.gate.set()
     assert pipeline._task.done()  # noqa: SLF001
     assert pipeline.closed and not pipeline.busy
+
+
+async def test_the_utterance_limit_cuts_the_utterance_and_still_flushes(engines_of) -> None:
+    pipeline = SessionPipeline(engines_of(), SessionOptions(events=True), max_utterance_seconds=1.0)
+    try:
+        pipeline.feed("one two three four five six seven eight nine ten. " * 2)
+        pipeline.flush()
+        items = await collect_until_flushed(pipeline)
+        errors = [i for i in items if isinstance(i, ErrorOut)]
+        assert [e.kind for e in errors] == ["utterance_limit"]
+        assert audio_of(items).size / 48000 <= 1.0
+        pipeline.feed("Short one.")
+        pipeline.flush()
+        second = await collect_until_flushed(pipeline)
+        assert not any(isinstance(i, ErrorOut) for i in second)
+        assert audio_of(second).size / 48000 == pytest.approx(0.4, abs=0.05)
+    finally:
+        await pipeline.close()
+
+
+async def test_a_flush_with_nothing_said_is_answered(engines_of) -> None:
+    pipeline = SessionPipeline(engines_of())
+    try:
+        pipeline.flush()
+        item = await asyncio.wait_for(pipeline.next_output(), 30)
+        assert item == FlushedOut(segments=0, audio_seconds=0.0, stats=item.stats)
+    finally:
+        await pipeline.close()
