@@ -185,6 +185,17 @@ class OpenChain:
     listener: ListenerClock
 
 
+@dataclass(eq=False)
+class EngineSlot:
+    """Where the runner keeps a segment's engine stream between its steps (opaque to the core).
+
+    The core owns the slot for as long as the segment is spoken and lets go of it when the
+    segment ends or is dropped, so an abandoned stream is closed then; results never carry it.
+    """
+
+    stream: Any = None
+
+
 @dataclass(frozen=True, slots=True)
 class StepSegment:
     """One step of a segment through the chain (result: :class:`ChainResult`)."""
@@ -196,8 +207,8 @@ class StepSegment:
     text: str
     #: Set on the segment's first step: begin it on the chain and open the engine's stream.
     start: SegmentStart | None
-    #: The engine's stream, as the previous step's result returned it (None on the first step).
-    stream: Any = None
+    #: The segment's engine stream (the first step puts it there).
+    slot: EngineSlot
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,12 +244,11 @@ Command = OpenChain | StepSegment | ConvertHeld | FinishUtterance | FreeMemory
 @dataclass(frozen=True, slots=True)
 class ChainResult:
     """What a step on the chain gave: frames in the chain's format, whether the segment (or
-    the held speech) is done, where the time went, and the engine stream to step next."""
+    the held speech) is done, and where the time went."""
 
     frames: list[bytes] = field(default_factory=list)
     done: bool = True
     timing: StepTiming = field(default_factory=StepTiming)
-    stream: Any = None
 
 
 # ----------------------------------------------------------------------------- notices
@@ -331,7 +341,7 @@ class _Speaking:
     work: _SegmentWork
     started: bool = False  # its SegmentOut went out and its first step was asked for
     first: bool = True  # no audio of it yet
-    stream: Any = None
+    slot: EngineSlot = field(default_factory=EngineSlot)
 
 
 class UtteranceCore:
@@ -369,7 +379,9 @@ class UtteranceCore:
         self._converting_held = False  # convert the next held block before anything else
         self._held_stalled = False  # held speech was due but gave nothing: wait for new input
         self._free_memory = False
-        self._in_flight: Command | None = None
+        #: The command the runner is executing: (its id, its generation). Not the command
+        #: itself: a cancelled utterance's engine stream must not live on through it.
+        self._in_flight: tuple[int, int] | None = None
         self._outputs: collections.deque[OutputEntry] = collections.deque()
         self._notices: list[Notice] = []
 
@@ -377,7 +389,7 @@ class UtteranceCore:
     @property
     def busy(self) -> bool:
         """True while text is queued, a segment is being spoken or an utterance is open."""
-        in_flight = self._in_flight is not None and self._in_flight.generation == self.generation
+        in_flight = self._in_flight is not None and self._in_flight[1] == self.generation
         return bool(self._work) or self.chain is not None or self._speaking is not None or in_flight
 
     @property
@@ -391,9 +403,9 @@ class UtteranceCore:
         return len(self._work)
 
     @property
-    def in_flight(self) -> Command | None:
-        """The command the runner is executing (its result not yet reported)."""
-        return self._in_flight
+    def in_flight(self) -> bool:
+        """Whether the runner is executing a command (its result not yet reported)."""
+        return self._in_flight is not None
 
     @property
     def awaits_held_due(self) -> bool:
@@ -513,7 +525,7 @@ class UtteranceCore:
         if self._in_flight is not None or self.closed:
             return None
         command = self._decide(now)
-        self._in_flight = command
+        self._in_flight = None if command is None else (id(command), command.generation)
         return command
 
     def command_done(self, command: Command, result: Any, now: float) -> None:
@@ -572,7 +584,7 @@ class UtteranceCore:
             self._flushed()  # the client still learns that the utterance ended
 
     def _settle(self, command: Command) -> None:
-        if self._in_flight is not command:
+        if self._in_flight is None or self._in_flight[0] != id(command):
             raise RuntimeError(f"{type(command).__name__} was not the command in flight")
         self._in_flight = None
 
@@ -620,7 +632,7 @@ class UtteranceCore:
                     work.id,
                     str(work.segment),
                     start,
-                    speaking.stream,
+                    speaking.slot,
                 )
             if self._converting_held and self.chain is not None and not self.over:
                 return ConvertHeld(generation, self._due(now), self.chain)
@@ -649,7 +661,6 @@ class UtteranceCore:
         speaking = self._speaking
         if speaking is None:  # cannot happen: a step is only asked for while speaking
             return
-        speaking.stream = result.stream
         self.clock.add(result.timing)
         if speaking.first and result.frames:
             speaking.first = False

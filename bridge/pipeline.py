@@ -345,16 +345,21 @@ class SessionPipeline:
             if command is None:
                 await self._sleep(core.wakeup_at)
                 continue
-            try:
-                result = await self._execute(command)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the core reports it; one bad segment must not end the session
-                core.command_failed(command, exc, time.perf_counter())
-            else:
-                core.command_done(command, result, time.perf_counter())
-            self._handle_notices()
+            await self._carry_out(command)
+            del command  # nothing here may keep an abandoned engine stream alive
             await self._deliver()  # all of it queued before the next step: backpressure
+
+    async def _carry_out(self, command: Command) -> None:
+        """Execute ``command`` and tell the core how it went."""
+        try:
+            result = await self._execute(command)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the core reports it; one bad segment must not end the session
+            self.core.command_failed(command, exc, time.perf_counter())
+        else:
+            self.core.command_done(command, result, time.perf_counter())
+        self._handle_notices()
 
     def _held_due_in(self, chain: AudioChain) -> float | None:
         """When the chain's held speech is due (a cheap read; no model work is in flight)."""
@@ -481,10 +486,10 @@ def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> Chain
     segment is done when the engine has ended and the voice stage holds nothing ready.
     """
     chain: AudioChain = command.chain
-    run: _SegmentSteps = command.stream
     if command.start is not None:
         chain.begin_segment(command.start.boundary, command.start.pitch_shift)
-        run = _SegmentSteps(iter(engine.stream(command.text, cancel)))
+        command.slot.stream = _SegmentSteps(iter(engine.stream(command.text, cancel)))
+    run: _SegmentSteps = command.slot.stream
     voice_before, resample_before = chain.voice_seconds, chain.resample_seconds
     chunk = None
     tts = 0.0
@@ -510,7 +515,7 @@ def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> Chain
         voice_seconds=chain.voice_seconds - voice_before,
         resample_seconds=chain.resample_seconds - resample_before,
     )
-    return ChainResult(frames, run.ended and not chain.voice_ready(), timing, run)
+    return ChainResult(frames, run.ended and not chain.voice_ready(), timing)
 
 
 def _convert_held(chain: AudioChain) -> ChainResult:

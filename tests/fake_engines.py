@@ -37,6 +37,7 @@ class FakeEngine(TTSEngine):
         self.released = threading.Event()  # ... and has since gone on
         self.calls: list[str] = []
         self.chunks = 0
+        self.active = 0  # streams open (started and neither ended nor closed)
 
     @property
     def sample_rate(self) -> int:
@@ -49,15 +50,19 @@ class FakeEngine(TTSEngine):
         self.calls.append(text)
         total = int(len(text.split()) * self.seconds_per_word * self.sample_rate)
         step = int(self.chunk_seconds * self.sample_rate)
-        for index, start in enumerate(range(0, total, step)):
-            if cancel.cancelled:
-                return
-            if self.gate_from is not None and index >= self.gate_from:
-                self.waiting.set()
-                self.gate.wait(timeout=30)
-                self.released.set()
-            self.chunks += 1
-            yield np.full(min(step, total - start), 0.1, np.float32)
+        self.active += 1
+        try:
+            for index, start in enumerate(range(0, total, step)):
+                if cancel.cancelled:
+                    return
+                if self.gate_from is not None and index >= self.gate_from:
+                    self.waiting.set()
+                    self.gate.wait(timeout=30)
+                    self.released.set()
+                self.chunks += 1
+                yield np.full(min(step, total - start), 0.1, np.float32)
+        finally:
+            self.active -= 1  # also when the stream is dropped half-way (closed)
 
 
 class HoldingStream(VoiceStream):

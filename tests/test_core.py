@@ -71,12 +71,13 @@ class Driver:
         if isinstance(command, OpenChain):
             return f"chain-{len(self.commands)}"
         if isinstance(command, StepSegment):
-            done = (command.stream or 0) + 1
+            if command.start is not None:
+                command.slot.stream = 0  # what the runner keeps there: the engine's stream
+            command.slot.stream += 1
             return ChainResult(
                 frames(self.frames_per_step, self.core.chain_format),
-                done=done >= self.steps_per_segment,
+                done=command.slot.stream >= self.steps_per_segment,
                 timing=StepTiming(tts_seconds=0.005, tts_audio_seconds=0.04),
-                stream=done,
             )
         if isinstance(command, ConvertHeld):
             return ChainResult(frames(1, self.core.chain_format), done=True)
@@ -157,7 +158,8 @@ def test_the_first_step_begins_the_segment_and_later_steps_carry_its_stream() ->
     driver.run()
     steps = [c for c in driver.commands if isinstance(c, StepSegment)]
     assert [s.start is not None for s in steps] == [True, False, False, True, False, False]
-    assert [s.stream for s in steps] == [None, 1, 2, None, 1, 2]
+    # One slot per segment, handed to each of its steps.
+    assert [s.slot for s in steps[:3]] == [steps[0].slot] * 3 and steps[3].slot is not steps[0].slot
     assert {s.chain for s in steps} == {"chain-1"}  # the chain the open returned
 
 
@@ -291,7 +293,7 @@ def test_cancel_drops_queued_work_and_a_result_in_flight() -> None:
     assert StopEngine() in core.take_notices()
     assert not core.busy and core.buffered_chars == 0 and core.clock.samples == 0
     # The step that was computing comes back: stale, dropped.
-    core.command_done(step, ChainResult(frames(3), done=False, stream=9), driver.now)
+    core.command_done(step, ChainResult(frames(3), done=False), driver.now)
     assert core.take_outputs() == [] and core.next_command(driver.now) is None
     # A fresh utterance: a new chain, ids go on, the flush counts only this utterance.
     core.feed("Fresh start.", None, driver.now)
@@ -321,7 +323,7 @@ def test_output_entries_carry_their_generation() -> None:
     command = core.next_command(driver.now)
     core.command_done(command, "chain", driver.now)
     step = core.next_command(driver.now)
-    core.command_done(step, ChainResult(frames(2), done=False, stream=1), driver.now)
+    core.command_done(step, ChainResult(frames(2), done=False), driver.now)
     entry = core.pop_output()
     assert entry is not None and entry.generation == 0  # SegmentOut
     core.cancel(driver.now)

@@ -66,7 +66,7 @@ def engines_of() -> Iterator:  # type: ignore[type-arg]
 
 async def settled(pipeline: SessionPipeline) -> None:
     """Wait until the runner has nothing in flight (a liveness wait, never the assertion)."""
-    await wait_until(lambda: pipeline.core.in_flight is None, "the runner has no command in flight")
+    await wait_until(lambda: not pipeline.core.in_flight, "the runner has no command in flight")
 
 
 # ----------------------------------------------------------------------------- real Piper
@@ -163,6 +163,7 @@ async def test_cancel_drops_everything_even_a_chunk_in_flight(engines_of) -> Non
         assert isinstance(item, CancelledOut)
         await settled(pipeline)
         assert len(pipeline.output) == 0 and not pipeline.busy
+        assert engine.active == 0  # the abandoned engine stream was closed, not kept alive
         # The session goes on with a clean utterance.
         engine.gate_from = None
         pipeline.feed("Fresh start.")
@@ -185,7 +186,7 @@ async def test_a_frame_waiting_for_room_through_a_cancel_is_dropped(engines_of) 
         pipeline.flush()
         # Nobody reads: the runner waits for room with a frame in hand.
         await wait_until(
-            lambda: pipeline.output.samples >= pipeline.output.max_samples and pipeline.core.in_flight is None,
+            lambda: pipeline.output.samples >= pipeline.output.max_samples and not pipeline.core.in_flight,
             "the runner waits for room",
         )
         await pipeline.cancel()
@@ -210,12 +211,12 @@ async def test_backpressure_pauses_synthesis_and_bounds_memory(engines_of) -> No
         # Nobody reads: synthesis must stop once the queue holds its bound; the runner then
         # waits for room with no model work asked for.
         await wait_until(
-            lambda: pipeline.output.samples >= limit and pipeline.core.in_flight is None, "the queue is full"
+            lambda: pipeline.output.samples >= limit and not pipeline.core.in_flight, "the queue is full"
         )
         stalled_at = engine.chunks
         for _ in range(100):  # let every other task run: nothing may move
             await asyncio.sleep(0)
-        assert engine.chunks == stalled_at and pipeline.core.in_flight is None
+        assert engine.chunks == stalled_at and not pipeline.core.in_flight
         assert pipeline.engines.executor.queued == 0
         # Bounded: at most one step's frames past the limit (a 0.05 s chunk, one frame of slack).
         assert pipeline.output.samples < limit + 2400 + 960
@@ -312,6 +313,10 @@ async def test_close_stops_the_worker(engines_of) -> None:
     engine.gate.set()
     assert pipeline._task.done()  # noqa: SLF001
     assert pipeline.closed and not pipeline.busy
+    # The worker thread returns its step to nobody; the engine stream is closed once it has.
+    await asyncio.get_running_loop().run_in_executor(None, engine.released.wait, 30)
+    pipeline.engines.executor.shutdown(wait=True)
+    await wait_until(lambda: engine.active == 0, "the abandoned engine stream is closed")
 
 
 async def test_the_utterance_limit_cuts_the_utterance_and_still_flushes(engines_of) -> None:
