@@ -580,7 +580,10 @@ class SessionPipeline:
         if self.options.events:
             await self.output.put(SegmentOut(work.id, str(work.segment), work.token))
         chain.begin_segment(work.segment.boundary, work.pitch_shift)
-        steps = _SegmentSteps(self.engines.tts.stream(str(work.segment), token))
+        listener = self.listener
+        steps = _SegmentSteps(
+            self.engines.tts.stream(str(work.segment), token, lead=lambda: listener.buffered(time.perf_counter()))
+        )
         first = True
         while True:
             due = self._due(cut_at=work.cut_at, segment_start=first)
