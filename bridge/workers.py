@@ -50,9 +50,13 @@ class ModelWorkers(Executor):
         self._scheduler: DeadlineScheduler[_Job] = DeadlineScheduler()
         self._wake = threading.Condition()
         self._closed = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)
-        ]
+        # Not daemon threads: a daemon thread killed inside a model call at interpreter exit
+        # aborts the process. Like concurrent.futures' pools, they are told to finish the work
+        # in hand and stop when the interpreter starts to exit (before it joins them).
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}") for i in range(workers)]
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            register(self._interpreter_exit)
         for thread in self._threads:
             thread.start()
 
@@ -86,6 +90,9 @@ class ModelWorkers(Executor):
             for thread in self._threads:
                 if thread is not threading.current_thread():
                     thread.join()
+
+    def _interpreter_exit(self) -> None:
+        self.shutdown(wait=False, cancel_futures=True)
 
     def _work(self) -> None:
         while True:
