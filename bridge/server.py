@@ -33,7 +33,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bridge import __version__
+from bridge import __version__, openai_speech
 from bridge.audio.framing import decode_pcm
 from bridge.audio.wav import wav_bytes
 from bridge.auth import Access, access_middleware, redact_access_log, warn_if_exposed
@@ -417,6 +417,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", index)
     app.router.add_get("/demo", demo_page)
+    openai_speech.add_routes(app)  # /v1/audio/speech, /v1/audio/voices, /v1/models
     app.router.add_static("/static/", STATIC_DIR)
 
     async def load_engines(app: web.Application) -> None:
