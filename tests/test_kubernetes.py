@@ -309,7 +309,7 @@ def test_ingress_keeps_websockets_open_and_routes_only_client_paths(variants: di
         else:
             assert any(r.startswith(path["path"]) for r in routes), path
     exposed = {p["path"] for p in paths}
-    assert {"/ws/stream", "/api/speak"} <= exposed and not any(p.startswith("/metrics") for p in exposed)
+    assert {"/ws/stream", "/api/speak", "/v1"} <= exposed and not any(p.startswith("/metrics") for p in exposed)
 
 
 # =============================================================================== autoscaling
