@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -208,6 +208,8 @@ class SessionOptions:
     voice: str | None = None
     pitch_shift: float = 0.0
     format: PcmFormat = "f32le"
+    #: Speaking rate for engines that take one (``TTSEngine.supports_speed``); 1.0: the voice's own.
+    speed: float = 1.0
 
 
 @dataclass
@@ -580,10 +582,11 @@ class SessionPipeline:
         if self.options.events:
             await self.output.put(SegmentOut(work.id, str(work.segment), work.token))
         chain.begin_segment(work.segment.boundary, work.pitch_shift)
-        listener = self.listener
-        steps = _SegmentSteps(
-            self.engines.tts.stream(str(work.segment), token, lead=lambda: listener.buffered(time.perf_counter()))
-        )
+        tts, speed, listener = self.engines.tts, self.options.speed, self.listener
+        options: dict[str, Any] = {"speed": speed} if speed != 1.0 and tts.supports_speed else {}
+        if tts.paces_chunks:
+            options["lead"] = lambda: listener.buffered(time.perf_counter())
+        steps = _SegmentSteps(tts.stream(str(work.segment), token, **options))
         first = True
         while True:
             due = self._due(cut_at=work.cut_at, segment_start=first)

@@ -30,6 +30,11 @@ class TTSEngine(ABC):
 
     #: Short name used in settings (``tts = "piper"``) and in ``/health``.
     name: ClassVar[str]
+    #: Whether :meth:`stream` takes ``speed=`` (a speaking rate the model itself applies, as
+    #: Piper's length scale; engines without one ignore OpenAI's ``speed``).
+    supports_speed: ClassVar[bool] = False
+    #: Whether :meth:`stream` sizes its chunks by the listener's ``lead`` (see :meth:`stream`).
+    paces_chunks: ClassVar[bool] = False
 
     @property
     @abstractmethod
