@@ -34,6 +34,7 @@ from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bridge import __version__, openai_speech
+from bridge.accelerator import accelerators_in_use
 from bridge.audio.framing import decode_pcm
 from bridge.audio.wav import wav_bytes
 from bridge.auth import Access, access_middleware, redact_access_log, warn_if_exposed
@@ -316,6 +317,9 @@ async def health(request: web.Request) -> web.Response:
             # the setting ("auto"); null until the engines have resolved it.
             "device": ", ".join(in_use) or None,
             "devices": devices,
+            # The GPUs among them, by vendor: api "cuda" (NVIDIA) or "rocm" (AMD), whose torch
+            # builds both call the device "cuda"; the card's name, arch and memory from torch.
+            "accelerators": accelerators_in_use(in_use),
             "device_setting": settings.device,
             "sessions": sessions,
             "max_sessions": settings.max_sessions,

@@ -101,7 +101,11 @@ class ServerState:
 
     def queue_snapshot(self) -> QueueSnapshot:
         """Queue depths of every session, for ``/metrics``."""
-        snap = QueueSnapshot(sessions=len(self.sessions), capacity=self.admission.capacity)
+        snap = QueueSnapshot(
+            sessions=len(self.sessions),
+            capacity=self.admission.capacity,
+            load_ratio=len(self.sessions) / max(1, self.settings.max_sessions),  # provisional
+        )
         for session in list(self.sessions.values()):
             pipeline = session.pipeline
             snap.output_seconds.append(pipeline.output.samples / OUTPUT_SAMPLE_RATE)
