@@ -155,7 +155,9 @@ class Settings(BaseSettings):
         "tokenizer_config.json, decoder.pth); default: the soprano folder in models_dir.",
     )
     soprano_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="LM precision; 'auto': bfloat16 on CUDA, float32 on CPU. The decoder runs in float32."
+        "auto",
+        description="LM precision; 'auto': bfloat16 on a GPU that computes it natively (NVIDIA compute "
+        "capability 8+, AMD CDNA or RDNA 3+), else float32 (CPU, RX 6000, older NVIDIA). The decoder runs in float32."
     )
     soprano_max_new_tokens: int = Field(
         512, ge=16, le=4096, description="Hard cap on audio tokens per sentence (64 ms each)."

@@ -9,6 +9,7 @@ metric                                 what
 =====================================  ===========================================================
 ``voice_bridge_sessions``              WebSocket sessions open now (gauge)
 ``voice_bridge_capacity``              sessions that may still open (gauge; 0 while draining)
+``voice_bridge_load_ratio``            load over capacity, 1.0 = at real time (gauge; the autoscaler's)
 ``voice_bridge_sessions_opened_total`` sessions opened
 ``voice_bridge_sessions_closed_total`` sessions ended, by ``reason`` (client, idle, rate, …)
 ``voice_bridge_refused_total``         connections/requests refused, by ``reason``
@@ -54,6 +55,10 @@ class QueueSnapshot:
     model_queue: int = 0
     sessions: int = 0
     capacity: int = 0
+    #: Compute demanded per second of wall time over this replica's capacity (1.0 = at real time):
+    #: what the HorizontalPodAutoscaler scales on (deploy/kubernetes). Provisional: open sessions
+    #: over max_sessions, until the scheduler measures it.
+    load_ratio: float = 0.0
 
 
 class _QueueCollector(Collector):
@@ -64,6 +69,9 @@ class _QueueCollector(Collector):
         snap = self._source()
         yield GaugeMetricFamily("voice_bridge_sessions", "WebSocket sessions open now", value=snap.sessions)
         yield GaugeMetricFamily("voice_bridge_capacity", "Sessions that may still open", value=snap.capacity)
+        yield GaugeMetricFamily(
+            "voice_bridge_load_ratio", "Compute demanded per wall second over this replica's capacity", value=snap.load_ratio
+        )
         out = GaugeMetricFamily(
             "voice_bridge_output_queue_seconds", "Audio waiting in output queues", labels=["stat"]
         )

@@ -24,7 +24,6 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import numpy as np
@@ -33,8 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bridge.audio.encode import SPEECH_SPECS, Encoder, speech_encoder
 from bridge.audio.framing import decode_pcm
+from bridge.batches import output_batches
 from bridge.logs import current_session
-from bridge.pipeline import AudioOut, ErrorOut, FlushedOut, OutputItem, SessionOptions, SessionPipeline
+from bridge.pipeline import AudioOut, ErrorOut, FlushedOut, SessionOptions, SessionPipeline
 from bridge.session import STATE, ServerState
 
 log = logging.getLogger(__name__)
@@ -180,18 +180,6 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
         current_session.reset(context)
 
 
-async def _outputs(pipeline: SessionPipeline) -> AsyncIterator[list[OutputItem]]:
-    """The pipeline's items, in batches: one item waited for, then whatever is already queued
-    (a batch of audio costs one trip to the encoder's thread, not one per 20 ms frame)."""
-    while True:
-        batch = [await pipeline.next_output()]
-        while len(pipeline.output) and not isinstance(batch[-1], FlushedOut) and len(batch) < 50:
-            batch.append(await pipeline.next_output())
-        yield batch
-        if isinstance(batch[-1], FlushedOut):
-            return
-
-
 def _encode_batch(encoder: Encoder, chunks: list[bytes], last: bool) -> bytes:
     """Worker thread: PCM frames (f32le) → encoded bytes; ``last`` ends the stream."""
     data = encoder.push(np.concatenate([decode_pcm(c, "f32le") for c in chunks])) if chunks else b""
@@ -252,7 +240,7 @@ async def _speak(request: web.Request, state: ServerState, body: SpeechRequest, 
     try:
         pipeline.feed(body.input)
         pipeline.flush()
-        async for batch in _outputs(pipeline):
+        async for batch in output_batches(pipeline):
             chunks = [item.data for item in batch if isinstance(item, AudioOut)]
             audio_samples += sum(item.samples for item in batch if isinstance(item, AudioOut))
             errors.extend(item.message for item in batch if isinstance(item, ErrorOut))

@@ -36,7 +36,7 @@ from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
-DOCKERFILES = {"cpu": DOCKER / "Dockerfile.cpu", "cuda": DOCKER / "Dockerfile.cuda"}
+DOCKERFILES = {"cpu": DOCKER / "Dockerfile.cpu", "cuda": DOCKER / "Dockerfile.cuda", "rocm": DOCKER / "Dockerfile.rocm"}
 COMPOSE_FILE = DOCKER / "compose.yaml"
 TRAEFIK_FILE = DOCKER / "traefik" / "traefik.yml"
 HEALTHCHECK = DOCKER / "healthcheck.py"
@@ -633,8 +633,8 @@ def resolved(directory: Path = DOCKER, profiles: tuple[str, ...] = (), env: dict
     return json.loads(result.stdout)
 
 
-BRIDGE_PROFILES = ("cpu", "gpu", "scale")
-PROFILE_SETS = [("cpu",), ("gpu",), ("scale",), ("bot",), ("llm",), ("cpu", "bot"), ("gpu", "bot", "llm"), ("scale", "bot", "llm")]
+BRIDGE_PROFILES = ("cpu", "gpu", "rocm", "scale")
+PROFILE_SETS = [("cpu",), ("gpu",), ("rocm",), ("rocm", "bot"), ("scale",), ("bot",), ("llm",), ("cpu", "bot"), ("gpu", "bot", "llm"), ("scale", "bot", "llm")]
 
 
 @pytest.mark.parametrize("profiles", PROFILE_SETS, ids=["+".join(p) for p in PROFILE_SETS])
