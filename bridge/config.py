@@ -136,10 +136,11 @@ class Settings(BaseSettings):
         None, description="Piper .onnx voice; default: the embedded joe-medium voice."
     )
     piper_threads: int = Field(
-        1,
+        0,
         ge=0,
-        description="onnxruntime intra-op threads per synthesis (0: library default, one per core). "
-        "1: each model worker is one core's work, so the workers never fight over the cores.",
+        description="onnxruntime intra-op threads per synthesis call. 0: one per call, so each "
+        "model worker is one core's work, and every core for a call that runs while no other "
+        "model work waits.",
     )
     piper_streaming: bool = Field(
         True, description="Decode Piper audio in chunks (first audio sooner) when the graph allows."
