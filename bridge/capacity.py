@@ -122,9 +122,11 @@ class KeyCost:
 
 @dataclass
 class WorkWindow:
-    """CPU-seconds reported in the last ``seconds`` of wall time."""
+    """CPU-seconds reported in the last ``seconds`` of wall time (fewer when the meter started
+    less than ``seconds`` ago: then the time since ``start``, at least a second)."""
 
     seconds: float
+    start: float = -math.inf
     _events: deque[tuple[float, float]] = field(default_factory=deque)
     _sum: float = 0.0
 
@@ -142,7 +144,8 @@ class WorkWindow:
     def cores(self, now: float) -> float:
         """CPU-seconds per wall second over the window."""
         self._expire(now)
-        return max(0.0, self._sum) / self.seconds
+        span = min(self.seconds, max(now - self.start, min(1.0, self.seconds)))
+        return max(0.0, self._sum) / span
 
 
 @dataclass
@@ -241,10 +244,10 @@ def headroom(usable_cores: float, demand_cores: float, cost: float) -> int:
 class LoadMeter:
     """Cost per audio second per key, the model load over a window, and the admission decision."""
 
-    def __init__(self, config: CapacityConfig) -> None:
+    def __init__(self, config: CapacityConfig, start: float = -math.inf) -> None:
         self.config = config
         self.costs: dict[str, KeyCost] = {}
-        self.window = WorkWindow(config.window_seconds)
+        self.window = WorkWindow(config.window_seconds, start)
         self.process = CpuRate(config.window_seconds)
         self._process_cores: float | None = None
 

@@ -38,11 +38,12 @@ class ServerLoad:
         clock: Callable[[], float] = time.monotonic,
         process_cpu: Callable[[], float] = time.process_time,
     ) -> None:
-        self.meter = LoadMeter(config)
+        started = clock()
+        self.meter = LoadMeter(config, start=started)
         self._clock = clock
         self._process_cpu = process_cpu
         self._lock = threading.Lock()
-        self.meter.sample_process(clock(), process_cpu())
+        self.meter.sample_process(started, process_cpu())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServerLoad:

@@ -110,6 +110,17 @@ def test_load_is_compute_per_wall_second_over_the_window() -> None:
     assert window.cores(200.0) == 0.0
 
 
+def test_a_young_window_divides_by_the_time_since_the_start() -> None:
+    window = WorkWindow(seconds=10.0, start=100.0)
+    window.add(101.5, 0.8)
+    window.add(102.0, 0.2)
+    assert window.cores(102.0) == pytest.approx(0.5)  # 1 CPU-s in the 2 s since the start
+    assert window.cores(105.0) == pytest.approx(0.2)
+    early = WorkWindow(seconds=10.0, start=100.0)
+    early.add(100.1, 0.3)
+    assert early.cores(100.2) == pytest.approx(0.3)  # at least a second
+
+
 def test_process_cpu_rate_spans_at_least_the_window() -> None:
     rate = CpuRate(seconds=10.0)
     assert rate.sample(0.0, 5.0) is None
@@ -215,7 +226,7 @@ def test_server_load_feeds_the_meter_from_settings_with_a_fake_clock() -> None:
     report = load.report([], "piper")
     assert report.cost_per_audio_second == {"piper": pytest.approx(0.1)}
     assert report.capacity_sessions == 8 and report.usable_cores == pytest.approx(0.8)
-    assert report.load_cores == pytest.approx(0.2 / 2.0)  # 0.2 CPU-s in a 2 s window
+    assert report.load_cores == pytest.approx(0.2)  # 0.2 CPU-s in the 1 s since the start (window: 2 s)
     assert report.process_cores == pytest.approx(0.5)
     clock[0] = 5.0
     assert load.headroom(["piper"] * 7, "piper") == 1 and load.headroom(["piper"] * 8, "piper") == 0
