@@ -12,7 +12,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8765
 # A CPU build of torch, installed before anything else so nothing pulls the CUDA wheels.
 TORCH_SPEC ?= torch==2.13.0
-# The index torch comes from (empty: pip's own); docker/Dockerfile.cuda sets a CUDA wheel index.
+# The index torch comes from (empty: pip's own); docker/Dockerfile.cuda sets a CUDA wheel index,
+# docker/Dockerfile.rocm a ROCm one.
 TORCH_INDEX_URL ?=
 SOPRANO_SPEC ?= soprano-tts==0.2.0
 EXTRAS_RUN ?= piper

@@ -155,7 +155,9 @@ class Settings(BaseSettings):
         "tokenizer_config.json, decoder.pth); default: the soprano folder in models_dir.",
     )
     soprano_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="LM precision; 'auto': bfloat16 on CUDA, float32 on CPU. The decoder runs in float32."
+        "auto",
+        description="LM precision; 'auto': bfloat16 on a GPU that computes it natively (NVIDIA compute "
+        "capability 8+, AMD CDNA or RDNA 3+), else float32 (CPU, RX 6000, older NVIDIA). The decoder runs in float32."
     )
     soprano_max_new_tokens: int = Field(
         512, ge=16, le=4096, description="Hard cap on audio tokens per sentence (64 ms each)."
@@ -210,6 +212,27 @@ class Settings(BaseSettings):
     clause_pause_ms: int = Field(120, ge=0, description="Silence kept after a pause mark.")
     word_pause_ms: int = Field(30, ge=0, description="Silence kept where a segment was cut between words.")
     fade_ms: float = Field(4.0, ge=0, description="Raised-cosine fade where silence is trimmed.")
+
+    opus_bitrate: int = Field(
+        64000, ge=6000, le=510000, description="Opus bitrate (bit/s) for WebSocket `format: opus` and OpenAI `response_format: opus`."
+    )
+
+    # --- other protocols: OpenAI speech API, Wyoming (bridge/openai_speech.py, wyoming_server.py)
+    openai_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "voice-bridge"],
+        description="Model names POST /v1/audio/speech accepts (comma-separated; all speak with this server's engines).",
+    )
+    openai_max_input_chars: int = Field(
+        4096, ge=1, description="Longest `input` of POST /v1/audio/speech (OpenAI's limit: 4096)."
+    )
+    openai_voice_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="OpenAI voice names (alloy, nova, …) → this server's voices, as JSON; unmapped OpenAI names "
+        "speak with the default voice.",
+    )
+    wyoming_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve Wyoming (Home Assistant) TTS on this TCP port, e.g. 10200 (empty: off)."
+    )
 
     # --- sessions / limits --------------------------------------------------------------
     max_sessions: int = Field(
@@ -408,7 +431,7 @@ class Settings(BaseSettings):
         "cheaper first block, sooner first audio). Empty: all of rvc_context_seconds, as RVC's realtime GUI.",
     )
 
-    @field_validator("api_keys", "allowed_origins", "trusted_proxies", mode="before")
+    @field_validator("api_keys", "allowed_origins", "trusted_proxies", "openai_models", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)

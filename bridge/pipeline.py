@@ -207,6 +207,8 @@ class SessionOptions:
     voice: str | None = None
     pitch_shift: float = 0.0
     format: PcmFormat = "f32le"
+    #: Speaking rate for engines that take one (``TTSEngine.supports_speed``); 1.0: the voice's own.
+    speed: float = 1.0
 
 
 @dataclass
@@ -566,7 +568,9 @@ class SessionPipeline:
         if self.options.events:
             await self.output.put(SegmentOut(work.id, str(work.segment), work.token))
         chain.begin_segment(work.segment.boundary, work.pitch_shift)
-        steps = _SegmentSteps(self.engines.tts.stream(str(work.segment), token))
+        tts, speed = self.engines.tts, self.options.speed
+        rate = {"speed": speed} if speed != 1.0 and tts.supports_speed else {}
+        steps = _SegmentSteps(tts.stream(str(work.segment), token, **rate))
         first = True
         while True:
             try:

@@ -33,7 +33,8 @@ import numpy as np
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bridge import __version__
+from bridge import __version__, openai_speech
+from bridge.accelerator import accelerators_in_use
 from bridge.audio.framing import decode_pcm
 from bridge.audio.wav import wav_bytes
 from bridge.auth import Access, access_middleware, redact_access_log, warn_if_exposed
@@ -56,6 +57,8 @@ T = TypeVar("T")
 STATIC_DIR = Path(__file__).parent / "static"
 
 JANITOR = web.AppKey("janitor", asyncio.Task)
+#: The Wyoming listener, when ``wyoming_port`` is set (bridge/wyoming_server.py).
+WYOMING = web.AppKey("wyoming", object)
 
 
 class SpeakRequest(BaseModel):
@@ -312,6 +315,9 @@ async def health(request: web.Request) -> web.Response:
             # the setting ("auto"); null until the engines have resolved it.
             "device": ", ".join(in_use) or None,
             "devices": devices,
+            # The GPUs among them, by vendor: api "cuda" (NVIDIA) or "rocm" (AMD), whose torch
+            # builds both call the device "cuda"; the card's name, arch and memory from torch.
+            "accelerators": accelerators_in_use(in_use),
             "device_setting": settings.device,
             "sessions": sessions,
             "max_sessions": settings.max_sessions,
@@ -422,6 +428,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", index)
     app.router.add_get("/demo", demo_page)
+    openai_speech.add_routes(app)  # /v1/audio/speech, /v1/audio/voices, /v1/models
     app.router.add_static("/static/", STATIC_DIR)
 
     async def load_engines(app: web.Application) -> None:
@@ -445,10 +452,25 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
     async def close_sessions(app: web.Application) -> None:
         await shutdown_sessions(state, timeout=min(CLOSE_TIMEOUT, settings.shutdown_timeout_seconds))
 
+    async def start_wyoming(app: web.Application) -> None:
+        from bridge.wyoming_server import WyomingService
+
+        service = WyomingService(state, settings.host, settings.wyoming_port or 0)
+        await service.start()
+        app[WYOMING] = service
+
+    async def stop_wyoming(app: web.Application) -> None:
+        service = app.get(WYOMING)
+        if service is not None:
+            await service.stop()  # type: ignore[attr-defined]
+
     app.on_startup.append(load_engines)
     app.on_startup.append(start_janitor)
     app.on_shutdown.append(close_sessions)
     app.on_cleanup.append(stop_janitor)
+    if settings.wyoming_port is not None:
+        app.on_startup.append(start_wyoming)
+        app.on_shutdown.append(stop_wyoming)
     return app
 
 

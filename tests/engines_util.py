@@ -23,6 +23,8 @@ class WrappedEngine(TTSEngine):
         self.inner = inner
         self.chunks = 0
         self.calls: list[str] = []
+        self.active = 0  # streams begun and not yet ended or closed
+        self._lock = threading.Lock()
 
     @property
     def sample_rate(self) -> int:
@@ -33,9 +35,15 @@ class WrappedEngine(TTSEngine):
 
     def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
         self.calls.append(text)
-        for chunk in self.inner.stream(text, cancel):
-            self.chunks += 1
-            yield chunk
+        with self._lock:
+            self.active += 1
+        try:
+            for chunk in self.inner.stream(text, cancel):
+                self.chunks += 1
+                yield chunk
+        finally:
+            with self._lock:
+                self.active -= 1
 
 
 class FailingEngine(WrappedEngine):
@@ -106,6 +114,7 @@ class ToneEngine(TTSEngine):
         self.started = 0
         self.finished = 0
         self.active = 0
+        self.chunks = 0
         self._lock = threading.Lock()
 
     @property
@@ -131,6 +140,8 @@ class ToneEngine(TTSEngine):
                     return
                 time.sleep(self.chunk_delay)
                 n = min(step, total - done)
+                with self._lock:
+                    self.chunks += 1
                 yield (0.3 * np.sin(2 * np.pi * 220 * (t[:n] + done / self.sample_rate))).astype(np.float32)
                 done += n
         finally:

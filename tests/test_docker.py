@@ -46,7 +46,7 @@ from tests.support.traefik import (  # noqa: F401 - balancer is a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
-DOCKERFILES = {"cpu": DOCKER / "Dockerfile.cpu", "cuda": DOCKER / "Dockerfile.cuda"}
+DOCKERFILES = {"cpu": DOCKER / "Dockerfile.cpu", "cuda": DOCKER / "Dockerfile.cuda", "rocm": DOCKER / "Dockerfile.rocm"}
 HEALTHCHECK = DOCKER / "healthcheck.py"
 VENV_DIR = "/opt/venv"
 #: The Makefile target an image's runtime stage installs its system packages with.
@@ -635,8 +635,8 @@ def resolved(directory: Path = DOCKER, profiles: tuple[str, ...] = (), env: dict
     return json.loads(result.stdout)
 
 
-BRIDGE_PROFILES = ("cpu", "gpu", "scale")
-PROFILE_SETS = [("cpu",), ("gpu",), ("scale",), ("bot",), ("llm",), ("cpu", "bot"), ("gpu", "bot", "llm"), ("scale", "bot", "llm")]
+BRIDGE_PROFILES = ("cpu", "gpu", "rocm", "scale")
+PROFILE_SETS = [("cpu",), ("gpu",), ("rocm",), ("rocm", "bot"), ("scale",), ("bot",), ("llm",), ("cpu", "bot"), ("gpu", "bot", "llm"), ("scale", "bot", "llm")]
 
 
 @pytest.mark.parametrize("profiles", PROFILE_SETS, ids=["+".join(p) for p in PROFILE_SETS])

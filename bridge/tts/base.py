@@ -30,6 +30,9 @@ class TTSEngine(ABC):
 
     #: Short name used in settings (``tts = "piper"``) and in ``/health``.
     name: ClassVar[str]
+    #: Whether :meth:`stream` takes ``speed=`` (a speaking rate the model itself applies, as
+    #: Piper's length scale; engines without one ignore OpenAI's ``speed``).
+    supports_speed: ClassVar[bool] = False
 
     @property
     @abstractmethod

@@ -321,13 +321,14 @@ class SopranoEngine(TTSEngine):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from bridge.tts.soprano_scheduler import BatchScheduler, SamplingConfig
+        from bridge.accelerator import auto_lm_dtype
 
         device = resolve_device(self.device_setting)
         if self.threads > 0:
             torch.set_num_threads(self.threads)
         dtype_name = self.dtype_setting
         if dtype_name == "auto":
-            dtype_name = "bfloat16" if device.startswith("cuda") else "float32"
+            dtype_name = auto_lm_dtype(torch, device)
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype_name]
 
         with _quiet_transformers():
