@@ -13,7 +13,7 @@ import json
 
 import websockets
 
-from tests.support.capacity import CAPACITY_SETTINGS, fill_to_capacity, get_json, open_session, speak
+from tests.support.capacity import CAPACITY_SETTINGS, fill_to_capacity, get_json, open_session
 from tests.support.traefik import balancer, sessions_of, until_sessions  # noqa: F401 - balancer is a fixture
 
 
@@ -48,7 +48,6 @@ async def test_a_session_one_replica_refuses_lands_on_the_other(server_factory, 
             except websockets.ConnectionClosed as closed:
                 assert closed.rcvd is not None and closed.rcvd.code == 1013
         # When a session on the full replica ends, it takes sessions again.
-        await speak(sessions[0], "Goodbye.")
         await sessions.pop(0).close()
         await lb.until({full: "UP", other: "UP"})
     finally:

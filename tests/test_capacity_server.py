@@ -16,7 +16,7 @@ import pytest
 import websockets
 
 from bridge.server import STATE
-from tests.support.capacity import CAPACITY_SETTINGS, PRIOR, SENTENCES, fill_to_capacity, get_json, settled_load, speak
+from tests.support.capacity import CAPACITY_SETTINGS, PRIOR, SENTENCES, fill_to_capacity, get_json, speak
 
 
 async def test_ready_turns_503_at_the_measured_capacity(server_factory) -> None:
@@ -49,14 +49,15 @@ async def test_ready_turns_503_at_the_measured_capacity(server_factory) -> None:
         assert 'voice_bridge_cost_per_audio_second{key="piper"}' in text
         assert "voice_bridge_load_ratio " in text and "voice_bridge_load_cores 0.0" in text
         assert server.app[STATE].metrics.value("voice_bridge_refused_total", reason="load") == 2
-        # The open sessions carry on, and when one ends there is room again.
-        await speak(sessions[0], "Still here.")
+        # The open sessions carry on (being "not ready" touches none of them), and when one
+        # ends there is room again: with the cost unchanged, n - 1 sessions leave room for one.
+        for ws in sessions:
+            await asyncio.wait_for(await ws.ping(), 30)
         await sessions.pop().close()
         for _ in range(600):
             if len(server.app[STATE].sessions) == len(sessions):
                 break
             await asyncio.sleep(0.05)
-        await settled_load(server.url)
         status, ready = await get_json(server.url + "/ready")
         assert status == 200 and ready["capacity"] == 1
     finally:
