@@ -136,7 +136,10 @@ class Settings(BaseSettings):
         None, description="Piper .onnx voice; default: the embedded joe-medium voice."
     )
     piper_threads: int = Field(
-        0, ge=0, description="onnxruntime intra-op threads per synthesis (0: library default)."
+        1,
+        ge=0,
+        description="onnxruntime intra-op threads per synthesis (0: library default, one per core). "
+        "1: each model worker is one core's work, so the workers never fight over the cores.",
     )
     piper_streaming: bool = Field(
         True, description="Decode Piper audio in chunks (first audio sooner) when the graph allows."
@@ -145,7 +148,22 @@ class Settings(BaseSettings):
     piper_length_scale: float | None = Field(None, gt=0, description="Override the voice's speaking rate (>1 slower).")
     piper_noise_w: float | None = Field(None, ge=0, description="Override the voice's duration noise.")
     synthesis_workers: int = Field(
-        2, ge=1, description="Threads running model work (TTS, voice conversion) for all sessions."
+        0,
+        ge=0,
+        description="Threads running model work (TTS, voice conversion) for all sessions, most "
+        "urgent first (0: one per core the process may use).",
+    )
+    first_audio_target_ms: int = Field(
+        100,
+        ge=0,
+        description="Scheduling: an utterance's first audio is due this long after its first "
+        "segment is cut; work for listeners with more audio left waits behind it.",
+    )
+    boundary_grace_ms: int = Field(
+        150,
+        ge=0,
+        description="Scheduling: a segment's first work may be this much later than its "
+        "listener running dry, so that under overload gaps fall at sentence and clause ends.",
     )
 
     # --- soprano (tts = "soprano") ------------------------------------------------------

@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,7 +46,9 @@ from bridge.cancel import Cancelled, CancelToken
 from bridge.capacity import compute_key
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines, is_out_of_memory
+from bridge.listener import ListenerClock
 from bridge.logs import SessionLog
+from bridge.scheduler import DeadlinePolicy
 from bridge.segmenter import Segment, Segmenter, SegmenterConfig
 from bridge.tts.base import TTSError
 from bridge.vc.base import VoiceError
@@ -268,6 +270,13 @@ def segmenter_config(settings: Settings) -> SegmenterConfig:
     )
 
 
+def deadline_policy(settings: Settings) -> DeadlinePolicy:
+    return DeadlinePolicy(
+        first_audio_target=settings.first_audio_target_ms / 1000,
+        boundary_grace=settings.boundary_grace_ms / 1000,
+    )
+
+
 def pause_config(settings: Settings) -> PauseConfig:
     return PauseConfig(
         sentence_ms=settings.sentence_pause_ms,
@@ -314,6 +323,9 @@ class SessionPipeline:
         self._max_samples = int(max_utterance_seconds * OUTPUT_SAMPLE_RATE) or None
         self._utterance_over = False  # the utterance hit max_utterance_seconds: skip to its flush
         self.clock = UtteranceClock()
+        #: The utterance's listener, as the scheduler and the voice stage's pacing see it.
+        self.listener = ListenerClock()
+        self._deadlines = deadline_policy(self.settings)
         self.closed = False
         self._task = asyncio.create_task(self._run(), name=f"pipeline-{session_id}")
 
@@ -365,6 +377,7 @@ class SessionPipeline:
         self._chain = None  # a fresh utterance: no voice context or resampler tail carried over
         self._segments_in_utterance = 0
         self.clock = UtteranceClock()
+        self.listener = ListenerClock()  # a fresh one: the old chain's pacer keeps the old
         dropped = await self.output.clear()
         await self.output.put(CancelledOut())
         self.log.info("cancelled", extra={"dropped_samples": dropped})
@@ -432,7 +445,7 @@ class SessionPipeline:
         while chain is self._chain and generation == self._generation and chain.voice_ready():
             try:
                 started = chain.voice_seconds, chain.resample_seconds
-                frames, cpu = await self._in_executor(_thread_timed, chain.convert_pending)
+                frames, cpu = await self._in_executor(_thread_timed, chain.convert_pending, deadline=self._due())
             except Cancelled:
                 return
             except Exception as exc:  # as in a segment: report it, the session goes on
@@ -492,7 +505,9 @@ class SessionPipeline:
         voice_stream = None
         voice = self.options.voice or self.settings.default_voice
         if voice and self.engines.voice is not None:
-            voice_stream = self.engines.voice.open_stream(voice, self.engines.tts.sample_rate, self.options.pitch_shift)
+            voice_stream = self.engines.voice.open_stream(
+                voice, self.engines.tts.sample_rate, self.options.pitch_shift, listener=self.listener
+            )
         self._chain_voice = voice
         self._compute_key = compute_key(self.engines.tts.name, voice if voice_stream is not None else None)
         frame_samples = max(1, OUTPUT_SAMPLE_RATE * self.settings.frame_ms // 1000)
@@ -504,10 +519,22 @@ class SessionPipeline:
             voice=voice_stream,
         )
 
-    async def _in_executor(self, fn, *args):  # type: ignore[no-untyped-def]
+    def _due(self, *, cut_at: float | None = None, segment_start: bool = False) -> float:
+        """The deadline of this session's next piece of model work (see bridge.scheduler)."""
+        return self._deadlines.deadline(
+            self.listener, time.perf_counter(), cut_at=cut_at, segment_start=segment_start
+        )
+
+    async def _in_executor(self, fn, *args, deadline: float | None = None):  # type: ignore[no-untyped-def]
+        """Run ``fn`` on a model worker, by ``deadline`` (perf_counter seconds; None: now)."""
         # The copied context carries the session id into the worker thread's log lines.
         context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self.engines.executor, context.run, fn, *args)
+        executor = self.engines.executor
+        submit_by = getattr(executor, "submit_by", None)
+        if submit_by is None:
+            return await asyncio.get_running_loop().run_in_executor(executor, context.run, fn, *args)
+        when = time.perf_counter() if deadline is None else deadline
+        return await asyncio.wrap_future(submit_by(when, context.run, fn, *args))
 
     def _observe_compute(self, cpu_seconds: float, frames: list[bytes]) -> None:
         """Report one model step's CPU time and the audio it made (measured capacity)."""
@@ -532,6 +559,7 @@ class SessionPipeline:
             self.clock.samples += samples
             if not await self.output.put(AudioOut(frame, samples, first_text), lambda: generation == self._generation):
                 return False
+            self.listener.handed(samples / OUTPUT_SAMPLE_RATE, time.perf_counter())
         return generation == self._generation
 
     async def _stop_utterance(self) -> None:
@@ -552,14 +580,16 @@ class SessionPipeline:
             return
         generation, token = work.generation, self._cancel
         if self._chain is None:
+            self.listener = ListenerClock()  # a new utterance: its listener starts with its first audio
+            due = self._due(cut_at=work.cut_at)
             try:
-                self._chain = await self._in_executor(self._new_chain)
+                self._chain = await self._in_executor(self._new_chain, deadline=due)
             except VoiceError as exc:
                 await self.output.put(ErrorOut(str(exc), "voice"))
                 if self.observer is not None:
                     self.observer.error("voice")
                 self.options.voice = None
-                self._chain = await self._in_executor(self._new_chain)
+                self._chain = await self._in_executor(self._new_chain, deadline=due)
         if generation != self._generation:
             return
         chain = self._chain
@@ -568,13 +598,18 @@ class SessionPipeline:
         if self.options.events:
             await self.output.put(SegmentOut(work.id, str(work.segment), work.token))
         chain.begin_segment(work.segment.boundary, work.pitch_shift)
-        tts, speed = self.engines.tts, self.options.speed
-        rate = {"speed": speed} if speed != 1.0 and tts.supports_speed else {}
-        steps = _SegmentSteps(tts.stream(str(work.segment), token, **rate))
+        tts, speed, listener = self.engines.tts, self.options.speed, self.listener
+        options: dict[str, Any] = {"speed": speed} if speed != 1.0 and tts.supports_speed else {}
+        if tts.paces_chunks:
+            options["lead"] = lambda: listener.buffered(time.perf_counter())
+        steps = _SegmentSteps(tts.stream(str(work.segment), token, **options))
         first = True
         while True:
+            due = self._due(cut_at=work.cut_at, segment_start=first)
             try:
-                frames, done, timing = await self._in_executor(_step, steps, chain, self.engines.tts.sample_rate)
+                frames, done, timing = await self._in_executor(
+                    _step, steps, chain, self.engines.tts.sample_rate, deadline=due
+                )
             except Cancelled:
                 return
             except asyncio.CancelledError:
@@ -604,7 +639,7 @@ class SessionPipeline:
         chain, self._chain = self._chain, None
         over, self._utterance_over = self._utterance_over, False
         if chain is not None and not over:
-            frames, cpu = await self._in_executor(_thread_timed, chain.finish)
+            frames, cpu = await self._in_executor(_thread_timed, chain.finish, deadline=self._due())
             self._observe_compute(cpu, frames)
             if not await self._emit_frames(frames, work.generation):
                 if work.generation != self._generation:

@@ -114,6 +114,7 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=refusal.code, message=refusal.reason.encode())
         return ws
     fmt = request.query.get("format", settings.output_format)
+    framing = request.query.get("opus_framing")
     options = SessionOptions(
         events=_flag(request.query.get("events")),
         voice=settings.default_voice,
@@ -122,6 +123,8 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
     session_id = f"s{next(state.session_ids)}"
     context = current_session.set(session_id)  # the session's tasks inherit it: their log lines say so
     session = Session(state, ws, session_id, options, request)
+    if fmt == "opus":  # ?format=opus[&opus_framing=raw]
+        session.choose_format("opus", "raw" if framing == "raw" else "ogg")
     state.sessions[session_id] = session
     state.metrics.sessions_opened.inc()
     session.log.info("session opened", extra={"peer": peer, "events": options.events})

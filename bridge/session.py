@@ -65,6 +65,7 @@ from bridge.protocol import (
     ready_event,
     segment_event,
 )
+from bridge.wire import OpusFraming, WireEncoder, WireFormat
 
 #: Session lines log under the server's name, as they did before the session had its own module.
 log = logging.getLogger("bridge.server")
@@ -134,8 +135,7 @@ class ServerState:
             snap.buffered_chars += pipeline.buffered_chars
             sent = session.buffered_bytes()
             snap.send_buffer_bytes.append(sent["transport"] + sent["kernel"])
-        work_queue = getattr(self.engines.executor, "_work_queue", None)
-        snap.model_queue = work_queue.qsize() if work_queue is not None else 0
+        snap.model_queue = self.engines.executor.queued
         return snap
 
 
@@ -189,6 +189,12 @@ class Session:
         self.closing: CloseReason | None = None
         self._closer: asyncio.Task[None] | None = None
         self._ready_sent = False
+        #: What the binary frames hold (bridge/wire.py); the pipeline makes PCM either way.
+        self.wire_format: WireFormat = options.format
+        self.opus_framing: OpusFraming = "ogg"
+        #: The Opus encoder while ``wire_format`` is opus (made in a worker thread when needed).
+        self.wire: WireEncoder | None = None
+        self._wire_stale = False  # the choice changed: a new encoder from the next utterance on
         self.sender = asyncio.create_task(self._send_loop(), name=f"sender-{session_id}")
 
     # ------------------------------------------------------------------ state
@@ -237,7 +243,8 @@ class Session:
                 version=__version__,
                 sample_rate=OUTPUT_SAMPLE_RATE,
                 channels=1,
-                format=self.options.format,
+                format=self.wire_format,
+                **({"opus_framing": self.opus_framing, "opus_bitrate": settings.opus_bitrate} if self.wire_format == "opus" else {}),
                 frame_ms=settings.frame_ms,
                 tts=engines.tts.name,
                 voice=self.options.voice,
@@ -252,6 +259,38 @@ class Session:
                 },
             )
         )
+
+    def choose_format(self, fmt: WireFormat, framing: OpusFraming | None = None) -> None:
+        """Binary frames as ``fmt`` from the next utterance on (now, if none is under way)."""
+        if framing is not None:
+            self.opus_framing = framing
+        self.wire_format = fmt
+        self.options.format = "f32le" if fmt == "opus" else fmt  # Opus is encoded from full precision
+        self._wire_stale = True
+        if not self.active:
+            self._apply_format()
+
+    def _apply_format(self) -> None:
+        if self._wire_stale:
+            self._wire_stale = False
+            self.wire = None
+
+    async def _send_audio(self, item: AudioOut) -> None:
+        if item.first_text is not None:  # an utterance starts: a format chosen during the last applies
+            self._apply_format()
+        if self.wire_format != "opus":
+            await self._send(self.ws.send_bytes(item.data))
+            return
+        if self.wire is None:
+            self.wire = await asyncio.to_thread(WireEncoder, self.opus_framing, self.state.settings.opus_bitrate)
+        for frame in await asyncio.to_thread(self.wire.encode, [(item.data, item.samples)]):
+            await self._send(self.ws.send_bytes(frame))
+
+    async def _end_audio(self) -> None:
+        """An utterance ended: send its last, padded Opus frame."""
+        if self.wire is not None:
+            for frame in await asyncio.to_thread(self.wire.end_utterance):
+                await self._send(self.ws.send_bytes(frame))
 
     async def _send(self, send: Awaitable[None]) -> None:
         self.send_blocked_since = self._loop.time()
@@ -268,12 +307,15 @@ class Session:
             while not ws.closed:
                 item = await self.pipeline.next_output()
                 if isinstance(item, AudioOut):
-                    await self._send(ws.send_bytes(item.data))
+                    await self._send_audio(item)
                     if item.first_text is not None:
                         metrics.observe_ftts(time.perf_counter() - item.first_text)
                     continue
                 if isinstance(item, FlushedOut):
                     metrics.observe_utterance(item.stats)
+                    await self._end_audio()
+                elif isinstance(item, CancelledOut) and self.wire is not None:
+                    self.wire.drop_pending()
                 if isinstance(item, ErrorOut):
                     await self._send(ws.send_str(error_frame(item.message)))
                 elif not self.options.events:
@@ -358,8 +400,8 @@ class Session:
                 self.options.voice = voice
         if message.pitch_shift is not None:
             self.pipeline.feed("", message.pitch_shift)
-        if message.format is not None:
-            self.options.format = message.format
+        if message.format is not None or message.opus_framing is not None:
+            self.choose_format(message.format or self.wire_format, message.opus_framing)
         if message.events is not None:
             self.options.events = message.events
             if message.events:

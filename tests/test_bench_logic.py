@@ -268,6 +268,15 @@ def test_ramp_all_clean_is_capped() -> None:
     assert ramp.max_clean == 4 and ramp.capped
 
 
+def test_fixed_levels_all_run_whatever_their_outcome() -> None:
+    ramp = Ramp(max_sessions=16, fixed_levels=[12, 12, 18])
+    ran = []
+    for level in ramp.levels():
+        ran.append(level)
+        ramp.record(level, underruns=3)
+    assert ran == [12, 12, 18] and ramp.max_clean == 0
+
+
 # ----------------------------------------------------------------------------- process stats
 
 
@@ -276,6 +285,7 @@ def test_process_samples_summarise_to_cpu_percent_of_one_core() -> None:
     samples = [Sample(0.0, 10.0, 100 * mib), Sample(1.0, 10.5, 150 * mib), Sample(2.0, 12.0, 120 * mib)]
     assert summarise_samples(samples) == {
         "cpu_mean_pct": 100.0,  # 2 s of CPU in 2 s of wall
+        "cpu_seconds": 2.0,
         "cpu_peak_pct": 150.0,
         "rss_start_mib": 100.0,
         "rss_peak_mib": 150.0,

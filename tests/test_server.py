@@ -343,7 +343,7 @@ class StubConverter(VoiceConverter):
     def voices(self) -> list[str]:
         return ["alice"]
 
-    def open_stream(self, voice: str, input_rate: int, pitch_shift: float = 0.0) -> VoiceStream:
+    def open_stream(self, voice: str, input_rate: int, pitch_shift: float = 0.0, *, listener=None) -> VoiceStream:
         raise VoiceError("not for streaming")
 
     def info(self) -> dict[str, Any]:

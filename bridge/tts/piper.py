@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,10 +71,17 @@ class ChunkSchedule:
     growth: float = 2.0
     #: The joe-medium decoder's receptive field: 10 frames give the whole-graph samples to 1e-6.
     context_frames: int = 12
+    #: Once the listener has this many seconds of audio left, chunks are ``max_frames`` at
+    #: once: small chunks only buy an early first sample, and each re-decodes its context.
+    relaxed_lead_seconds: float = 1.0
 
-    def spans(self, total: int) -> Iterator[tuple[int, int]]:
+    def spans(self, total: int, lead: Callable[[], float] | None = None) -> Iterator[tuple[int, int]]:
+        """``(start, end)`` frames of each decoder call. ``lead``, asked before each chunk: the
+        seconds of audio the listener still has (None: unknown, the growing schedule)."""
         start, size = 0, self.first_frames
         while start < total:
+            if lead is not None and lead() >= self.relaxed_lead_seconds:
+                size = self.max_frames
             end = min(total, start + size)
             # Do not leave a sliver for a final call of its own.
             if total - end < self.first_frames // 2:
@@ -89,6 +96,7 @@ class PiperEngine(TTSEngine):
 
     name = "piper"
     supports_speed = True
+    paces_chunks = True
 
     def __init__(
         self,
@@ -257,7 +265,9 @@ class PiperEngine(TTSEngine):
             feeds["sid"] = np.array([self._speaker_id], dtype=np.int64)
         return feeds
 
-    def stream(self, text: str, cancel: CancelToken, *, speed: float = 1.0) -> Iterator[np.ndarray]:
+    def stream(
+        self, text: str, cancel: CancelToken, lead: Callable[[], float] | None = None, *, speed: float = 1.0
+    ) -> Iterator[np.ndarray]:
         """``speed``: speaking rate (2.0: twice as fast), applied through the length scale."""
         if speed <= 0:
             raise TTSError(f"speed must be positive, got {speed}")
@@ -274,7 +284,7 @@ class PiperEngine(TTSEngine):
                 return
             try:
                 if self._decoder is not None:
-                    yield from self._stream_chunks(ids, cancel, speed)
+                    yield from self._stream_chunks(ids, cancel, speed, lead)
                 else:
                     yield self._run_whole(ids, speed)
             except Exception as exc:
@@ -285,7 +295,9 @@ class PiperEngine(TTSEngine):
         audio = self._whole.run(None, self._inputs(ids, speed))[0]
         return np.ascontiguousarray(audio.reshape(-1), dtype=np.float32)
 
-    def _stream_chunks(self, ids: list[int], cancel: CancelToken, speed: float = 1.0) -> Iterator[np.ndarray]:
+    def _stream_chunks(
+        self, ids: list[int], cancel: CancelToken, speed: float = 1.0, lead: Callable[[], float] | None = None
+    ) -> Iterator[np.ndarray]:
         assert self._encoder is not None and self._decoder is not None
         encoded = self._encoder.run(None, self._inputs(ids, speed))
         latent = encoded[0]
@@ -293,7 +305,7 @@ class PiperEngine(TTSEngine):
         total = latent.shape[2]
         ctx = self.schedule.context_frames
         hop = self._hop
-        for start, end in self.schedule.spans(total):
+        for start, end in self.schedule.spans(total, lead):
             if cancel.cancelled:
                 return
             lo, hi = max(0, start - ctx), min(total, end + ctx)

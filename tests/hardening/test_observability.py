@@ -80,7 +80,7 @@ async def test_metrics_cover_sessions_latency_stages_queues_and_errors(server_fa
 class LoggingEngine(RaisingEngine):
     """Logs from inside the model thread, then fails on the marker."""
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         logging.getLogger("bridge.tts.test").info("engine working", extra={"chars": len(text)})
         yield from super().stream(text, cancel)
 
