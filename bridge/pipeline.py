@@ -43,6 +43,7 @@ from bridge.audio.chain import AudioChain
 from bridge.audio.framing import BYTES_PER_SAMPLE, PcmFormat
 from bridge.audio.pauses import PauseConfig
 from bridge.cancel import Cancelled, CancelToken
+from bridge.capacity import compute_key
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines, is_out_of_memory
 from bridge.listener import ListenerClock
@@ -250,6 +251,12 @@ class PipelineObserver(Protocol):
 
     def observe_segment_latency(self, seconds: float) -> None: ...
 
+    def observe_compute(self, key: str, cpu_seconds: float, audio_seconds: float) -> None:
+        """One model step: ``cpu_seconds`` of its worker thread's CPU time (``time.thread_time``)
+        made ``audio_seconds`` of output audio, for the voice ``key``
+        (:func:`bridge.capacity.compute_key`). Feeds the measured capacity."""
+        ...
+
     def error(self, kind: str) -> None: ...
 
 
@@ -305,6 +312,7 @@ class SessionPipeline:
         self._cancel = CancelToken()
         self._chain: AudioChain | None = None
         self._chain_voice: str | None = None
+        self._compute_key = compute_key(engines.tts.name, None)
         self._segment_ids = 0
         self._segments_in_utterance = 0
         self._pending_pitch: float | None = None
@@ -437,7 +445,7 @@ class SessionPipeline:
         while chain is self._chain and generation == self._generation and chain.voice_ready():
             try:
                 started = chain.voice_seconds, chain.resample_seconds
-                frames = await self._in_executor(chain.convert_pending, deadline=self._due())
+                frames, cpu = await self._in_executor(_thread_timed, chain.convert_pending, deadline=self._due())
             except Cancelled:
                 return
             except Exception as exc:  # as in a segment: report it, the session goes on
@@ -447,6 +455,7 @@ class SessionPipeline:
                 return
             self.clock.voice_seconds += chain.voice_seconds - started[0]
             self.clock.resample_seconds += chain.resample_seconds - started[1]
+            self._observe_compute(cpu, frames)
             if not await self._emit_frames(frames, generation):
                 return
 
@@ -500,6 +509,7 @@ class SessionPipeline:
                 voice, self.engines.tts.sample_rate, self.options.pitch_shift, listener=self.listener
             )
         self._chain_voice = voice
+        self._compute_key = compute_key(self.engines.tts.name, voice if voice_stream is not None else None)
         frame_samples = max(1, OUTPUT_SAMPLE_RATE * self.settings.frame_ms // 1000)
         return AudioChain(
             self.engines.tts.sample_rate,
@@ -525,6 +535,12 @@ class SessionPipeline:
             return await asyncio.get_running_loop().run_in_executor(executor, context.run, fn, *args)
         when = time.perf_counter() if deadline is None else deadline
         return await asyncio.wrap_future(submit_by(when, context.run, fn, *args))
+
+    def _observe_compute(self, cpu_seconds: float, frames: list[bytes]) -> None:
+        """Report one model step's CPU time and the audio it made (measured capacity)."""
+        if self.observer is not None:
+            samples = sum(len(frame) for frame in frames) // BYTES_PER_SAMPLE[self.options.format]
+            self.observer.observe_compute(self._compute_key, cpu_seconds, samples / OUTPUT_SAMPLE_RATE)
 
     async def _emit_frames(self, frames: list[bytes], generation: int) -> bool:
         """Queue frames (waiting for room); False once a cancel has made them stale."""
@@ -604,6 +620,7 @@ class SessionPipeline:
                 if generation == self._generation:
                     await self._report_fault(exc, f"segment {work.id}")
                 return
+            self._observe_compute(timing.cpu_seconds, frames)
             if generation == self._generation:
                 self.clock.tts_seconds += timing.tts_seconds
                 self.clock.tts_audio_seconds += timing.tts_audio_seconds
@@ -622,7 +639,8 @@ class SessionPipeline:
         chain, self._chain = self._chain, None
         over, self._utterance_over = self._utterance_over, False
         if chain is not None and not over:
-            frames = await self._in_executor(chain.finish, deadline=self._due())
+            frames, cpu = await self._in_executor(_thread_timed, chain.finish, deadline=self._due())
+            self._observe_compute(cpu, frames)
             if not await self._emit_frames(frames, work.generation):
                 if work.generation != self._generation:
                     return
@@ -646,6 +664,8 @@ class StepTiming:
     tts_audio_seconds: float
     voice_seconds: float
     resample_seconds: float
+    #: The worker thread's CPU time for the whole step (``time.thread_time``).
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -663,6 +683,7 @@ def _step(run: _SegmentSteps, chain: AudioChain, tts_rate: int) -> tuple[list[by
     out as soon as it is converted), else advances the engine one chunk through the chain. The
     segment is done when the engine has ended and the voice stage holds nothing ready.
     """
+    cpu_before = time.thread_time()
     voice_before, resample_before = chain.voice_seconds, chain.resample_seconds
     chunk = None
     tts = 0.0
@@ -687,5 +708,13 @@ def _step(run: _SegmentSteps, chain: AudioChain, tts_rate: int) -> tuple[list[by
         tts_audio_seconds=0.0 if chunk is None else chunk.size / tts_rate,
         voice_seconds=chain.voice_seconds - voice_before,
         resample_seconds=chain.resample_seconds - resample_before,
+        cpu_seconds=time.thread_time() - cpu_before,
     )
     return frames, run.ended and not chain.voice_ready(), timing
+
+
+def _thread_timed(fn: Callable[[], list[bytes]]) -> tuple[list[bytes], float]:
+    """Worker thread: ``fn()`` and the CPU time this thread spent on it."""
+    started = time.thread_time()
+    frames = fn()
+    return frames, time.thread_time() - started

@@ -375,7 +375,9 @@ def test_rvc_peer_options_and_server(tmp_path) -> None:
     options = options_from(build_parser().parse_args(["run", "--rvc-models", str(tmp_path), "--rvc-voice", "bench"]))
     spec = server_spec("voice-bridge-rvc", options)
     assert spec.name == "voice-bridge-rvc" and spec.command[-2:] == ["--voice", "bench"]
-    assert spec.env == {"VOICE_BRIDGE_MODELS_DIR": str(tmp_path.resolve())}
+    from benchmarks.client import BENCH_SERVER_ENV
+
+    assert spec.env == {**BENCH_SERVER_ENV, "VOICE_BRIDGE_MODELS_DIR": str(tmp_path.resolve())}
 
 
 @pytest.mark.parametrize("voice", [None, "bench"])
@@ -393,7 +395,7 @@ def test_gpu_peer_starts_soprano_on_cuda_with_or_without_a_voice(voice: str | No
     from benchmarks.suite import gpu_description, server_spec
 
     spec = server_spec("voice-bridge-gpu", Options(gpu=True, gpu_voice=voice))
-    assert spec.name == "voice-bridge-gpu" and spec.env is None
+    assert spec.name == "voice-bridge-gpu" and spec.env == {"VOICE_BRIDGE_CAPACITY_ADMISSION": "false"}
     argv = spec.argv(8123)
     assert argv[:4] == [sys.executable, "-m", "bridge", "serve"]
     started: list[Any] = []
