@@ -308,10 +308,15 @@ class PiperEngine(TTSEngine):
             except Exception as exc:
                 raise TTSError(f"Piper synthesis failed: {exc}") from exc
 
-    def _sessions(self) -> tuple[onnxruntime.InferenceSession | None, onnxruntime.InferenceSession | None]:
-        """(encoder, decoder) for this call: over every core when the call runs alone."""
+    def _sessions(
+        self, lead: Callable[[], float] | None = None
+    ) -> tuple[onnxruntime.InferenceSession | None, onnxruntime.InferenceSession | None]:
+        """(encoder, decoder) for this call: over every core when the call runs alone and its
+        listener is short of audio (spreading a call over cores costs CPU time; it is worth
+        it only where it brings audio sooner to a listener who waits for it)."""
         if self._wide is not None and cores_for_this_call() > 1:
-            return self._wide
+            if lead is None or lead() < self.schedule.relaxed_lead_seconds:
+                return self._wide
         return self._encoder, self._decoder
 
     def _run_whole(self, ids: list[int], speed: float = 1.0) -> np.ndarray:
@@ -324,7 +329,7 @@ class PiperEngine(TTSEngine):
         self, ids: list[int], cancel: CancelToken, speed: float = 1.0, lead: Callable[[], float] | None = None
     ) -> Iterator[np.ndarray]:
         assert self._encoder is not None and self._decoder is not None
-        encoder, _ = self._sessions()
+        encoder, _ = self._sessions(lead)
         assert encoder is not None
         encoded = encoder.run(None, self._inputs(ids, speed))
         latent = encoded[0]
@@ -337,7 +342,7 @@ class PiperEngine(TTSEngine):
                 return
             lo, hi = max(0, start - ctx), min(total, end + ctx)
             feeds = {self._decoder_inputs[0]: np.ascontiguousarray(latent[:, :, lo:hi]), **extra}
-            _, decoder = self._sessions()  # asked per chunk: other work may have come meanwhile
+            _, decoder = self._sessions(lead)  # asked per chunk: other work may have come meanwhile
             assert decoder is not None
             audio = decoder.run(None, feeds)[0].reshape(-1)
             offset = (start - lo) * hop
