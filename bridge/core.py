@@ -110,6 +110,8 @@ class SessionOptions:
     voice: str | None = None
     pitch_shift: float = 0.0
     format: PcmFormat = "f32le"
+    #: Speaking rate for engines that take one (``TTSEngine.supports_speed``); 1.0: the voice's own.
+    speed: float = 1.0
 
 
 @dataclass
@@ -159,16 +161,20 @@ class StepTiming:
     tts_audio_seconds: float = 0.0
     voice_seconds: float = 0.0
     resample_seconds: float = 0.0
+    #: The worker thread's CPU time for the whole step (``time.thread_time``).
+    cpu_seconds: float = 0.0
 
 
 # ----------------------------------------------------------------------------- commands
 @dataclass(frozen=True, slots=True)
 class SegmentStart:
     """What the first step of a segment sets up: the chain's pause shaping and pitch, and the
-    engine's stream of the segment's text."""
+    engine's stream of the segment's text (at ``speed``, paced by ``listener``'s lead)."""
 
     boundary: Boundary
     pitch_shift: float | None
+    speed: float = 1.0
+    listener: ListenerClock | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,11 +250,13 @@ Command = OpenChain | StepSegment | ConvertHeld | FinishUtterance | FreeMemory
 @dataclass(frozen=True, slots=True)
 class ChainResult:
     """What a step on the chain gave: frames in the chain's format, whether the segment (or
-    the held speech) is done, and where the time went."""
+    the held speech) is done, where the time went, and how many 48 kHz samples the chain made
+    (``samples_out``; the frames' count by the chain's format, up to a partial frame)."""
 
     frames: list[bytes] = field(default_factory=list)
     done: bool = True
     timing: StepTiming = field(default_factory=StepTiming)
+    samples: int = 0
 
 
 # ----------------------------------------------------------------------------- notices
@@ -624,7 +632,7 @@ class UtteranceCore:
                     self.clock.segments += 1
                     if self.options.events:
                         self._emit(SegmentOut(work.id, str(work.segment), work.token))
-                    start = SegmentStart(work.segment.boundary, work.pitch_shift)
+                    start = SegmentStart(work.segment.boundary, work.pitch_shift, self.options.speed, self.listener)
                 return StepSegment(
                     generation,
                     self._due(now, cut_at=work.cut_at, segment_start=speaking.first),

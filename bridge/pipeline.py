@@ -46,6 +46,7 @@ import numpy as np
 from bridge.audio.chain import AudioChain
 from bridge.audio.pauses import PauseConfig
 from bridge.cancel import CancelToken
+from bridge.capacity import compute_key
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.core import (
     AudioOut,
@@ -181,6 +182,12 @@ class PipelineObserver(Protocol):
 
     def observe_segment_latency(self, seconds: float) -> None: ...
 
+    def observe_compute(self, key: str, cpu_seconds: float, audio_seconds: float) -> None:
+        """One model step: ``cpu_seconds`` of its worker thread's CPU time (``time.thread_time``)
+        made ``audio_seconds`` of output audio, for the voice ``key``
+        (:func:`bridge.capacity.compute_key`). Feeds the measured capacity."""
+        ...
+
     def error(self, kind: str) -> None: ...
 
 
@@ -249,6 +256,8 @@ class SessionPipeline:
         self._wake = asyncio.Event()
         self._delivering = asyncio.Lock()
         self._idle_timer: asyncio.TimerHandle | None = None
+        #: What this session's model steps cost is recorded under (the engine, and its voice).
+        self._compute_key = compute_key(engines.tts.name, None)
         self.closed = False
         self._task = asyncio.create_task(self._run(), name=f"pipeline-{session_id}")
 
@@ -358,8 +367,20 @@ class SessionPipeline:
         except Exception as exc:  # the core reports it; one bad segment must not end the session
             self.core.command_failed(command, exc, time.perf_counter())
         else:
+            if isinstance(command, OpenChain):
+                voice = command.voice if result.voice is not None else None
+                self._compute_key = compute_key(self.engines.tts.name, voice)
+            elif isinstance(result, ChainResult):  # spent, even when a cancel makes it stale
+                self._observe_compute(result)
             self.core.command_done(command, result, time.perf_counter())
         self._handle_notices()
+
+    def _observe_compute(self, result: ChainResult) -> None:
+        """Report one model step's CPU time and the audio it made (measured capacity)."""
+        if self.observer is not None:
+            self.observer.observe_compute(
+                self._compute_key, result.timing.cpu_seconds, result.samples / OUTPUT_SAMPLE_RATE
+            )
 
     def _held_due_in(self, chain: AudioChain) -> float | None:
         """When the chain's held speech is due (a cheap read; no model work is in flight)."""
@@ -485,12 +506,18 @@ def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> Chain
     soon as it is converted), else advances the engine one chunk through the chain. The
     segment is done when the engine has ended and the voice stage holds nothing ready.
     """
+    cpu_before = time.thread_time()
     chain: AudioChain = command.chain
-    if command.start is not None:
-        chain.begin_segment(command.start.boundary, command.start.pitch_shift)
-        command.slot.stream = _SegmentSteps(iter(engine.stream(command.text, cancel)))
+    start = command.start
+    if start is not None:
+        chain.begin_segment(start.boundary, start.pitch_shift)
+        options: dict[str, Any] = {"speed": start.speed} if start.speed != 1.0 and engine.supports_speed else {}
+        if engine.paces_chunks and start.listener is not None:
+            listener = start.listener
+            options["lead"] = lambda: listener.buffered(time.perf_counter())
+        command.slot.stream = _SegmentSteps(iter(engine.stream(command.text, cancel, **options)))
     run: _SegmentSteps = command.slot.stream
-    voice_before, resample_before = chain.voice_seconds, chain.resample_seconds
+    voice_before, resample_before, samples_before = chain.voice_seconds, chain.resample_seconds, chain.samples_out
     chunk = None
     tts = 0.0
     if chain.voice_ready():
@@ -514,27 +541,31 @@ def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> Chain
         tts_audio_seconds=0.0 if chunk is None else chunk.size / engine.sample_rate,
         voice_seconds=chain.voice_seconds - voice_before,
         resample_seconds=chain.resample_seconds - resample_before,
+        cpu_seconds=time.thread_time() - cpu_before,
     )
-    return ChainResult(frames, run.ended and not chain.voice_ready(), timing)
+    return ChainResult(frames, run.ended and not chain.voice_ready(), timing, chain.samples_out - samples_before)
 
 
 def _convert_held(chain: AudioChain) -> ChainResult:
     """Worker thread: one block of the speech the voice stage held back, if it is ready now."""
     if not chain.voice_ready():
         return ChainResult([], True)
-    voice_before, resample_before = chain.voice_seconds, chain.resample_seconds
-    frames = chain.convert_pending()
-    timing = StepTiming(
-        voice_seconds=chain.voice_seconds - voice_before, resample_seconds=chain.resample_seconds - resample_before
-    )
-    return ChainResult(frames, not chain.voice_ready(), timing)
+    return _chain_call(chain, chain.convert_pending, lambda: not chain.voice_ready())
 
 
 def _finish(chain: AudioChain) -> ChainResult:
     """Worker thread: the end of the utterance, every stage drained."""
-    voice_before, resample_before = chain.voice_seconds, chain.resample_seconds
-    frames = chain.finish()
+    return _chain_call(chain, chain.finish, lambda: True)
+
+
+def _chain_call(chain: AudioChain, fn: Callable[[], list[bytes]], done: Callable[[], bool]) -> ChainResult:
+    """Worker thread: ``fn()`` on the chain, timed (stages and this thread's CPU time)."""
+    cpu_before = time.thread_time()
+    voice_before, resample_before, samples_before = chain.voice_seconds, chain.resample_seconds, chain.samples_out
+    frames = fn()
     timing = StepTiming(
-        voice_seconds=chain.voice_seconds - voice_before, resample_seconds=chain.resample_seconds - resample_before
+        voice_seconds=chain.voice_seconds - voice_before,
+        resample_seconds=chain.resample_seconds - resample_before,
+        cpu_seconds=time.thread_time() - cpu_before,
     )
-    return ChainResult(frames, True, timing)
+    return ChainResult(frames, done(), timing, chain.samples_out - samples_before)

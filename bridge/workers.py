@@ -21,6 +21,15 @@ from typing import Any
 from bridge.scheduler import DeadlineScheduler
 
 
+_call = threading.local()
+
+
+def cores_for_this_call() -> int:
+    """Cores the model call running on this thread may use: all of them while it runs alone
+    (no other job running or waiting), else one. Outside the workers (tests, tools): all."""
+    return getattr(_call, "cores", available_cores())
+
+
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity, else the machine's count)."""
     try:
@@ -50,9 +59,15 @@ class ModelWorkers(Executor):
         self._scheduler: DeadlineScheduler[_Job] = DeadlineScheduler()
         self._wake = threading.Condition()
         self._closed = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)
-        ]
+        self._running = 0
+        self._cores = available_cores()
+        # Not daemon threads: a daemon thread killed inside a model call at interpreter exit
+        # aborts the process. Like concurrent.futures' pools, they are told to finish the work
+        # in hand and stop when the interpreter starts to exit (before it joins them).
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}") for i in range(workers)]
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            register(self._interpreter_exit)
         for thread in self._threads:
             thread.start()
 
@@ -87,6 +102,9 @@ class ModelWorkers(Executor):
                 if thread is not threading.current_thread():
                     thread.join()
 
+    def _interpreter_exit(self) -> None:
+        self.shutdown(wait=False, cancel_futures=True)
+
     def _work(self) -> None:
         while True:
             with self._wake:
@@ -95,12 +113,19 @@ class ModelWorkers(Executor):
                 job = self._scheduler.pop()
                 if job is None:  # closed and drained
                     return
-            if not job.future.set_running_or_notify_cancel():
-                continue  # cancelled while it waited
+                alone = self._running == 0 and not len(self._scheduler)
+                self._running += 1
             try:
-                result = job.fn(*job.args, **job.kwargs)
-            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
-                job.future.set_exception(exc)
-            else:
-                job.future.set_result(result)
-            del job
+                if not job.future.set_running_or_notify_cancel():
+                    continue  # cancelled while it waited
+                _call.cores = self._cores if alone else 1
+                try:
+                    result = job.fn(*job.args, **job.kwargs)
+                except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                    job.future.set_exception(exc)
+                else:
+                    job.future.set_result(result)
+            finally:
+                with self._wake:
+                    self._running -= 1
+                del job

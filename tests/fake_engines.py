@@ -9,7 +9,7 @@ segments until the runner asks when it is due.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,8 @@ class FakeEngine(TTSEngine):
     cancel token between chunks. ``gate_from``: chunks from this index on wait for :attr:`gate`."""
 
     name = "fake"
+    supports_speed = True
+    paces_chunks = True
 
     def __init__(self, seconds_per_word: float = 0.2, chunk_seconds: float = 0.05, gate_from: int | None = None) -> None:
         self.seconds_per_word = seconds_per_word
@@ -38,6 +40,8 @@ class FakeEngine(TTSEngine):
         self.calls: list[str] = []
         self.chunks = 0
         self.active = 0  # streams open (started and neither ended nor closed)
+        self.leads: list[float | None] = []  # the listener's lead when each stream started
+        self.speeds: list[float] = []
 
     @property
     def sample_rate(self) -> int:
@@ -46,9 +50,13 @@ class FakeEngine(TTSEngine):
     def load(self) -> None:
         pass
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(
+        self, text: str, cancel: CancelToken, lead: Callable[[], float] | None = None, speed: float = 1.0
+    ) -> Iterator[np.ndarray]:
         self.calls.append(text)
-        total = int(len(text.split()) * self.seconds_per_word * self.sample_rate)
+        self.leads.append(lead() if lead is not None else None)
+        self.speeds.append(speed)
+        total = int(len(text.split()) * self.seconds_per_word / speed * self.sample_rate)
         step = int(self.chunk_seconds * self.sample_rate)
         self.active += 1
         try:

@@ -8,6 +8,7 @@ needs no model. Two tests keep the real embedded voice end to end.
 from __future__ import annotations
 
 import asyncio
+import types
 from collections.abc import Iterator
 
 import numpy as np
@@ -345,3 +346,42 @@ async def test_a_flush_with_nothing_said_is_answered(engines_of) -> None:
         assert item == FlushedOut(segments=0, audio_seconds=0.0, stats=item.stats)
     finally:
         await pipeline.close()
+
+
+async def test_each_model_step_reports_its_cost_under_its_voice(engines_of) -> None:
+    observed: list[tuple[str, float, float]] = []
+    observer = types.SimpleNamespace(
+        observe_segment_latency=lambda seconds: None,
+        observe_compute=lambda key, cpu, audio: observed.append((key, cpu, audio)),
+        error=lambda kind: None,
+    )
+    voices = FakeVoices()
+    bare = SessionPipeline(engines_of(), SessionOptions(), observer=observer)
+    voiced = SessionPipeline(engines_of(voice=voices), SessionOptions(voice="keeper"), observer=observer)
+    try:
+        for pipeline in (bare, voiced):
+            pipeline.feed("Hello there, my friend.")
+            pipeline.flush()
+            items = await collect_until_flushed(pipeline)
+            key = "fake" if pipeline is bare else "fake+rvc:keeper"
+            steps = [o for o in observed if o[0] == key]
+            assert len(steps) > 4 and all(cpu >= 0 for _, cpu, _ in steps)
+            assert sum(audio for _, _, audio in steps) == pytest.approx(audio_of(items).size / 48000, abs=1e-3)
+    finally:
+        await bare.close()
+        await voiced.close()
+
+
+async def test_the_engine_gets_the_speed_and_the_listeners_lead(engines_of) -> None:
+    engine = FakeEngine()
+    pipeline = SessionPipeline(engines_of(engine), SessionOptions(speed=2.0))
+    try:
+        pipeline.feed("Hello there, my friend.")
+        pipeline.flush()
+        items = await collect_until_flushed(pipeline)
+    finally:
+        await pipeline.close()
+    assert engine.speeds == [2.0, 2.0]
+    assert audio_of(items).size / 48000 == pytest.approx(0.4, abs=0.05)  # 4 words at twice the rate
+    # The first segment starts before any audio (no lead); the second with the first's audio out.
+    assert engine.leads[0] == 0.0 and engine.leads[1] is not None and engine.leads[1] > 0

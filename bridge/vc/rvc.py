@@ -245,7 +245,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise VoiceError(f"device {name!r} requested but CUDA is not available")
+        # ROCm builds of torch answer to "cuda" too: this is "no NVIDIA or AMD GPU usable".
+        raise VoiceError(f"device {name!r} requested but torch sees no GPU (CUDA or ROCm)")
     return device
 
 
@@ -272,7 +273,10 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
         return torch.float32, None
     if precision == "fp16":
         if device.type != "cuda":
-            raise VoiceError("fp16 precision needs a CUDA device (use fp32 or bf16 on the CPU)")
+            raise VoiceError(
+                "fp16 precision needs a CUDA device (an NVIDIA GPU, or an AMD one with torch's ROCm build; "
+                "use fp32 or bf16 on the CPU)"
+            )
         return torch.float16, None
     if precision == "bf16":
         # Weights stay fp32; matmuls/convolutions run in bf16 under autocast, normalisations,
