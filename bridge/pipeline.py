@@ -228,7 +228,6 @@ def pause_config(settings: Settings) -> PauseConfig:
     )
 
 
-
 class SessionPipeline:
     """Text → segments → speech → voice → 48 kHz frames, for one session, in order."""
 

@@ -596,3 +596,14 @@ def test_close_stops_everything() -> None:
     core.feed("Hello there. And", None, 1.0)
     core.close()
     assert core.next_command(1.0) is None and not core.busy and core.take_outputs() == []
+
+
+def test_a_segment_starts_with_the_sessions_speed_and_its_listener() -> None:
+    options = SessionOptions(speed=1.5)
+    driver = Driver(make_core(options))
+    core = driver.core
+    core.feed("Hello there. And", None, driver.now)
+    driver.step()  # open
+    first = core.next_command(driver.now)
+    assert isinstance(first, StepSegment) and first.start is not None
+    assert first.start.speed == 1.5 and first.start.listener is core.listener
