@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bridge.normalize import numbers as nw
+from bridge.segmenter import SENTENCE_STARTERS
 
 DateOrder = Literal["mdy", "dmy"]
 
@@ -78,9 +79,19 @@ def _ends_segment(match: re.Match[str]) -> bool:
     return not match.string[match.end() :].strip(" \"')]}”’»")
 
 
+_NEXT_WORD = re.compile(r"\s+([A-Z][\w']*)")
+
+
 def _period(match: re.Match[str]) -> str:
-    """The sentence's full stop, when an abbreviation's period was also the sentence's."""
-    return "." if match.group(0).endswith(".") and _ends_segment(match) else ""
+    """The sentence's full stop, when an abbreviation's period was also the sentence's: at the
+    end of the segment, or before a word that opens sentences (the segmenter's rule: "at 10
+    a.m. The pool" ends one, "the U.S. Army" does not)."""
+    if not match.group(0).endswith("."):
+        return ""
+    if _ends_segment(match):
+        return "."
+    after = _NEXT_WORD.match(match.string, match.end())
+    return "." if after is not None and after.group(1).lower() in SENTENCE_STARTERS else ""
 
 
 def _plural(word: str, count_is_one: bool) -> str:
@@ -277,15 +288,14 @@ _QUANTITY = (
     rf"(?:\s?(?P<unit>{_UNIT_RE}))?(?![\w])"
 )
 _YEAR_CUES = re.compile(
-    r"\b(?:in|since|by|from|until|till|before|after|during|circa|year|of|to|and|through|around|early|late|mid"
+    r"\b(?:in|since|by|from|until|till|before|after|during|circa|year|of|to|and|through|around|early|late|mid|was"
     rf"|{_MONTH_NAME[3:-1]}),?\s+$",
     re.IGNORECASE,
 )
-#: What may follow a bare 1900-2099 that is a year ("It's 2026.", "2026 was"), not a count.
-_YEAR_AFTER = re.compile(
-    r"\s?(?:BC|AD|BCE|CE)\b|\s*(?:[.,;:!?)]|$)|\s(?:was|is|will|had|saw|brought|season|model|election|census"
-    r"|edition|Olympics|World|and|to|through)\b"
-)
+#: What follows a bare 1000-2099 that counts things ("1500 people", "2048 bytes"); any other
+#: is read as a year ("built 1905 by hand", "It's 2026."): a segment may begin after its cue
+#: word ("Built in" | "1905 by hand." when the first fragment is cut after two words).
+_COUNTED = re.compile(r"\s+(?!(?:was|is|has|does|as|this|its|his|hers|yours|ours|thus|plus)\b)[a-z]+s\b")
 
 
 def _number_words(integer: str | None, fraction: str | None, m: re.Match[str], allow_year: bool) -> tuple[str, bool]:
@@ -293,7 +303,7 @@ def _number_words(integer: str | None, fraction: str | None, m: re.Match[str], a
         value = int(integer)
         before = m.string[: m.start()]
         after = m.string[m.end() :]
-        if 1100 <= value <= 2099 and _YEAR_CUES.search(before) or 1900 <= value <= 2099 and _YEAR_AFTER.match(after):
+        if 1000 <= value <= 2099 and (_YEAR_CUES.search(before) or not _COUNTED.match(after)):
             return nw.year(value), False
     return _quantity(integer, fraction)
 
@@ -404,8 +414,8 @@ def _title(m: re.Match[str], ctx: Context) -> str | None:
     before = m.string[: m.start()]
     followed_by_name = bool(_CAPITALIZED.match(after.lstrip())) and after[:1] == " "
     if abbr in _STREETS:
-        # "Dr. Patel", "St. Louis"; but "Baker St.", "42 Elm St. is", "Mulholland Dr."
-        if _NUMBERED_OR_NAMED.search(before) and not (abbr == "st" and followed_by_name and not before.strip()):
+        # "Dr. Patel", "St. Louis", "Visit St. Paul's"; but "Baker St.", "42 Elm St. is", "Mulholland Dr."
+        if not followed_by_name and _NUMBERED_OR_NAMED.search(before):
             return _STREETS[abbr] + _period(m)
         return _TITLES[abbr] + ("" if followed_by_name else _period(m))
     if not m.group(0).endswith(".") and not followed_by_name:
@@ -476,7 +486,7 @@ RULES: tuple[Rule, ...] = (
         _phone,
     ),
     Rule("date", r"(?<![\w.-])(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?![\w-])", _iso_date),
-    Rule("date", r"(?<![\w./-])(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})(?![\w./-])", _numeric_date),
+    Rule("date", r"(?<![\w./-])(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})(?![\w/-]|\.\d)", _numeric_date),
     Rule(
         "date",
         rf"\b(?P<mon>{_MONTH_NAME})\.?\s(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?![\w:])(?:,?\s(?P<y>\d{{4}})(?!\w))?",
@@ -510,7 +520,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "abbreviation",
-        r"(?<![\w.])(?P<ab>e\.g\.|i\.e\.|a\.k\.a\.|Ph\.D\.?|w/o|w/(?=\s)|(?:vs|etc|approx|appt|dept|Ave|Blvd|Rd|Fig|No|Nos|Ltd|Corp"
+        r"(?<![\w.])(?P<ab>e\.g\.|i\.e\.|a\.k\.a\.|Ph\.D\.?|w/o|w/(?=\s|$)|(?:vs|etc|approx|appt|dept|Ave|Blvd|Rd|Fig|No|Nos|Ltd|Corp"
         r"|Inc|Co|est|min|max|tel|govt|intl|misc|yrs?|wks?|mos?)\.|vs\b|v\.(?=\s)|aka\b|eg\b(?=,))",
         _abbreviation,
         re.IGNORECASE,
@@ -520,7 +530,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "symbol",
         r"(?<![\w#])#(?P<hash>\d+)\b|(?<![\w#])#(?P<tag>[A-Za-z]\w*)|(?<![\w@.])@(?P<handle>[A-Za-z_]\w*)"
-        r"|\b(?P<plus2>[A-Za-z]\+\+)|(?P<sym>(?<=\s)[&+=×→≈<>≤≥±](?=\s)|&|×|→|≈|±|~(?=\d))",
+        r"|\b(?P<plus2>[A-Za-z]\+\+)|(?P<sym>(?:(?<=\s)|^)[&+=×→≈<>≤≥±](?=\s|$)|&|×|→|≈|±|~(?=\d))",
         _symbol,
     ),
     Rule("symbol", r"\b(?P<w1>and|or|he|she|him|her|his|s?he)/(?P<w2>or|and|she|her|hers|they|them|their)\b", _slash_words),

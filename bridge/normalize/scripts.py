@@ -49,7 +49,9 @@ _FOREIGN = rf"(?:[^\W\d_{_LATIN}]|[\u0591-\u05c7\u064b-\u065f\u0670\u0900-\u0dff
 _JOIN = r"[\s,;:!?.'\"\-\u3000-\u303f\uff01-\uff20\u30fb\u30fc]"
 #: Closing CJK punctuation that belongs to the run (so ``！`` is not left for the engine).
 _CJK_TAIL = r"[\u3001\u3002\uff01\uff1f\uff0c\uff1a\uff1b\u300d\u300f\uff09]*"
-FOREIGN_RUN = re.compile(rf"{_FOREIGN}(?:{_JOIN}*{_FOREIGN})*{_CJK_TAIL}")
+#: Opening CJK brackets right before a run belong to it too.
+_CJK_HEAD = r"[\u300c\u300e\uff08\u3010\u3008\u300a]*"
+FOREIGN_RUN = re.compile(rf"{_CJK_HEAD}{_FOREIGN}(?:{_JOIN}*{_FOREIGN})*{_CJK_TAIL}")
 #: The voice's languages → the scripts it reads besides Latin.
 LANGUAGE_SCRIPTS: dict[str, frozenset[str]] = {
     "ru": frozenset({"Cyrillic"}), "uk": frozenset({"Cyrillic"}), "bg": frozenset({"Cyrillic"}),
@@ -60,7 +62,7 @@ LANGUAGE_SCRIPTS: dict[str, frozenset[str]] = {
     "ja": frozenset({"Kana", "Han"}), "zh": frozenset({"Han"}), "ko": frozenset({"Hangul"}),
 }  # fmt: skip
 _CJK_PUNCT = str.maketrans({"。": ".", "！": "!", "？": "?", "、": ",", "，": ",", "：": ":", "；": ";",
-                            "「": "", "」": "", "『": "", "』": "", "（": "(", "）": ")", "・": " ",
+                            "「": "", "」": "", "『": "", "』": "", "（": "", "）": "", "【": "", "】": "", "〈": "", "〉": "", "《": "", "》": "", "・": " ",
                             "\u3000": " "})  # fmt: skip
 _COMPILED_RANGES = {name: re.compile(f"[{chars}]") for name, chars in SCRIPT_RANGES.items()}
 
