@@ -46,6 +46,7 @@ from bridge.cancel import Cancelled, CancelToken
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines, is_out_of_memory
 from bridge.logs import SessionLog
+from bridge.normalize import segment_notes, session_normalizer
 from bridge.segmenter import Segment, Segmenter, SegmenterConfig
 from bridge.tts.base import TTSError
 from bridge.vc.base import VoiceError
@@ -78,6 +79,9 @@ class SegmentOut:
     id: int
     text: str
     token: int | None = None
+    #: What normalization did with text the voice cannot read: ``{"transliterated": [{"text",
+    #: "as"}], "skipped": [{"text"}]}`` (empty when nothing).
+    notes: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +291,7 @@ class SessionPipeline:
         self.observer = observer
         self.log = SessionLog(log, {"session": session_id})
         self._segmenter = Segmenter(segmenter_config(self.settings))
+        self._normalize = session_normalizer(self.settings, engines.tts)
         self._pauses = pause_config(self.settings)
         self._work: asyncio.Queue[_SegmentWork | _FlushWork] = asyncio.Queue()
         self.output = OutputQueue(int(self.settings.output_queue_seconds * OUTPUT_SAMPLE_RATE))
@@ -547,10 +552,11 @@ class SessionPipeline:
         chain = self._chain
         self._segments_in_utterance += 1
         self.clock.segments += 1
+        spoken = self._normalize(str(work.segment))
         if self.options.events:
-            await self.output.put(SegmentOut(work.id, str(work.segment), work.token))
+            await self.output.put(SegmentOut(work.id, str(work.segment), work.token, segment_notes(spoken)))
         chain.begin_segment(work.segment.boundary, work.pitch_shift)
-        steps = _SegmentSteps(self.engines.tts.stream(str(work.segment), token))
+        steps = _SegmentSteps(self.engines.tts.stream(spoken.spoken, token))
         first = True
         while True:
             try:

@@ -4,7 +4,21 @@ Between the segmenter and the engine (:mod:`bridge.pipeline`), once per segment,
 engine (Soprano's own cleaner then finds nothing left to expand). See :mod:`.normalizer`.
 """
 
-from bridge.normalize.normalizer import Normalizer, NormalizerConfig, normalizer_for, segment_notes
+from bridge.normalize.normalizer import (
+    Normalizer,
+    NormalizerConfig,
+    normalizer_for,
+    segment_notes,
+    session_normalizer,
+)
 from bridge.normalize.spans import NormalizedText, Rewrite
 
-__all__ = ["NormalizedText", "Normalizer", "NormalizerConfig", "Rewrite", "normalizer_for", "segment_notes"]
+__all__ = [
+    "NormalizedText",
+    "Normalizer",
+    "NormalizerConfig",
+    "Rewrite",
+    "normalizer_for",
+    "segment_notes",
+    "session_normalizer",
+]

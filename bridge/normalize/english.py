@@ -335,6 +335,11 @@ def _number(m: re.Match[str], ctx: Context) -> str | None:
     return words
 
 
+def _word_number(m: re.Match[str], ctx: Context) -> str:
+    """``COVID-19``, ``F-16``, ``mid-2020``: the word, then the number (not "minus nineteen")."""
+    return f"{m['w']} {_number_words(m['n'], None, m, allow_year=True)[0]}"
+
+
 def _decade(m: re.Match[str], ctx: Context) -> str:
     if m["short"]:
         return nw.plural_year(int(m["short"]) * 10).split()[-1]  # '90s → "nineties"
@@ -512,6 +517,7 @@ RULES: tuple[Rule, ...] = (
         r"(?<![\w./])(?:(?P<whole>\d+)\s)?(?:(?P<num>\d{1,3})/(?P<den>\d{1,3})(?![\w/])|(?P<vulgar>[½⅓⅔¼¾⅕⅛⅜⅝⅞]))",
         _fraction,
     ),
+    Rule("number", r"(?<![\w-])(?P<w>[A-Za-z]{1,12})-(?P<n>\d{1,4})(?![\w-]|\.\d)", _word_number),
     Rule("number", _QUANTITY, _number),
     Rule(
         "title",

@@ -192,3 +192,24 @@ def normalizer_for(
 ) -> Normalizer:
     """The shared normalizer for these settings (built once: compiling the rules takes ~ms)."""
     return _cached((enabled, date_order, foreign_text, tuple(sorted(lexicon.items())), tuple(languages)))
+
+
+def session_normalizer(settings: object, tts: object) -> Normalizer:
+    """The normalizer for a session: the settings' ``normalize_*`` fields and the engine's
+    languages (English when it declares none)."""
+    return normalizer_for(
+        enabled=getattr(settings, "normalize_text", True),
+        date_order=getattr(settings, "normalize_date_order", "mdy"),
+        foreign_text=getattr(settings, "normalize_foreign_text", "transliterate"),
+        lexicon=getattr(settings, "normalize_pronunciations", None) or {},
+        languages=tuple(getattr(tts, "languages", ("en",))),
+    )
+
+
+def warm(settings: object, tts: object) -> Normalizer:
+    """Build the session normalizer and load the romanizers' tables (pykakasi: ~0.5 s), so that
+    the first session and its first foreign word do not pay for it. Blocking: run in a thread."""
+    normalizer = session_normalizer(settings, tts)
+    if normalizer.config.enabled and normalizer.config.foreign_text == "transliterate":
+        normalizer.romanizers.load()
+    return normalizer
