@@ -541,3 +541,15 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("symbol", r"\b(?P<w1>and|or|he|she|him|her|his|s?he)/(?P<w2>or|and|she|her|hers|they|them|their)\b", _slash_words),
 )
+
+
+# ------------------------------------------------------------------------------- triggers
+#: Characters at (or in the word of) which some rule may start: digits, currency and other
+#: symbols, a quote or point or minus before a digit. Scanning for these is what a segment with
+#: nothing to rewrite costs.
+TRIGGER_CHARS = r"[\d$€£¥₹½⅓⅔¼¾⅕⅛⅜⅝⅞&+=×→≈<>≤≥±~#@/(]|['‘’.-](?=\d)"
+#: Words a rule starts with (lower case, without a final period): titles, abbreviations, months
+#: and weekdays. A word with a period inside (``U.S``, ``e.g``) is one too.
+TRIGGER_WORDS: frozenset[str] = frozenset(
+    w for w in (*_TITLES, *_ABBREVIATIONS, *_WEEKDAYS, *_MONTH_ABBR, *(m.lower() for m in _MONTHS)) if w[-1:].isalpha()
+)

@@ -4,10 +4,12 @@ Pure: no I/O, no clock, no threads (the romanizers' tables load once, see :mod:`
 It sees whole segments, which the segmenter never cuts inside a price, a date, a time or an
 abbreviation, so it is safe on a stream.
 
-One scan: the user's pronunciation dictionary, the English rules (:mod:`.english`, when the
-voice speaks English) and the foreign-script runs are joined into one regular expression,
-tried once over the segment. A segment where nothing matches costs that one failed search
-(a few microseconds): it runs on the first-audio path.
+The user's pronunciation dictionary, the English rules (:mod:`.english`, when the voice speaks
+English) and the foreign-script runs are joined into one regular expression, tried only where
+a rule can start: at a trigger character (a digit, a symbol, a letter of another script) or the
+start of its word, and at a trigger word (a title, an abbreviation, a month, a dictionary word).
+Two plain character-class and word searches find those; a segment with none of them is handed
+back as it is, which costs a few microseconds (it runs on the first-audio path).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bridge.normalize.english import RULES, Context, DateOrder, Rule
-from bridge.normalize.scripts import FOREIGN_RUN, ROMANIZERS, Romanizers, readable_scripts, script_of
+from bridge.normalize.english import RULES, TRIGGER_CHARS, TRIGGER_WORDS, Context, DateOrder, Rule
+from bridge.normalize.scripts import FOREIGN_RUN, FOREIGN_START, ROMANIZERS, Romanizers, readable_scripts, script_of
 from bridge.normalize.spans import NormalizedText, SpokenBuilder
 
 ForeignText = Literal["transliterate", "skip"]
 
 _GROUP = re.compile(r"\(\?P<(\w+)>")
+_WORD = re.compile(r"[A-Za-z][A-Za-z.]*")
 _BACKREF = re.compile(r"\(\?P=(\w+)\)")
 
 
@@ -97,6 +100,12 @@ class Normalizer:
             parts.append(f"(?P<r{index}>{body})")
         self._scanner = re.compile("|".join(parts))
         self._single = [re.compile(_prefixed(r.pattern, f"r{i}_"), r.flags) for i, r in enumerate(rules)]
+        chars = f"{FOREIGN_START}|{TRIGGER_CHARS}" if english else FOREIGN_START
+        self._trigger_chars = re.compile(chars)
+        self._trigger_words = TRIGGER_WORDS if english else frozenset()
+        self._lexicon_words = (
+            re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE) if config.lexicon else None
+        )
 
     # ------------------------------------------------------------------ rule callbacks
     def _say_lexicon(self, match: _RuleMatch, ctx: Context) -> str | None:
@@ -115,15 +124,40 @@ class Normalizer:
     def __call__(self, text: str) -> NormalizedText:
         if not self.config.enabled or not text:
             return NormalizedText(text, text)
-        match = self._scanner.search(text)
-        if match is None:
+        starts = self._starts(text)
+        if not starts:
             return NormalizedText(text, text)
-        builder = SpokenBuilder(text)
-        while match is not None:
-            index = int(match.lastgroup[1:])  # type: ignore[index]
-            resume = self._apply(builder, match, index)
-            match = self._scanner.search(text, resume)
-        return builder.build()
+        builder: SpokenBuilder | None = None
+        done = 0  # text before this is rewritten or passed
+        for start in starts:
+            if start < done:
+                continue
+            match = self._scanner.match(text, start)
+            if match is None:
+                continue
+            if builder is None:
+                builder = SpokenBuilder(text)
+            done = self._apply(builder, match, int(match.lastgroup[1:]))  # type: ignore[index]
+        return builder.build() if builder is not None else NormalizedText(text, text)
+
+    def _is_trigger(self, word: str) -> bool:
+        stem = word.rstrip(".")
+        return "." in stem or stem.lower() in self._trigger_words
+
+    def _starts(self, text: str) -> list[int]:
+        """Where a rule may start, in order: each trigger character and the start of its word,
+        each trigger word. (A set lookup per word: a regex alternation of the words, case
+        ignored, costs several times more on a segment with nothing to rewrite.)"""
+        starts: set[int] = set()
+        for hit in self._trigger_chars.finditer(text):
+            at = hit.start()
+            starts.add(at)
+            starts.add(text.rfind(" ", 0, at) + 1)
+        if self._trigger_words and any(map(self._is_trigger, _WORD.findall(text))):
+            starts.update(hit.start() for hit in _WORD.finditer(text) if self._is_trigger(hit.group()))
+        if self._lexicon_words is not None:
+            starts.update(hit.start() for hit in self._lexicon_words.finditer(text))
+        return sorted(starts)
 
     def _apply(self, builder: SpokenBuilder, match: re.Match[str], index: int) -> int:
         """Rewrite one match, or let the rules after it try the same position; where to go on."""

@@ -51,6 +51,8 @@ _JOIN = r"[\s,;:!?.'\"\-\u3000-\u303f\uff01-\uff20\u30fb\u30fc]"
 _CJK_TAIL = r"[\u3001\u3002\uff01\uff1f\uff0c\uff1a\uff1b\u300d\u300f\uff09]*"
 #: Opening CJK brackets right before a run belong to it too.
 _CJK_HEAD = r"[\u300c\u300e\uff08\u3010\u3008\u300a]*"
+#: Where a foreign run may start (for the normalizer's trigger scan).
+FOREIGN_START = rf"{_FOREIGN}|[\u300c\u300e\uff08\u3010\u3008\u300a]"
 FOREIGN_RUN = re.compile(rf"{_CJK_HEAD}{_FOREIGN}(?:{_JOIN}*{_FOREIGN})*{_CJK_TAIL}")
 #: The voice's languages → the scripts it reads besides Latin.
 LANGUAGE_SCRIPTS: dict[str, frozenset[str]] = {
