@@ -52,7 +52,7 @@ SENTENCES: tuple[Sentence, ...] = (
     _s("The date is 12/03/2026.", r"december (3|3rd|third),? (2026|twenty twenty[- ]six)"),
     _s("It was signed on 2026-12-03.", r"december (3|3rd|third),? (2026|twenty twenty[- ]six)"),
     _s("We met on Jan. 5th.", r"january (5|5th|fifth)\b"),
-    _s("Dr. Patel will see you now.", r"(dr\.?|doctor) patel will see you"),
+    _s("Dr. Patel will see you now.", r"(dr\.?|doctor) patel\b"),
     _s("Mrs. Lee is here.", r"(mrs\.?|missus|misses) lee is here"),
     _s("Walk down Baker St. to the end.", r"baker (st\.?|street) to the end"),
     _s("It weighs 2.5 kg in total.", r"2\.5 ?(kg|kilograms?)\b", r"two point five kilograms"),

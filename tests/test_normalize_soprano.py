@@ -80,5 +80,5 @@ async def test_pipeline_prompts_soprano_with_the_normalized_words(soprano, monke
         engines.executor.shutdown(wait=True)
     assert words(" ".join(prompted)) == words(
         "Doctor Patel paid one thousand two hundred ninety nine dollars and ninety nine cents on December third "
-        "twenty twenty six at seven oh five a m, for example for two point five kilograms of rice."
+        "twenty twenty six at seven oh five A M, for example for two point five kilograms of rice."
     )

@@ -233,7 +233,7 @@ def _clock(hour: int, minute: int, meridiem: str | None) -> str:
     else:
         words += f" {nw.cardinal(minute)}"
     if meridiem:
-        words += " a m" if meridiem.lower() == "a" else " p m"
+        words += " A M" if meridiem.lower() == "a" else " P M"  # "a m": Whisper hears "at M"
     return words
 
 
