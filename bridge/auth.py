@@ -122,6 +122,13 @@ def _same_origin(origin: str, host_header: str) -> bool:
         return False
 
 
+def _error_body(request: web.BaseRequest, message: str, code: str) -> dict[str, object]:
+    """The refusal in the shape the route's clients read: OpenAI's under ``/v1/``."""
+    if request.path.startswith("/v1/"):
+        return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
+    return {"error": message}
+
+
 def access_middleware(access: Access, on_refusal: Callable[[str], None] | None = None) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Refuse requests without a valid key (401) or from a foreign page (403)."""
 
@@ -132,12 +139,13 @@ def access_middleware(access: Access, on_refusal: Callable[[str], None] | None =
         if not access.origin_ok(request):
             reason = "origin"
             response: web.StreamResponse = web.json_response(
-                {"error": f"origin {request.headers.get('Origin', '')[:100]!r} is not allowed"}, status=403
+                _error_body(request, f"origin {request.headers.get('Origin', '')[:100]!r} is not allowed", "origin_not_allowed"),
+                status=403,
             )
         elif not access.key_ok(access.presented_key(request)):
             reason = "auth"
             response = web.json_response(
-                {"error": "a valid API key is required (Authorization: Bearer KEY, or ?token=KEY)"},
+                _error_body(request, "a valid API key is required (Authorization: Bearer KEY, or ?token=KEY)", "invalid_api_key"),
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="voice-bridge"'},
             )

@@ -42,11 +42,16 @@ def serve(
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
     voice: Annotated[Optional[str], typer.Option(help="Default RVC voice for new sessions.")] = None,
     log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING…")] = None,
+    wyoming_port: Annotated[
+        Optional[int], typer.Option(help="Also serve Wyoming (Home Assistant) TTS on this TCP port, e.g. 10200.")
+    ] = None,
 ) -> None:
     """Start the server (settings: VOICE_BRIDGE_* variables and voice-bridge.toml)."""
     from bridge.server import serve as run_server
 
-    settings = settings_or_exit(host=host, port=port, tts=tts, device=device, default_voice=voice, log_level=log_level)
+    settings = settings_or_exit(
+        host=host, port=port, tts=tts, device=device, default_voice=voice, log_level=log_level, wyoming_port=wyoming_port
+    )
     setup_logging(settings.log_level, settings.log_json)
     asyncio.run(run_server(settings))
 

@@ -143,7 +143,11 @@ class Settings(BaseSettings):
         None, description="Piper .onnx voice; default: the embedded joe-medium voice."
     )
     piper_threads: int = Field(
-        0, ge=0, description="onnxruntime intra-op threads per synthesis (0: library default)."
+        0,
+        ge=0,
+        description="onnxruntime intra-op threads per synthesis call. 0: one per call, so each "
+        "model worker is one core's work, and every core for a call that runs while no other "
+        "model work waits.",
     )
     piper_streaming: bool = Field(
         True, description="Decode Piper audio in chunks (first audio sooner) when the graph allows."
@@ -152,7 +156,22 @@ class Settings(BaseSettings):
     piper_length_scale: float | None = Field(None, gt=0, description="Override the voice's speaking rate (>1 slower).")
     piper_noise_w: float | None = Field(None, ge=0, description="Override the voice's duration noise.")
     synthesis_workers: int = Field(
-        2, ge=1, description="Threads running model work (TTS, voice conversion) for all sessions."
+        0,
+        ge=0,
+        description="Threads running model work (TTS, voice conversion) for all sessions, most "
+        "urgent first (0: one per core the process may use).",
+    )
+    first_audio_target_ms: int = Field(
+        100,
+        ge=0,
+        description="Scheduling: an utterance's first audio is due this long after its first "
+        "segment is cut; work for listeners with more audio left waits behind it.",
+    )
+    boundary_grace_ms: int = Field(
+        150,
+        ge=0,
+        description="Scheduling: a segment's first work may be this much later than its "
+        "listener running dry, so that under overload gaps fall at sentence and clause ends.",
     )
 
     # --- soprano (tts = "soprano") ------------------------------------------------------
@@ -162,7 +181,9 @@ class Settings(BaseSettings):
         "tokenizer_config.json, decoder.pth); default: the soprano folder in models_dir.",
     )
     soprano_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="LM precision; 'auto': bfloat16 on CUDA, float32 on CPU. The decoder runs in float32."
+        "auto",
+        description="LM precision; 'auto': bfloat16 on a GPU that computes it natively (NVIDIA compute "
+        "capability 8+, AMD CDNA or RDNA 3+), else float32 (CPU, RX 6000, older NVIDIA). The decoder runs in float32."
     )
     soprano_max_new_tokens: int = Field(
         512, ge=16, le=4096, description="Hard cap on audio tokens per sentence (64 ms each)."
@@ -238,10 +259,61 @@ class Settings(BaseSettings):
     word_pause_ms: int = Field(30, ge=0, description="Silence kept where a segment was cut between words.")
     fade_ms: float = Field(4.0, ge=0, description="Raised-cosine fade where silence is trimmed.")
 
+    opus_bitrate: int = Field(
+        64000, ge=6000, le=510000, description="Opus bitrate (bit/s) for WebSocket `format: opus` and OpenAI `response_format: opus`."
+    )
+
+    # --- other protocols: OpenAI speech API, Wyoming (bridge/openai_speech.py, wyoming_server.py)
+    openai_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "voice-bridge"],
+        description="Model names POST /v1/audio/speech accepts (comma-separated; all speak with this server's engines).",
+    )
+    openai_max_input_chars: int = Field(
+        4096, ge=1, description="Longest `input` of POST /v1/audio/speech (OpenAI's limit: 4096)."
+    )
+    openai_voice_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="OpenAI voice names (alloy, nova, …) → this server's voices, as JSON; unmapped OpenAI names "
+        "speak with the default voice.",
+    )
+    wyoming_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve Wyoming (Home Assistant) TTS on this TCP port, e.g. 10200 (empty: off)."
+    )
+
     # --- sessions / limits --------------------------------------------------------------
-    max_sessions: int = Field(32, ge=1, description="Concurrent WebSocket sessions.")
+    max_sessions: int = Field(
+        32, ge=1, description="Hard cap on concurrent sessions (WebSocket and /api/speak), whatever the measured capacity."
+    )
     output_queue_seconds: float = Field(
         4.0, gt=0, description="Audio a session may hold unsent before its synthesis pauses."
+    )
+
+    # --- measured capacity (bridge/capacity.py) ---------------------------------------------
+    capacity_admission: bool = Field(
+        True,
+        description="Refuse a new session (WebSocket 1013, /api/speak 503, /ready 503) when one more listener "
+        "would push the demand past the usable cores; false: only max_sessions limits.",
+    )
+    capacity_cores: float = Field(
+        0.0, ge=0, description="Cores the capacity counts (0: the CPUs this process may use, capped by a cgroup CPU quota)."
+    )
+    capacity_margin: float = Field(
+        0.15, ge=0, lt=1, description="Share of the cores kept free: usable cores = cores × (1 − margin)."
+    )
+    capacity_window_seconds: float = Field(
+        10.0, gt=0, description="Wall time over which the load (model CPU-seconds per second) is measured."
+    )
+    capacity_prior_cost_per_audio_second: float = Field(
+        0.25,
+        gt=0,
+        description="CPU-seconds per second of audio assumed for a voice not yet measured (about 2× embedded "
+        "Piper's cost on one core; raise it when the default voice is RVC on the CPU).",
+    )
+    capacity_warmup_audio_seconds: float = Field(
+        2.0, ge=0, description="Audio a voice must have made before its measured cost replaces the prior."
+    )
+    capacity_cost_half_life_audio_seconds: float = Field(
+        60.0, gt=0, description="A cost measurement weighs half once the voice has made this much newer audio."
     )
 
     # --- access (bridge/auth.py) ----------------------------------------------------------
@@ -405,7 +477,7 @@ class Settings(BaseSettings):
         "cheaper first block, sooner first audio). Empty: all of rvc_context_seconds, as RVC's realtime GUI.",
     )
 
-    @field_validator("api_keys", "allowed_origins", "trusted_proxies", mode="before")
+    @field_validator("api_keys", "allowed_origins", "trusted_proxies", "openai_models", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)

@@ -33,7 +33,8 @@ import numpy as np
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bridge import __version__
+from bridge import __version__, openai_speech
+from bridge.accelerator import accelerators_in_use
 from bridge.audio.framing import decode_pcm
 from bridge.audio.wav import wav_bytes
 from bridge.auth import Access, access_middleware, redact_access_log, warn_if_exposed
@@ -57,6 +58,8 @@ T = TypeVar("T")
 STATIC_DIR = Path(__file__).parent / "static"
 
 JANITOR = web.AppKey("janitor", asyncio.Task)
+#: The Wyoming listener, when ``wyoming_port`` is set (bridge/wyoming_server.py).
+WYOMING = web.AppKey("wyoming", object)
 
 
 class SpeakRequest(BaseModel):
@@ -112,6 +115,7 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=refusal.code, message=refusal.reason.encode())
         return ws
     fmt = request.query.get("format", settings.output_format)
+    framing = request.query.get("opus_framing")
     options = SessionOptions(
         events=_flag(request.query.get("events")),
         voice=settings.default_voice,
@@ -120,6 +124,8 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
     session_id = f"s{next(state.session_ids)}"
     context = current_session.set(session_id)  # the session's tasks inherit it: their log lines say so
     session = Session(state, ws, session_id, options, request)
+    if fmt == "opus":  # ?format=opus[&opus_framing=raw]
+        session.choose_format("opus", "raw" if framing == "raw" else "ogg")
     state.sessions[session_id] = session
     state.metrics.sessions_opened.inc()
     session.log.info("session opened", extra={"peer": peer, "events": options.events})
@@ -303,6 +309,7 @@ async def health(request: web.Request) -> web.Response:
     engines_info = state.engines.info()
     devices = devices_in_use(engines_info)
     in_use = list(dict.fromkeys(d for d in devices.values() if d is not None))  # distinct, TTS first
+    capacity = state.admission.capacity
     return web.json_response(
         {
             "status": status,
@@ -312,11 +319,17 @@ async def health(request: web.Request) -> web.Response:
             # the setting ("auto"); null until the engines have resolved it.
             "device": ", ".join(in_use) or None,
             "devices": devices,
+            # The GPUs among them, by vendor: api "cuda" (NVIDIA) or "rocm" (AMD), whose torch
+            # builds both call the device "cuda"; the card's name, arch and memory from torch.
+            "accelerators": accelerators_in_use(in_use),
             "device_setting": settings.device,
             "sessions": sessions,
             "max_sessions": settings.max_sessions,
-            "capacity": state.admission.capacity,
-            "accepting": state.engines.loaded and state.admission.capacity > 0,
+            "capacity": capacity,
+            "accepting": state.engines.loaded and capacity > 0,
+            # Measured capacity (bridge/capacity.py): cores, cost per audio second per voice,
+            # load, load ratio, and how many listeners the cores carry in real time.
+            "load": state.capacity_report().as_dict(),
             "uptime_seconds": round(time.time() - state.started, 1),
         }
     )
@@ -325,8 +338,9 @@ async def health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     """Readiness for a load balancer: 200 while this replica can take a new session, else 503.
 
-    Not ready while the engines load or when every session slot is taken (a new WebSocket would
-    be closed with 1013), so a balancer that health-checks ``/ready`` sends new sessions to
+    Not ready while the engines load, when every session slot is taken, or when one more
+    listener would push the measured demand past the usable cores (a new WebSocket would be
+    closed with 1013 either way: "at capacity"), so a balancer that health-checks ``/ready`` sends new sessions to
     another replica; the sessions already open here carry on either way.
     """
     state = request.app[STATE]
@@ -418,6 +432,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", index)
     app.router.add_get("/demo", demo_page)
+    openai_speech.add_routes(app)  # /v1/audio/speech, /v1/audio/voices, /v1/models
     app.router.add_static("/static/", STATIC_DIR)
 
     async def load_engines(app: web.Application) -> None:
@@ -444,11 +459,26 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
     async def close_sessions(app: web.Application) -> None:
         await shutdown_sessions(state, timeout=min(CLOSE_TIMEOUT, settings.shutdown_timeout_seconds))
 
+    async def start_wyoming(app: web.Application) -> None:
+        from bridge.wyoming_server import WyomingService
+
+        service = WyomingService(state, settings.host, settings.wyoming_port or 0)
+        await service.start()
+        app[WYOMING] = service
+
+    async def stop_wyoming(app: web.Application) -> None:
+        service = app.get(WYOMING)
+        if service is not None:
+            await service.stop()  # type: ignore[attr-defined]
+
     app.on_startup.append(load_engines)
     app.on_startup.append(warm_normalizer)
     app.on_startup.append(start_janitor)
     app.on_shutdown.append(close_sessions)
     app.on_cleanup.append(stop_janitor)
+    if settings.wyoming_port is not None:
+        app.on_startup.append(start_wyoming)
+        app.on_shutdown.append(stop_wyoming)
     return app
 
 

@@ -23,6 +23,8 @@ class WrappedEngine(TTSEngine):
         self.inner = inner
         self.chunks = 0
         self.calls: list[str] = []
+        self.active = 0  # streams begun and not yet ended or closed
+        self._lock = threading.Lock()
 
     @property
     def sample_rate(self) -> int:
@@ -31,11 +33,17 @@ class WrappedEngine(TTSEngine):
     def load(self) -> None:
         self.inner.load()
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         self.calls.append(text)
-        for chunk in self.inner.stream(text, cancel):
-            self.chunks += 1
-            yield chunk
+        with self._lock:
+            self.active += 1
+        try:
+            for chunk in self.inner.stream(text, cancel):
+                self.chunks += 1
+                yield chunk
+        finally:
+            with self._lock:
+                self.active -= 1
 
 
 class FailingEngine(WrappedEngine):
@@ -45,7 +53,7 @@ class FailingEngine(WrappedEngine):
         super().__init__(inner)
         self.marker = marker
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         if self.marker in text:
             raise TTSError(f"injected fault in {text!r}")
         yield from super().stream(text, cancel)
@@ -60,7 +68,7 @@ class GatedEngine(WrappedEngine):
         self.waiting = threading.Event()  # a worker thread is held at the gate
         self.released = threading.Event()  # ... and has since returned its chunk
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         for index, chunk in enumerate(super().stream(text, cancel)):
             if index >= 1:
                 self.waiting.set()
@@ -80,7 +88,7 @@ class RaisingEngine(WrappedEngine):
         self.after_chunks = after_chunks
         self.raised = 0
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         if self.marker not in text:
             yield from super().stream(text, cancel)
             return
@@ -106,6 +114,7 @@ class ToneEngine(TTSEngine):
         self.started = 0
         self.finished = 0
         self.active = 0
+        self.chunks = 0
         self._lock = threading.Lock()
 
     @property
@@ -115,7 +124,7 @@ class ToneEngine(TTSEngine):
     def load(self) -> None:
         pass
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         import time
 
         with self._lock:
@@ -131,6 +140,8 @@ class ToneEngine(TTSEngine):
                     return
                 time.sleep(self.chunk_delay)
                 n = min(step, total - done)
+                with self._lock:
+                    self.chunks += 1
                 yield (0.3 * np.sin(2 * np.pi * 220 * (t[:n] + done / self.sample_rate))).astype(np.float32)
                 done += n
         finally:

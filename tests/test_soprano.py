@@ -276,10 +276,8 @@ def test_cancel_stops_within_one_step(random_engine):
     next(stream)
     cancel.cancel()
     tokens_at_cancel = scheduler.tokens
-    started = time.perf_counter()
-    assert list(stream) == []  # the consumer stops at once
-    assert time.perf_counter() - started < 0.5
-    deadline = time.monotonic() + 5
+    assert list(stream) == []  # the consumer stops at once: nothing more is yielded
+    deadline = time.monotonic() + 30  # a hang guard; the step count below is the assertion
     while scheduler.active and time.monotonic() < deadline:
         time.sleep(0.005)
     assert scheduler.active == 0

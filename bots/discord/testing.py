@@ -32,6 +32,7 @@ class Packet:
     opus: bytes
     pcm: bytes | None  # the PCM frame it was encoded from; None for the player's Opus silence
     source: Any = None  # the AudioSource of the player that sent it
+    tick: int = -1  # the player's loop count when it sent it: 0, 1, 2… one per 20 ms of its schedule
 
     @property
     def silent(self) -> bool:
@@ -78,7 +79,9 @@ class RecordingVoiceClient:
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
         now = time.perf_counter()
-        source = getattr(threading.current_thread(), "source", None)  # the AudioPlayer's
+        player = threading.current_thread()  # the AudioPlayer
+        source = getattr(player, "source", None)
+        tick = getattr(player, "loops", -1)
         if encode:
             assert self.encoder is not None
             encoded = self.encoder.encode(data, self.encoder.SAMPLES_PER_FRAME)
@@ -86,7 +89,7 @@ class RecordingVoiceClient:
         else:
             encoded, pcm = bytes(data), None
         with self._lock:
-            self.packets.append(Packet(now, encoded, pcm, source))
+            self.packets.append(Packet(now, encoded, pcm, source, tick))
 
     # -- what the bot calls (event loop)
     def play(

@@ -26,7 +26,7 @@ import math
 import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -326,13 +326,14 @@ class SopranoEngine(TTSEngine):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from bridge.tts.soprano_scheduler import BatchScheduler, SamplingConfig
+        from bridge.accelerator import auto_lm_dtype
 
         device = resolve_device(self.device_setting)
         if self.threads > 0:
             torch.set_num_threads(self.threads)
         dtype_name = self.dtype_setting
         if dtype_name == "auto":
-            dtype_name = "bfloat16" if device.startswith("cuda") else "float32"
+            dtype_name = auto_lm_dtype(torch, device)
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype_name]
 
         with _quiet_transformers():
@@ -389,7 +390,9 @@ class SopranoEngine(TTSEngine):
         prompts = [list(self._tokenizer(f"[STOP][TEXT]{s}[START]")["input_ids"]) for s in sentences]
         return prompts, [token_cap(s, cap, self.tokens_per_char) for s in sentences]
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(
+        self, text: str, cancel: CancelToken, lead: Callable[[], float] | None = None
+    ) -> Iterator[np.ndarray]:
         """Audio chunks for ``text``; generation starts at this call (it only enqueues the text)."""
         return SopranoStream(self._submit(text, cancel, None, None), cancel, self._scheduler, audio_only=True)
 

@@ -56,6 +56,7 @@ from bridge.vc.checkpoint import (
     build_from_checkpoint,
     read_checkpoint,
 )
+from bridge.listener import ListenerClock
 from bridge.vc.pacing import BlockPacer
 from bridge.vc.pitch import f0_to_coarse, shift_f0
 from bridge.vc.synthesizer import NOISE_SCALE, Synthesizer
@@ -244,7 +245,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise VoiceError(f"device {name!r} requested but CUDA is not available")
+        # ROCm builds of torch answer to "cuda" too: this is "no NVIDIA or AMD GPU usable".
+        raise VoiceError(f"device {name!r} requested but torch sees no GPU (CUDA or ROCm)")
     return device
 
 
@@ -271,7 +273,10 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
         return torch.float32, None
     if precision == "fp16":
         if device.type != "cuda":
-            raise VoiceError("fp16 precision needs a CUDA device (use fp32 or bf16 on the CPU)")
+            raise VoiceError(
+                "fp16 precision needs a CUDA device (an NVIDIA GPU, or an AMD one with torch's ROCm build; "
+                "use fp32 or bf16 on the CPU)"
+            )
         return torch.float16, None
     if precision == "bf16":
         # Weights stay fp32; matmuls/convolutions run in bf16 under autocast, normalisations,
@@ -861,7 +866,7 @@ class RVCStream(VoiceStream):
         out, seconds, waited = self._convert_block(block)
         if self.pacer is not None:
             self.pacer.converted(block + context, seconds, waited)
-            self.pacer.emitted(len(out) / self.voice.sample_rate)
+            self.pacer.converted_audio(len(out) / self.voice.sample_rate)
         return out
 
     def _convert_block(self, block: int) -> tuple[np.ndarray, float, float]:
@@ -1148,7 +1153,10 @@ class RVCConverter(VoiceConverter):
         cancel: CancelToken | None = None,
         params: ConversionParams | None = None,
         layout: StreamLayout | None = None,
+        listener: ListenerClock | None = None,
     ) -> RVCStream:
+        """A stream into ``voice``. ``listener``: the session's listener clock, which paced
+        blocks are sized by (see bridge.vc.pacing); None: the stream keeps one of its own."""
         loaded = self.load_voice(voice)
         params = params or self.params
         if not 0 <= params.speaker_id < loaded.speakers:
@@ -1156,7 +1164,9 @@ class RVCConverter(VoiceConverter):
         layout = layout or self.layout
         pacer = None
         if self.paced:
-            pacer = BlockPacer(layout.first_block or layout.block, layout.block, layout.context, step=layout.step)
+            pacer = BlockPacer(
+                layout.first_block or layout.block, layout.block, layout.context, step=layout.step, listener=listener
+            )
         return RVCStream(
             loaded, input_rate, pitch_shift=pitch_shift, params=params, layout=layout, cancel=cancel, pacer=pacer
         )

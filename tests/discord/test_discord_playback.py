@@ -1,18 +1,20 @@
 """End to end, offline, with real parts: discord.py's AudioPlayer thread and the real Opus
 encoder (RecordingVoiceClient), the real bridge server on loopback, the fake streaming LLM.
 
-Timing assertions look at distributions (median, share of on-time intervals) and at counts
-(silence frames, packets after a stop), not at tight wall-clock bounds: the machine is loaded.
+Pacing is asserted by order and counts, never in milliseconds (the machine is shared and
+loaded): discord.py's player sends one frame per tick of its 20 ms schedule, so "steady, no gap"
+is every tick sending the next frame and the source never inserting silence. The intervals
+themselves are a figure: ``python -m benchmarks.discord_latency`` records them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 
 import numpy as np
 import pytest
+from discord.player import AudioPlayer
 
 from bridge.server import STATE
 from bots.discord.link import CLIENT_QUEUE_FRAMES
@@ -90,11 +92,11 @@ async def test_steady_20ms_pacing_and_no_gap_after_first_audio(
     assert b"".join(p.pcm for p in packets) == padded(fed_log.of(stats))
     assert len(packets) == stats.audio_frames > 150  # several seconds of speech
 
-    # 20 ms pacing: the typical interval, and the average over the whole reply (the player keeps
-    # an absolute schedule, so a late packet is followed by quicker ones, never by drift).
-    intervals = np.diff([p.time for p in packets]) * 1000
-    assert 19.0 <= statistics.median(intervals) <= 21.0
-    assert 19.5 <= float(np.mean(intervals)) <= 21.5
+    # Paced by the player's schedule: tick n goes out at start + n × DELAY (a late tick is
+    # followed by quicker ones, never by drift), DELAY being one 20 ms frame. Each tick sent the
+    # next frame, from the first to the last: none skipped, none doubled, no pause in between.
+    assert AudioPlayer.DELAY == FRAME_BYTES / (48000 * 2 * 2) == 0.02
+    assert [p.tick for p in packets] == list(range(len(packets)))
 
 
 async def test_flush_ends_playback_right_after_the_last_sample(server, session_factory, fed_log) -> None:
@@ -109,9 +111,10 @@ async def test_flush_ends_playback_right_after_the_last_sample(server, session_f
     # on the player's next tick (its read() returned b'' at once).
     tail = packets[packets.index(audio[-1]) + 1 :]
     assert len(tail) == 5 and all(p.pcm is None for p in tail)
-    assert tail[0].time - audio[-1].time < 0.1
-    # ... and the session learnt it (the `after` callback, through the event loop).
-    assert report.playback_ended is not None and report.playback_ended - audio[-1].time < 1.0
+    assert [p.tick for p in audio] == list(range(len(audio)))
+    assert all(p.tick == audio[-1].tick + 1 for p in tail)  # the very next tick
+    # ... and the session learnt it (the `after` callback, through the event loop), afterwards.
+    assert report.playback_ended is not None and report.playback_ended >= tail[-1].time
     assert report.source.finished_at is not None and report.source.finished_at < audio[-1].time
 
 
@@ -126,14 +129,13 @@ async def test_stop_silences_within_one_frame_and_the_server_stops_synthesizing(
     assert await session.stop() == "Stopped."
     report = await asyncio.wait_for(done, 5)
     assert report.outcome == "interrupted"
-    await asyncio.sleep(0.2)
+    player = vc._player  # noqa: SLF001
+    await wait_until(lambda: player is None or not player.is_alive())  # it has sent all it will send
     late = pcm_packets(vc.snapshot(), since=stopped_at)
     assert len(late) <= 1  # at most the frame the player had already read
     # The server dropped its queue and stopped the model work.
-    await wait_until(lambda: not remote.pipeline.busy and remote.pipeline.output.samples == 0, timeout=5)
-    synthesized = remote.pipeline.clock.samples
-    await asyncio.sleep(0.3)
-    assert remote.pipeline.clock.samples == synthesized == 0
+    await wait_until(lambda: not remote.pipeline.busy and remote.pipeline.output.samples == 0, timeout=30)
+    assert remote.pipeline.clock.samples == 0
     assert not vc.is_playing()
 
     # The next utterance starts cleanly: only its own audio is played.

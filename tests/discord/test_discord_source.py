@@ -1,4 +1,8 @@
-"""StreamSource on its own: conversion, the read() contract, end, abort and backpressure."""
+"""StreamSource on its own: conversion, the read() contract, end, abort and backpressure.
+
+No test here measures time: "does not wait" is a coroutine that completes without suspending,
+and the jitter buffer's cap runs on a fake clock (the module's ``time``, replaced).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,45 @@ import time
 import numpy as np
 import pytest
 
+import bots.discord.source as source_module
 from bots.discord.source import FRAME_BYTES, SILENCE, StreamSource, to_discord_pcm
 
 
 def tone(seconds: float, amplitude: float = 0.5) -> np.ndarray:
     t = np.arange(int(48000 * seconds), dtype=np.float32) / 48000
     return (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+class FakeTime:
+    """``perf_counter``/``monotonic`` that move only when told; ``sleep`` refuses to wait."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    monotonic = perf_counter
+
+    def sleep(self, seconds: float) -> None:
+        raise AssertionError(f"StreamSource slept {seconds} s")
+
+
+@pytest.fixture
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    fake = FakeTime()
+    monkeypatch.setattr(source_module, "time", fake)
+    return fake
+
+
+def completes_without_waiting(coroutine) -> bool:
+    """Run a coroutine's first step: True if it returned without suspending (it never waited)."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return True
+    coroutine.close()
+    return False
 
 
 def test_conversion_is_clipped_16_bit_stereo() -> None:
@@ -25,11 +62,10 @@ def test_conversion_is_clipped_16_bit_stereo() -> None:
     assert len(to_discord_pcm(np.zeros(960, np.float32))) == FRAME_BYTES == 3840
 
 
-async def test_read_returns_silence_while_open_and_dry_without_waiting() -> None:
+async def test_read_returns_silence_while_open_and_dry_without_waiting(fake_time: FakeTime) -> None:
     source = StreamSource(prebuffer_seconds=0.0)
-    started = time.perf_counter()
+    # The clock stands still and sleeping fails: a read that waited for audio would hang or fail.
     frames = [source.read() for _ in range(50)]
-    assert time.perf_counter() - started < 0.5  # never waits (50 frames of real time would be 1 s)
     assert all(frame == SILENCE for frame in frames)
     assert source.stats.priming_frames == 50 and source.stats.underruns == 0
 
@@ -70,8 +106,8 @@ async def test_abort_ends_at_once_and_wakes_everyone() -> None:
     assert source.full
     waiter = asyncio.create_task(source.wait_for_room())
     finished = asyncio.create_task(source.wait_finished())
-    await asyncio.sleep(0.01)
-    assert not waiter.done()
+    await asyncio.sleep(0)  # both run up to their wait
+    assert not waiter.done() and not finished.done()
     source.abort()
     assert source.read() == b"" and source.buffered_bytes == 0
     await asyncio.wait_for(asyncio.gather(waiter, finished), 1.0)
@@ -98,8 +134,8 @@ async def test_backpressure_waits_until_the_player_thread_drains_to_low_water() 
         woke_at.append(source.buffered_seconds)
 
     task = asyncio.create_task(feeder())
-    await asyncio.sleep(0.05)
-    assert not task.done()  # still full: the feeder waits (nothing dropped)
+    await asyncio.sleep(0)  # the feeder runs up to its wait
+    assert not task.done() and source.stats.reader_waits == 1  # still full: it waits (nothing dropped)
 
     def player() -> None:  # like AudioPlayer: 20 ms reads from another thread
         for _ in range(20):
@@ -108,7 +144,7 @@ async def test_backpressure_waits_until_the_player_thread_drains_to_low_water() 
 
     thread = threading.Thread(target=player)
     thread.start()
-    await asyncio.wait_for(task, 2.0)
+    await asyncio.wait_for(task, 30.0)
     thread.join()
     assert woke_at and woke_at[0] <= 0.2 + 1e-9
     assert source.stats.reader_waits == 1
@@ -118,7 +154,7 @@ async def test_backpressure_waits_until_the_player_thread_drains_to_low_water() 
 async def test_not_full_means_no_wait() -> None:
     source = StreamSource(max_seconds=1.0, low_water_seconds=0.5)
     source.feed(tone(0.2))
-    await asyncio.wait_for(source.wait_for_room(), 0.1)
+    assert completes_without_waiting(source.wait_for_room())
     assert source.stats.reader_waits == 0
 
 
@@ -127,20 +163,38 @@ async def test_marks_are_checked() -> None:
         StreamSource(max_seconds=1.0, low_water_seconds=1.0)
 
 
-async def test_jitter_buffer_waits_for_more_audio_but_not_longer_than_its_cap() -> None:
-    source = StreamSource(max_seconds=2.0, prebuffer_seconds=0.5, prebuffer_max_wait=0.1)
+async def test_jitter_buffer_waits_for_more_audio_but_not_longer_than_its_cap(fake_time: FakeTime) -> None:
+    source = StreamSource(max_seconds=2.0, prebuffer_seconds=0.5, prebuffer_max_wait=0.25)
     source.feed(tone(0.14))  # a streaming TTS's short first chunk
-    started = time.perf_counter()
     ready = asyncio.create_task(source.wait_ready())
-    await asyncio.sleep(0.02)
-    assert not ready.done() and source.read() == SILENCE
-    await asyncio.wait_for(ready, 1.0)
-    assert 0.08 <= time.perf_counter() - started < 1.0  # waited for the cap, not for the audio
+    await asyncio.sleep(0)
+    assert not ready.done() and source.read() == SILENCE  # less than the prebuffer: it waits
+    fake_time.now += 0.125
+    assert source.read() == SILENCE and source.stats.priming_frames == 2
+    fake_time.now += 0.125  # the cap since the first audio: play what is there
+    assert source.read() != SILENCE
+    # wait_ready's own timer (the event loop's clock) ends the wait too, without more audio.
+    await asyncio.wait_for(ready, 30.0)
+    # Asked after the cap has passed, it does not wait at all.
+    late = StreamSource(max_seconds=2.0, prebuffer_seconds=0.5, prebuffer_max_wait=0.25)
+    late.feed(tone(0.14))
+    fake_time.now += 0.25
+    assert completes_without_waiting(late.wait_ready())
+
+
+async def test_jitter_buffer_ends_its_wait_when_enough_audio_arrives(fake_time: FakeTime) -> None:
+    source = StreamSource(max_seconds=2.0, prebuffer_seconds=0.5, prebuffer_max_wait=60.0)
+    source.feed(tone(0.14))
+    ready = asyncio.create_task(source.wait_ready())
+    await asyncio.sleep(0)
+    assert not ready.done()
+    source.feed(tone(0.4))  # now past the prebuffer
+    await asyncio.wait_for(ready, 30.0)  # long before its 60 s cap
     assert source.read() != SILENCE
 
 
 async def test_jitter_buffer_starts_at_once_when_enough_audio_is_there() -> None:
     source = StreamSource(max_seconds=2.0, prebuffer_seconds=0.2, prebuffer_max_wait=5.0)
     source.feed(tone(0.3))
-    await asyncio.wait_for(source.wait_ready(), 0.05)
+    assert completes_without_waiting(source.wait_ready())
     assert source.read() != SILENCE

@@ -1,5 +1,9 @@
 """Clients that vanish mid-synthesis: hundreds of connect/disconnect cycles leave no session,
-task, thread, slot or synthesis behind; an abandoned /api/speak request stops its synthesis."""
+task, thread, slot or synthesis behind; an abandoned /api/speak request stops its synthesis.
+
+Leaks are counted (tasks, threads, sessions, slots, engine streams); RSS growth is a figure
+(printed with -s, recorded in benchmarks/results/*-hardening.md), not an assertion.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import pytest
 import websockets
 
 from bridge.server import STATE
-from tests.engines_util import ToneEngine, WrappedEngine
+from tests.engines_util import ToneEngine, WrappedEngine, wait_until
 from tests.test_server import LONG_REPLY
 
 CYCLES = 200
@@ -34,12 +38,13 @@ def session_tasks() -> list[asyncio.Task]:
     return [t for t in asyncio.all_tasks() if t.get_name().startswith(prefixes) and not t.done()]
 
 
-async def settle(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return condition()
+async def settle(condition, timeout: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
+    """Poll until ``condition`` holds (the timeout only guards a hang); whether it holds."""
+    try:
+        await wait_until(condition, "settled", timeout=timeout)
+    except AssertionError:
+        pass
+    return bool(condition())
 
 
 async def test_disconnects_mid_synthesis_leak_nothing(server_factory, piper_engine) -> None:
@@ -81,11 +86,11 @@ async def test_disconnects_mid_synthesis_leak_nothing(server_factory, piper_engi
         heard += await cycle(index)
     assert await settle(lambda: not state.sessions and not session_tasks()), (len(state.sessions), session_tasks())
     # Synthesis stopped with the sessions: past the chunk each was computing when its client
-    # left (model calls cannot be interrupted), nothing keeps the engine busy.
-    await asyncio.sleep(0.5)
+    # left (model calls cannot be interrupted), every engine stream has ended or been closed.
+    # (Had the 200 long utterances gone on, that would be minutes of synthesis, not seconds.)
+    gc.collect()
+    assert await settle(lambda: engine.active == 0), f"{engine.active} streams still open for sessions that are gone"
     chunks = engine.chunks
-    await asyncio.sleep(0.5)
-    assert engine.chunks == chunks, "synthesis went on for sessions that are gone"
     gc.collect()
     leaked_tasks = len(asyncio.all_tasks()) - tasks_before
     model_threads, others = threads()
@@ -97,7 +102,7 @@ async def test_disconnects_mid_synthesis_leak_nothing(server_factory, piper_engi
     print("churn figures:", {k: round(v, 2) for k, v in FIGURES.items()})
     assert heard >= CYCLES // 2
     assert leaked_tasks == 0 and leaked_threads == 0
-    assert len(state.engines.executor._threads) <= state.settings.synthesis_workers  # noqa: SLF001
+    assert len(state.engines.executor._threads) == state.engines.executor.workers  # noqa: SLF001 - no thread per session
     assert state.admission.active == 0 and not state.admission.per_ip
     assert state.metrics.value("voice_bridge_sessions") == 0
     assert state.metrics.value("voice_bridge_sessions_opened_total") == CYCLES + 1
@@ -106,7 +111,7 @@ async def test_disconnects_mid_synthesis_leak_nothing(server_factory, piper_engi
     )
     assert closed == CYCLES + 1
     assert state.metrics.value("voice_bridge_sessions_closed_total", reason="internal") == 0
-    assert rss_growth < 40 * 2**20, rss_growth
+    assert engine.chunks == chunks and engine.active == 0
     # And the server still speaks.
     async with websockets.connect(srv.ws_url + "?events=1", compression=None) as ws:
         await ws.recv()
@@ -128,8 +133,9 @@ async def test_an_abandoned_speak_request_stops_its_synthesis(server_factory) ->
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as http:
         with pytest.raises(asyncio.TimeoutError):
             await http.post(srv.url + "/api/speak", json={"text": "word " * 100})
-    assert await settle(lambda: engine.active == 0 and state.admission.active == 0, timeout=3)
+    assert await settle(lambda: engine.active == 0 and state.admission.active == 0)
     assert engine.started >= 1
-    done = engine.started
-    await asyncio.sleep(0.3)
-    assert engine.started == done  # no further segments were started for the vanished client
+    # Stopped, not finished: the whole request is 500 chunks (100 words × 0.5 s in 0.1 s chunks,
+    # 25 s of work); the client left after 0.5 s.
+    assert engine.chunks < 500, engine.chunks
+    assert engine.finished == engine.started  # and each segment's stream was closed
