@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws/stream"
 PcmFormat = Literal["f32le", "s16le"]
+#: ``opus``: the server sends raw 20 ms Opus packets, decoded here (a quarter of s16le's bytes or
+#: less); each AudioChunk also carries its packet, to hand through (Discord) without decoding.
+WireFormat = Literal["f32le", "s16le", "opus"]
 
 
 class BridgeError(RuntimeError):
@@ -43,6 +46,7 @@ class BridgeError(RuntimeError):
 @dataclass(frozen=True)
 class AudioChunk:
     samples: np.ndarray  # float32 mono at 48 kHz
+    packet: bytes | None = None  # the Opus packet these samples were decoded from (format "opus")
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,10 @@ Received = AudioChunk | Event
 class BridgeClient:
     """One session with a voice-bridge server."""
 
-    def __init__(self, ws: ClientConnection, fmt: PcmFormat, queue_frames: int) -> None:
+    def __init__(self, ws: ClientConnection, fmt: WireFormat, queue_frames: int) -> None:
         self._ws = ws
-        self.format: PcmFormat = fmt
+        self.format: WireFormat = fmt
+        self._opus: Any = None  # bridge.audio.decode.OpusPacketDecoder, made on first use
         self.ready: dict[str, Any] = {}
         self.errors: list[str] = []
         # Items carry the cancel epoch they were read in; see cancel() and _next().
@@ -77,7 +82,7 @@ class BridgeClient:
         api_key: str | None = None,
         voice: str | None = None,
         pitch_shift: float | None = None,
-        format: PcmFormat = "f32le",
+        format: WireFormat = "f32le",
         queue_frames: int = 512,
         open_timeout: float = 10.0,
     ) -> BridgeClient:
@@ -95,6 +100,8 @@ class BridgeClient:
             raise BridgeError(f"cannot connect to {url}: {exc}") from exc
         client = cls(ws, format, queue_frames)
         config: dict[str, Any] = {"type": "config", "events": True, "format": format}
+        if format == "opus":
+            config["opus_framing"] = "raw"
         if voice is not None:
             config["voice"] = voice
         if pitch_shift is not None:
@@ -137,8 +144,9 @@ class BridgeClient:
         await self._send({"flush": True})
 
     async def configure(
-        self, *, voice: str | None = None, pitch_shift: float | None = None, format: PcmFormat | None = None
+        self, *, voice: str | None = None, pitch_shift: float | None = None, format: WireFormat | None = None
     ) -> None:
+        """New options; a new ``format`` applies from the next utterance (the server's rule)."""
         message: dict[str, Any] = {"type": "config"}
         if voice is not None:
             message["voice"] = voice
@@ -146,6 +154,8 @@ class BridgeClient:
             message["pitch_shift"] = pitch_shift
         if format is not None:
             message["format"] = format
+            if format == "opus":
+                message["opus_framing"] = "raw"
             self.format = format
         await self._send(message)
 
@@ -173,7 +183,7 @@ class BridgeClient:
                 if isinstance(message, bytes):
                     if self._acked < self._epoch:
                         continue  # sent before a cancel the server has not confirmed yet
-                    await self._queue.put((self._epoch, AudioChunk(decode_pcm(message, self.format))))
+                    await self._queue.put((self._epoch, self._chunk(message)))
                     continue
                 try:
                     obj = json.loads(message)
@@ -194,6 +204,15 @@ class BridgeClient:
             # A consumer blocked on a full queue must still learn the connection ended.
             if self._queue.full():
                 await self._queue.put(None)
+
+    def _chunk(self, message: bytes) -> AudioChunk:
+        if self.format != "opus":
+            return AudioChunk(decode_pcm(message, self.format))
+        if self._opus is None:
+            from bridge.audio.decode import OpusPacketDecoder
+
+            self._opus = OpusPacketDecoder()
+        return AudioChunk(self._opus.decode(message), packet=message)
 
     async def _next(self) -> Received | None:
         while True:

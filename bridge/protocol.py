@@ -7,7 +7,7 @@ Seed-compatible core (what existing clients send and expect):
 * server → binary frames of 48 kHz mono PCM (float32 LE by default) and ``{"error": "..."}``
   text frames, nothing else.
 
-Opt-in extensions: ``{"type": "config", ...}`` (events, voice, pitch_shift, PCM format),
+Opt-in extensions: ``{"type": "config", ...}`` (events, voice, pitch_shift, PCM or Opus format),
 ``{"type": "cancel"}`` / ``{"interrupt": true}``, and, only when events are on, the
 ``ready`` / ``segment`` / ``flushed`` / ``cancelled`` events.
 
@@ -27,6 +27,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 PITCH_SHIFT_LIMIT = 24.0
 
 PcmFormatName = Literal["f32le", "s16le"]
+#: What binary frames hold: PCM, or Opus (bridge/wire.py).
+WireFormatName = Literal["f32le", "s16le", "opus"]
 
 
 #: Longest error message sent back (messages quote bits of the input).
@@ -107,7 +109,9 @@ class ConfigMessage(_Message):
     events: StrictBool | None = None
     voice: Annotated[UnicodeText, Field(max_length=200)] | None = None
     pitch_shift: PitchShift = None
-    format: PcmFormatName | None = None
+    format: WireFormatName | None = None
+    #: With ``format: "opus"``: ``ogg`` (Ogg Opus pages) or ``raw`` (one 20 ms packet per frame).
+    opus_framing: Literal["ogg", "raw"] | None = None
 
 
 ClientMessage = TokenMessage | FlushMessage | CancelMessage | ConfigMessage

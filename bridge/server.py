@@ -114,6 +114,7 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=refusal.code, message=refusal.reason.encode())
         return ws
     fmt = request.query.get("format", settings.output_format)
+    framing = request.query.get("opus_framing")
     options = SessionOptions(
         events=_flag(request.query.get("events")),
         voice=settings.default_voice,
@@ -122,6 +123,8 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
     session_id = f"s{next(state.session_ids)}"
     context = current_session.set(session_id)  # the session's tasks inherit it: their log lines say so
     session = Session(state, ws, session_id, options, request)
+    if fmt == "opus":  # ?format=opus[&opus_framing=raw]
+        session.choose_format("opus", "raw" if framing == "raw" else "ogg")
     state.sessions[session_id] = session
     state.metrics.sessions_opened.inc()
     session.log.info("session opened", extra={"peer": peer, "events": options.events})
@@ -305,6 +308,7 @@ async def health(request: web.Request) -> web.Response:
     engines_info = state.engines.info()
     devices = devices_in_use(engines_info)
     in_use = list(dict.fromkeys(d for d in devices.values() if d is not None))  # distinct, TTS first
+    capacity = state.admission.capacity
     return web.json_response(
         {
             "status": status,
@@ -320,8 +324,11 @@ async def health(request: web.Request) -> web.Response:
             "device_setting": settings.device,
             "sessions": sessions,
             "max_sessions": settings.max_sessions,
-            "capacity": state.admission.capacity,
-            "accepting": state.engines.loaded and state.admission.capacity > 0,
+            "capacity": capacity,
+            "accepting": state.engines.loaded and capacity > 0,
+            # Measured capacity (bridge/capacity.py): cores, cost per audio second per voice,
+            # load, load ratio, and how many listeners the cores carry in real time.
+            "load": state.capacity_report().as_dict(),
             "uptime_seconds": round(time.time() - state.started, 1),
         }
     )
@@ -330,8 +337,9 @@ async def health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     """Readiness for a load balancer: 200 while this replica can take a new session, else 503.
 
-    Not ready while the engines load or when every session slot is taken (a new WebSocket would
-    be closed with 1013), so a balancer that health-checks ``/ready`` sends new sessions to
+    Not ready while the engines load, when every session slot is taken, or when one more
+    listener would push the measured demand past the usable cores (a new WebSocket would be
+    closed with 1013 either way: "at capacity"), so a balancer that health-checks ``/ready`` sends new sessions to
     another replica; the sessions already open here carry on either way.
     """
     state = request.app[STATE]

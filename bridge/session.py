@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bridge import __version__
+from bridge.capacity import CapacityReport, compute_key
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines
 from bridge.limits import (
@@ -39,6 +40,7 @@ from bridge.limits import (
     TokenBucket,
     buffered_text,
 )
+from bridge.load import ServerLoad
 from bridge.logs import SessionLog
 from bridge.metrics import Metrics, QueueSnapshot
 from bridge.pipeline import (
@@ -63,6 +65,7 @@ from bridge.protocol import (
     ready_event,
     segment_event,
 )
+from bridge.wire import OpusFraming, WireEncoder, WireFormat
 
 #: Session lines log under the server's name, as they did before the session had its own module.
 log = logging.getLogger("bridge.server")
@@ -88,11 +91,35 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     admission: Admission = field(init=False)
     client_address: ClientAddress = field(init=False)
+    load: ServerLoad = field(init=False)
     draining: bool = False
 
     def __post_init__(self) -> None:
-        self.admission = Admission(self.settings.max_sessions, self.settings.max_connections_per_ip)
+        self.load = ServerLoad.from_settings(self.settings)
+        self.metrics.compute = self.load
+        self.metrics.watch_load(self.capacity_report)
+        headroom = self.load_headroom if self.settings.capacity_admission else None
+        self.admission = Admission(self.settings.max_sessions, self.settings.max_connections_per_ip, headroom)
         self.client_address = ClientAddress(self.settings.trusted_proxies)
+
+    # ------------------------------------------------------------------ measured capacity
+    def voice_key(self, voice: str | None) -> str:
+        """The compute key of a session speaking ``voice`` (None: the default voice)."""
+        voice = voice or self.settings.default_voice
+        return compute_key(self.engines.tts.name, voice if voice and self.engines.voice is not None else None)
+
+    def open_keys(self) -> list[str]:
+        """One compute key per admitted session; /api/speak requests speak their voice, counted
+        as the default's (they are short)."""
+        keys = [self.voice_key(s.pipeline.options.voice) for s in list(self.sessions.values())]
+        return keys + [self.voice_key(None)] * max(0, self.admission.active - len(keys))
+
+    def load_headroom(self) -> int:
+        """More listeners of the default voice the measured compute carries now."""
+        return self.load.headroom(self.open_keys(), self.voice_key(None))
+
+    def capacity_report(self) -> CapacityReport:
+        return self.load.report(self.open_keys(), self.voice_key(None))
 
     def client_of(self, request: web.BaseRequest) -> str | None:
         """The client's address (X-Forwarded-For when the peer is a trusted proxy)."""
@@ -100,11 +127,7 @@ class ServerState:
 
     def queue_snapshot(self) -> QueueSnapshot:
         """Queue depths of every session, for ``/metrics``."""
-        snap = QueueSnapshot(
-            sessions=len(self.sessions),
-            capacity=self.admission.capacity,
-            load_ratio=len(self.sessions) / max(1, self.settings.max_sessions),  # provisional
-        )
+        snap = QueueSnapshot(sessions=len(self.sessions), capacity=self.admission.capacity)
         for session in list(self.sessions.values()):
             pipeline = session.pipeline
             snap.output_seconds.append(pipeline.output.samples / OUTPUT_SAMPLE_RATE)
@@ -112,8 +135,7 @@ class ServerState:
             snap.buffered_chars += pipeline.buffered_chars
             sent = session.buffered_bytes()
             snap.send_buffer_bytes.append(sent["transport"] + sent["kernel"])
-        work_queue = getattr(self.engines.executor, "_work_queue", None)
-        snap.model_queue = work_queue.qsize() if work_queue is not None else 0
+        snap.model_queue = self.engines.executor.queued
         return snap
 
 
@@ -167,6 +189,12 @@ class Session:
         self.closing: CloseReason | None = None
         self._closer: asyncio.Task[None] | None = None
         self._ready_sent = False
+        #: What the binary frames hold (bridge/wire.py); the pipeline makes PCM either way.
+        self.wire_format: WireFormat = options.format
+        self.opus_framing: OpusFraming = "ogg"
+        #: The Opus encoder while ``wire_format`` is opus (made in a worker thread when needed).
+        self.wire: WireEncoder | None = None
+        self._wire_stale = False  # the choice changed: a new encoder from the next utterance on
         self.sender = asyncio.create_task(self._send_loop(), name=f"sender-{session_id}")
 
     # ------------------------------------------------------------------ state
@@ -215,7 +243,8 @@ class Session:
                 version=__version__,
                 sample_rate=OUTPUT_SAMPLE_RATE,
                 channels=1,
-                format=self.options.format,
+                format=self.wire_format,
+                **({"opus_framing": self.opus_framing, "opus_bitrate": settings.opus_bitrate} if self.wire_format == "opus" else {}),
                 frame_ms=settings.frame_ms,
                 tts=engines.tts.name,
                 voice=self.options.voice,
@@ -230,6 +259,38 @@ class Session:
                 },
             )
         )
+
+    def choose_format(self, fmt: WireFormat, framing: OpusFraming | None = None) -> None:
+        """Binary frames as ``fmt`` from the next utterance on (now, if none is under way)."""
+        if framing is not None:
+            self.opus_framing = framing
+        self.wire_format = fmt
+        self.options.format = "f32le" if fmt == "opus" else fmt  # Opus is encoded from full precision
+        self._wire_stale = True
+        if not self.active:
+            self._apply_format()
+
+    def _apply_format(self) -> None:
+        if self._wire_stale:
+            self._wire_stale = False
+            self.wire = None
+
+    async def _send_audio(self, item: AudioOut) -> None:
+        if item.first_text is not None:  # an utterance starts: a format chosen during the last applies
+            self._apply_format()
+        if self.wire_format != "opus":
+            await self._send(self.ws.send_bytes(item.data))
+            return
+        if self.wire is None:
+            self.wire = await asyncio.to_thread(WireEncoder, self.opus_framing, self.state.settings.opus_bitrate)
+        for frame in await asyncio.to_thread(self.wire.encode, [(item.data, item.samples)]):
+            await self._send(self.ws.send_bytes(frame))
+
+    async def _end_audio(self) -> None:
+        """An utterance ended: send its last, padded Opus frame."""
+        if self.wire is not None:
+            for frame in await asyncio.to_thread(self.wire.end_utterance):
+                await self._send(self.ws.send_bytes(frame))
 
     async def _send(self, send: Awaitable[None]) -> None:
         self.send_blocked_since = self._loop.time()
@@ -246,12 +307,15 @@ class Session:
             while not ws.closed:
                 item = await self.pipeline.next_output()
                 if isinstance(item, AudioOut):
-                    await self._send(ws.send_bytes(item.data))
+                    await self._send_audio(item)
                     if item.first_text is not None:
                         metrics.observe_ftts(time.perf_counter() - item.first_text)
                     continue
                 if isinstance(item, FlushedOut):
                     metrics.observe_utterance(item.stats)
+                    await self._end_audio()
+                elif isinstance(item, CancelledOut) and self.wire is not None:
+                    self.wire.drop_pending()
                 if isinstance(item, ErrorOut):
                     await self._send(ws.send_str(error_frame(item.message)))
                 elif not self.options.events:
@@ -336,8 +400,8 @@ class Session:
                 self.options.voice = voice
         if message.pitch_shift is not None:
             self.pipeline.feed("", message.pitch_shift)
-        if message.format is not None:
-            self.options.format = message.format
+        if message.format is not None or message.opus_framing is not None:
+            self.choose_format(message.format or self.wire_format, message.opus_framing)
         if message.events is not None:
             self.options.events = message.events
             if message.events:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from bridge.segmenter import Boundary, Segment, Segmenter, SegmenterConfig
 from bridge.textfilter import SpeechTextFilter
+from tests.property_budget import examples
 
 S, P, PA, W, F = Boundary.SENTENCE, Boundary.PARAGRAPH, Boundary.PAUSE, Boundary.WORD, Boundary.FLUSH
 
@@ -472,7 +473,7 @@ _CONFIGS = st.builds(
     first_max_words=st.integers(1, 5),
     pause_min_chars=st.sampled_from([0, 30, 80]),
 )
-_PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_PROPS = settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def check_prose_segments(text: str, segs: list[Segment], config: SegmenterConfig) -> None:

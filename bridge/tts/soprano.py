@@ -26,7 +26,7 @@ import math
 import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -385,7 +385,9 @@ class SopranoEngine(TTSEngine):
         prompts = [list(self._tokenizer(f"[STOP][TEXT]{s}[START]")["input_ids"]) for s in sentences]
         return prompts, [token_cap(s, cap, self.tokens_per_char) for s in sentences]
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(
+        self, text: str, cancel: CancelToken, lead: Callable[[], float] | None = None
+    ) -> Iterator[np.ndarray]:
         """Audio chunks for ``text``; generation starts at this call (it only enqueues the text)."""
         return SopranoStream(self._submit(text, cancel, None, None), cancel, self._scheduler, audio_only=True)
 
