@@ -29,6 +29,7 @@ no clock reads, no logging; time is passed in (``time.perf_counter`` seconds in 
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ from bridge.cancel import Cancelled
 from bridge.config import OUTPUT_SAMPLE_RATE
 from bridge.engines import is_out_of_memory
 from bridge.listener import ListenerClock
+from bridge.normalize import NormalizedText, segment_notes
 from bridge.scheduler import DeadlinePolicy
 from bridge.segmenter import Boundary, Segment, Segmenter, SegmenterConfig
 from bridge.tts.base import TTSError
@@ -68,6 +70,9 @@ class SegmentOut:
     id: int
     text: str
     token: int | None = None
+    #: What normalization did with text the voice cannot read: ``{"transliterated": [{"text",
+    #: "as"}], "skipped": [{"text"}]}`` (empty when nothing).
+    notes: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +215,7 @@ class StepSegment:
     deadline: float
     chain: Any
     segment_id: int
+    #: The text the engine speaks (normalized).
     text: str
     #: Set on the segment's first step: begin it on the chain and open the engine's stream.
     start: SegmentStart | None
@@ -326,6 +332,9 @@ class CoreConfig:
     default_voice: str | None = None
     #: Whether voices can be opened at all (a voice-conversion stage is loaded).
     voice_conversion: bool = False
+    #: The text normalization (:mod:`bridge.normalize`, pure) a segment's text goes through on
+    #: its way to the engine; the segment event keeps the original. None: the text as cut.
+    normalize: Callable[[str], NormalizedText] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +358,7 @@ class _Speaking:
     work: _SegmentWork
     started: bool = False  # its SegmentOut went out and its first step was asked for
     first: bool = True  # no audio of it yet
+    text: str = ""  # what the engine speaks (normalized), set when it starts
     slot: EngineSlot = field(default_factory=EngineSlot)
 
 
@@ -630,15 +640,19 @@ class UtteranceCore:
                     speaking.started = True
                     self._segments_in_utterance += 1
                     self.clock.segments += 1
+                    text = str(work.segment)
+                    normalized = self.config.normalize(text) if self.config.normalize is not None else None
+                    speaking.text = normalized.spoken if normalized is not None else text
                     if self.options.events:
-                        self._emit(SegmentOut(work.id, str(work.segment), work.token))
+                        notes = segment_notes(normalized) if normalized is not None else {}
+                        self._emit(SegmentOut(work.id, text, work.token, notes))
                     start = SegmentStart(work.segment.boundary, work.pitch_shift, self.options.speed, self.listener)
                 return StepSegment(
                     generation,
                     self._due(now, cut_at=work.cut_at, segment_start=speaking.first),
                     self.chain,
                     work.id,
-                    str(work.segment),
+                    speaking.text,
                     start,
                     speaking.slot,
                 )

@@ -76,6 +76,7 @@ from bridge.core import (
 from bridge.engines import Engines
 from bridge.listener import ListenerClock
 from bridge.logs import SessionLog
+from bridge.normalize import session_normalizer
 from bridge.scheduler import DeadlinePolicy
 from bridge.segmenter import SegmenterConfig
 from bridge.tts.base import TTSEngine
@@ -216,6 +217,7 @@ def core_config(settings: Settings, engines: Engines, max_utterance_seconds: flo
         idle_flush_seconds=settings.idle_flush_ms / 1000,
         default_voice=settings.default_voice,
         voice_conversion=engines.voice is not None,
+        normalize=session_normalizer(settings, engines.tts),
     )
 
 

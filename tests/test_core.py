@@ -607,3 +607,19 @@ def test_a_segment_starts_with_the_sessions_speed_and_its_listener() -> None:
     first = core.next_command(driver.now)
     assert isinstance(first, StepSegment) and first.start is not None
     assert first.start.speed == 1.5 and first.start.listener is core.listener
+
+
+def test_the_engine_speaks_the_normalized_text_and_the_event_keeps_the_original() -> None:
+    from bridge.normalize import normalizer_for
+
+    normalize = normalizer_for(enabled=True, date_order="mdy", foreign_text="transliterate", lexicon={}, languages=("en",))
+    driver = Driver(make_core(normalize=normalize))
+    core = driver.core
+    core.feed("Tickets cost $12.50 today.", None, driver.now)
+    core.flush(driver.now)
+    items = driver.run()
+    starts = [c for c in driver.commands if isinstance(c, StepSegment) and c.start is not None]
+    events = [i for i in items if isinstance(i, SegmentOut)]
+    assert "".join(e.text for e in events).replace(" ", "") == "Tickets cost $12.50 today.".replace(" ", "")
+    spoken = " ".join(s.text for s in starts)
+    assert "$" not in spoken and "twelve" in spoken.lower()

@@ -133,6 +133,7 @@ class PiperEngine(TTSEngine):
         self._multi_speaker = False
         self._speaker_id = 0
         self._scales = np.array([0.667, 1.0, 0.8], dtype=np.float32)
+        self._languages: tuple[str, ...] | None = None
         # espeak-ng keeps global state: phonemize one text at a time.
         self._phonemize_lock = threading.Lock()
 
@@ -152,6 +153,22 @@ class PiperEngine(TTSEngine):
     @property
     def sample_rate(self) -> int:
         return self._rate
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """From the voice's config: its espeak-ng voice (``en-us``) and language code (``en_US``)."""
+        if self._languages is None:
+            found: list[str] = []
+            try:
+                with self.config_path.open(encoding="utf-8") as handle:
+                    config = json.load(handle)
+                for value in (config.get("espeak", {}).get("voice"), config.get("language", {}).get("code")):
+                    if isinstance(value, str) and value and value not in found:
+                        found.append(value)
+            except (OSError, ValueError, AttributeError):
+                log.warning("could not read the languages of %s; assuming English", self.config_path)
+            self._languages = tuple(found) or ("en",)
+        return self._languages
 
     @property
     def is_streaming(self) -> bool:
