@@ -343,8 +343,8 @@ def test_prometheus_adapter_rule_serves_the_hpa_metric_per_pod() -> None:
 
 
 async def test_the_hpa_metric_is_a_gauge_on_metrics_and_follows_the_load(server_factory, variants) -> None:
-    """A running server exports the metric the HPA scales on (provisionally open sessions over
-    max_sessions until the scheduler measures compute; the name and meaning stay)."""
+    """A running server exports the metric the HPA scales on: demand over usable cores, where
+    open sessions count with their voice's cost per audio second (bridge/capacity.py)."""
     server = await server_factory(max_sessions=4)
 
     async def scrape() -> str:

@@ -137,7 +137,8 @@ def test_release_gives_the_slot_back_and_forgets_the_address() -> None:
 @pytest.mark.parametrize(
     ("address", "loopback"),
     [("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), (" 127.0.0.1 ", True),
-     ("10.0.0.1", False), ("203.0.113.9", False), ("localhost", False), ("", False), (None, False)],
+     ("10.0.0.1", False), ("203.0.113.9", False), ("localhost", False), ("", False), (None, False),
+     ("X::1", False), ("::1X", False)],  # only spaces and IPv6 brackets are stripped
 )
 def test_is_loopback_address(address: str | None, loopback: bool) -> None:
     assert is_loopback_address(address) is loopback

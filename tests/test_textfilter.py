@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.textfilter import SpeechTextFilter, strip_emoji
+from tests.property_budget import examples
 
 
 def whole(text: str, **kw) -> str:
@@ -161,7 +162,7 @@ MD_PIECES = [
 ]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pieces=st.lists(st.sampled_from(MD_PIECES), max_size=40),
     sizes=st.lists(st.integers(1, 4), min_size=1, max_size=12),
@@ -180,7 +181,7 @@ PROSE_WORDS = ["hello", "world", "with", "hotel", "What", "we", "$249.99", "40.5
                "Ünï", "中文", "—", "...", "?", "!", "3.14", "no."]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(words=st.lists(st.sampled_from(PROSE_WORDS), max_size=30), sizes=st.lists(st.integers(1, 4), min_size=1))
 def test_plain_prose_passes_unchanged(words: list[str], sizes: list[int]) -> None:
     text = " ".join(words)

@@ -13,7 +13,7 @@ the first audible sample is never delayed by more than one analysis window.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,11 +34,10 @@ class PauseConfig:
     window_ms: float = 10.0
     #: A window whose peak is below this is silence (Piper's padding is < 0.001).
     threshold: float = 0.002
-    pause_by_boundary: dict[Boundary, float] = field(default_factory=dict)
 
     def pause_ms(self, boundary: Boundary) -> float:
-        if boundary in self.pause_by_boundary:
-            return self.pause_by_boundary[boundary]
+        """A sentence's pause also after a paragraph and at a flush; a clause's after a pause mark;
+        a word's when the segment was cut between words (length or fast path)."""
         if boundary in (Boundary.SENTENCE, Boundary.PARAGRAPH, Boundary.FLUSH):
             return self.sentence_ms
         if boundary is Boundary.PAUSE:
