@@ -259,3 +259,128 @@ def test_segment_repr_and_pickling() -> None:
     assert repr(s) == "Segment('Hi.', PAUSE)"
     assert s.__reduce__() == (Segment, ("Hi.", Boundary.PAUSE))
     assert Segment("Hi.").boundary is Boundary.SENTENCE
+
+
+# ----------------------------------------------------------------------------- more exact cases
+def test_typographic_apostrophes_count_as_plain_ones() -> None:
+    assert segments("We moved to the U.S. It’s nice there.", SLOW)[0] == ("We moved to the U.S.", S)
+    assert segments("We moved to the U.S. It's nice there.", SLOW)[0] == ("We moved to the U.S.", S)
+
+
+def test_other_sentence_marks_before_a_digit_end_the_sentence() -> None:
+    assert segments("We won! 5 of us came.", SLOW) == [("We won!", S), ("5 of us came.", F)]
+    assert segments("Who came? 5 of us did.", SLOW) == [("Who came?", S), ("5 of us did.", F)]
+
+
+def test_a_month_is_both_numeric_and_may_end_a_sentence() -> None:
+    assert segments("We met on Jan. 5 in Rome. Ok", SLOW) == [("We met on Jan. 5 in Rome.", S), ("Ok", F)]
+    assert segments("We met in Jan. The rest is history.", SLOW)[0] == ("We met in Jan.", S)
+
+
+def test_a_title_in_brackets_is_still_a_title() -> None:
+    assert segments("Ask (Dr. Smith) now.", SLOW) == [("Ask (Dr. Smith) now.", F)]
+    assert segments("Ask (Dr. Smith) now.")[0] == ("Ask (Dr. Smith)", W)
+    assert segments("Ask X. Smith about it.")[0] == ("Ask X. Smith", W)
+
+
+def test_an_opener_with_an_ellipsis_is_a_first_fragment() -> None:
+    assert segments("Well… maybe later.")[0] == ("Well…", PA)
+
+
+def test_closers_after_cjk_punctuation_stay_with_it() -> None:
+    assert segments("我走了。」）他说。") == [("我走了。」）", S), ("他说。", F)]
+
+
+def test_punctuation_joins_the_word_before_also_after_cjk_and_at_a_segment_start() -> None:
+    assert segments("我们，你好 ？") == [("我们，你好？", F)]
+    assert segments("Hi. Really ? Yes.", SLOW) == [("Hi.", S), ("Really?", S), ("Yes.", F)]
+
+
+def test_whole_max_chars_pieces_of_a_long_word() -> None:
+    config = SegmenterConfig(max_chars=10, first_max_words=99)
+    assert segments("x" * 20 + " ok", config) == [("x" * 10, W), ("x" * 10, W), ("ok", F)]
+
+
+def _words_ending_at(length: int, mark: str = ",") -> str:
+    """Words that, joined by spaces, are exactly ``length`` characters, the last ending in ``mark``."""
+    words, total = [], 0
+    while length - total > 8:
+        words.append("abcdef")
+        total += 7
+    words.append("z" * (length - total - len(mark)) + mark)
+    text = " ".join(words)
+    assert len(text) == length
+    return text.capitalize()
+
+
+@pytest.mark.parametrize(("at", "pause"), [(29, False), (30, True), (31, True)])
+def test_the_second_half_starts_at_half_max_chars(at: int, pause: bool) -> None:
+    # max_chars 60: a pause mark ending before character 30 is too early for the length cut.
+    config = SegmenterConfig(max_chars=60, first_max_words=99, pause_min_chars=99)
+    head = _words_ending_at(at)
+    text = "Hi. " + head + " ghijkl mnopqr stuvwx yzabcd efghij klmnop qrstuv"
+    second = segments(text, config)[1]
+    assert (second == (head, PA)) is pause, second
+
+
+def test_an_odd_max_chars_halves_down() -> None:
+    config = SegmenterConfig(max_chars=21, first_max_words=99, pause_min_chars=99)
+    assert segments("Hi. Abcdefghi, jklm nopqrstuv", config)[1] == ("Abcdefghi,", PA)
+
+
+def test_a_pause_mark_right_before_the_overflow_is_found() -> None:
+    config = SegmenterConfig(max_chars=20, first_max_words=99, pause_min_chars=99)
+    assert segments("Hi. Abcdefghijk, lmnopqrst", config)[1] == ("Abcdefghijk,", PA)
+    assert segments("Hi. Abc defghijk, lmnopqrst", config)[1] == ("Abc defghijk,", PA)
+    assert segments("Hi. Abc defghijk, lm nopqrst", config)[1] == ("Abc defghijk,", PA)
+
+
+@pytest.mark.parametrize(("at", "before"), [(29, False), (30, True), (31, True)])
+def test_a_conjunction_counts_from_half_max_chars(at: int, before: bool) -> None:
+    config = SegmenterConfig(max_chars=60, first_max_words=99)
+    head = _words_ending_at(at, mark="")
+    text = head + " and ghijkl mnopqr stuvwx yzabcd efghij klmnop"
+    first = segments(text, config)[0]
+    assert (first == (head, W)) is before, first
+
+
+@pytest.mark.parametrize(("before", "backs_off"), [(19, False), (20, True)])
+def test_the_article_back_off_keeps_half_a_segment(before: int, backs_off: bool) -> None:
+    # max_chars 40: backing off "the" must leave at least 20 characters.
+    config = SegmenterConfig(max_chars=40, first_max_words=99)
+    head = _words_ending_at(before, mark="")
+    first = segments(head + " the " + "r" * 30, config)[0]
+    assert first == ((head, W) if backs_off else (head + " the", W))
+
+
+def test_words_of_capital_x_survive_the_length_cut() -> None:
+    # (Only spaces are stripped around words: an "X" is a letter like any other.)
+    config = SegmenterConfig(max_chars=20, first_max_words=99)
+    assert segments("Hi. Abc XXX defghijklmnopq", config) == [("Hi.", S), ("Abc XXX", W), ("defghijklmnopq", F)]
+    config = SegmenterConfig(max_chars=60, first_max_words=99, pause_min_chars=80)
+    text = "Hi. One two three four five six seven, Xray nine ten eleven twelve thirteen"
+    assert segments(text, config)[1:] == [
+        ("One two three four five six seven,", PA), ("Xray nine ten eleven twelve thirteen", F)]
+
+
+def test_punctuation_joining_a_word_can_make_it_too_long() -> None:
+    config = SegmenterConfig(max_chars=10, first_max_words=99)
+    assert segments("Hi. A bcdefgh ???", config) == [("Hi.", S), ("A", W), ("bcdefgh???", F)]
+
+
+def test_the_length_cut_edges() -> None:
+    config = SegmenterConfig(max_chars=60, first_max_words=99)
+    # A conjunction that is the last word before the overflow.
+    text = "one two three four five six seven eight nine which " + "x" * 20
+    assert segments(text, config)[0] == ("one two three four five six seven eight nine", W)
+    # A conjunction as the only word of the first half never makes an empty cut.
+    twelve = SegmenterConfig(max_chars=12, first_max_words=99)
+    assert segments("Hi. Because abcd efgh", twelve) == [("Hi.", S), ("Because abcd", W), ("efgh", F)]
+    twenty = SegmenterConfig(max_chars=20, first_max_words=99, pause_min_chars=99)
+    # A pause mark as the first word wins over a later conjunction and over the last word.
+    assert segments("Hi. Abcdefghijk, lm nopqrst", twenty)[1] == ("Abcdefghijk,", PA)
+    assert segments("Hi. Abcdefghijk, lm and nopq", twenty)[1] == ("Abcdefghijk,", PA)
+    thirty = SegmenterConfig(max_chars=30, first_max_words=99)
+    # Two words, the second an article: back off to one if it fills half a segment.
+    assert segments("abcdefghijklmnop the qrstuvwxyzabc", thirty)[0] == ("abcdefghijklmnop", W)
+    assert segments("abcdefghijk the qrstuvwxyzabcdefgh", thirty)[0] == ("abcdefghijk the", W)
