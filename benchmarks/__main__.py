@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ramp-peers", type=_csv, default=("voice-bridge", "naive"), help="servers to ramp (default: voice-bridge,naive)")
     run.add_argument("--no-ramp", action="store_true", help="skip the concurrency ramp")
     run.add_argument("--ramp-max", type=int, default=16, help="highest level of the ramp (default 16)")
+    run.add_argument(
+        "--ramp-levels",
+        type=lambda text: [int(n) for n in text.split(",") if n.strip()],
+        default=None,
+        help="run exactly these levels (comma-separated, e.g. 12,12,12 or 18), no stop rule",
+    )
     run.add_argument("--ramp-utterances", type=int, default=2, help="utterances per session at each level (default 2)")
     run.add_argument("--stagger-ms", type=float, default=0.0, help="start ramp sessions this far apart (default 0: together)")
     run.add_argument("--prebuffer-ms", type=float, default=0.0, help="listener's jitter buffer before playback starts (default 0)")
@@ -78,6 +84,7 @@ def options_from(args: argparse.Namespace) -> Options:
         peers=args.peers,
         ramp_peers=() if args.no_ramp else args.ramp_peers,
         ramp_max=args.ramp_max,
+        ramp_levels=args.ramp_levels,
         ramp_utterances=args.ramp_utterances,
         stagger_ms=args.stagger_ms,
         prebuffer_ms=args.prebuffer_ms,

@@ -42,11 +42,16 @@ class ServerSpec:
         return [part.format(port=port) for part in self.command]
 
 
+#: The ramp looks for where the machine runs out, so the server must not refuse sessions first
+#: (its measured-capacity admission would close the levels past it with 1013).
+BENCH_SERVER_ENV = {"VOICE_BRIDGE_CAPACITY_ADMISSION": "false"}
+
+
 def bridge_server(name: str = "voice-bridge", *extra: str, env: dict[str, str] | None = None, description: str = "") -> ServerSpec:
     return ServerSpec(
         name,
         [sys.executable, "-m", "bridge", "serve", "--host", "127.0.0.1", "--port", "{port}", "--log-level", "WARNING", *extra],
-        env,
+        {**BENCH_SERVER_ENV, **(env or {})},
         description or "this project: streaming segmenter with first-fragment fast path, chunked Piper decoding",
     )
 

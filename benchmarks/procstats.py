@@ -34,6 +34,7 @@ def summarise_samples(samples: list[Sample]) -> dict[str, float] | None:
     mib = 1024 * 1024
     return {
         "cpu_mean_pct": round(mean, 1),
+        "cpu_seconds": round(max(0.0, samples[-1].cpu_seconds - samples[0].cpu_seconds), 2),
         "cpu_peak_pct": round(max(rates), 1) if rates else 0.0,
         "rss_start_mib": round(samples[0].rss_bytes / mib, 1),
         "rss_peak_mib": round(max(s.rss_bytes for s in samples) / mib, 1),

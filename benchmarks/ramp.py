@@ -41,9 +41,14 @@ class Ramp:
 
     max_sessions: int = 16
     results: list[LevelResult] = field(default_factory=list)
+    #: Run exactly these levels, whatever their outcome (repeats, an over-capacity level).
+    fixed_levels: list[int] | None = None
 
     def levels(self) -> Iterator[int]:
         """The levels to run, in order; stops after the first unclean one is recorded."""
+        if self.fixed_levels is not None:
+            yield from self.fixed_levels
+            return
         for level in ramp_levels(self.max_sessions):
             if self.results and not self.results[-1].clean:
                 return

@@ -60,6 +60,8 @@ class Options:
     peers: tuple[str, ...] = ALL_PEERS
     ramp_peers: tuple[str, ...] = ("voice-bridge", "naive")
     ramp_max: int = 16
+    #: Run exactly these levels instead of the ramp's 1, 2, 3, 4, 6… with its stop rule.
+    ramp_levels: list[int] | None = None
     ramp_utterances: int = 2
     stagger_ms: float = 0.0
     prebuffer_ms: float = 0.0
@@ -330,7 +332,7 @@ async def latency_realtimetts(name: str, options: Options, replies: list[Reply],
 
 async def ramp_server(name: str, options: Options, replies: list[Reply], progress: Progress) -> dict[str, Any]:
     spec = server_spec(name, options)
-    ramp = Ramp(max_sessions=options.ramp_max)
+    ramp = Ramp(max_sessions=options.ramp_max, fixed_levels=options.ramp_levels)
     levels: list[dict[str, Any]] = []
     stagger = options.stagger_ms / 1000
     task = progress.add_task(f"{name}: ramp", total=None)
@@ -362,6 +364,11 @@ async def ramp_server(name: str, options: Options, replies: list[Reply], progres
                     await asyncio.gather(*(one(i) for i in range(sessions)))
                 underruns = sum(u.underruns for u in results)
                 ramp.record(sessions, underruns, len(failures))
+                process = sampler.summary()
+                audio_seconds = sum(u.audio_seconds for u in results)
+                per_session = [
+                    sum(u.underrun_ms for u in results if u.session == n) for n in range(sessions)
+                ]
                 levels.append({
                     "sessions": sessions,
                     "utterances": len(results),
@@ -372,7 +379,14 @@ async def ramp_server(name: str, options: Options, replies: list[Reply], progres
                     "utterances_with_underruns": sum(1 for u in results if u.underruns),
                     "failures": len(failures),
                     "failure_reasons": failures[:5],
-                    "process": sampler.summary(),
+                    "process": process,
+                    "audio_seconds": round(audio_seconds, 2),
+                    # CPU-seconds of the server process per second of audio it made.
+                    "cpu_per_audio_second": (
+                        round(process["cpu_seconds"] / audio_seconds, 4) if process and audio_seconds else None
+                    ),
+                    # Gap time per session (ms): how the gaps spread over the listeners.
+                    "session_underrun_ms": [round(v, 1) for v in per_session],
                 })
     except (ServerFailed, OSError, TimeoutError) as exc:
         progress.update(task, visible=False)

@@ -18,7 +18,7 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
@@ -37,13 +37,17 @@ DEFAULT_CONFIG_FILE = "voice-bridge.toml"
 OUTPUT_SAMPLE_RATE = 48_000
 
 
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten TOML tables one or more levels deep: ``{"rvc": {"index_rate": 1}}`` → ``rvc_index_rate``."""
+def _flatten(table: dict[str, Any], prefix: str = "", keep: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Flatten TOML tables one or more levels deep: ``{"rvc": {"index_rate": 1}}`` → ``rvc_index_rate``.
+
+    A table whose flattened name is in ``keep`` (a setting that is itself a table, such as
+    ``[normalize.pronunciations]``) is kept whole as that setting's value.
+    """
     flat: dict[str, Any] = {}
     for key, value in table.items():
         name = f"{prefix}_{key}" if prefix else key
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name))
+        if isinstance(value, dict) and name not in keep:
+            flat.update(_flatten(value, name, keep))
         else:
             flat[name] = value
     return flat
@@ -73,7 +77,10 @@ class TomlSource(PydanticBaseSettingsSource):
                 raw = raw.get(section, {})
                 if not isinstance(raw, dict):
                     raise ValueError(f"[{section}] in {path} must be a table")
-            flat = _flatten(raw)
+            tables = frozenset(
+                name for name, info in settings_cls.model_fields.items() if get_origin(info.annotation) is dict
+            )
+            flat = _flatten(raw, keep=tables)
             unknown = sorted(set(flat) - set(settings_cls.model_fields))
             if unknown:
                 where = f"[{section}] of {path}" if section else str(path)
@@ -136,7 +143,11 @@ class Settings(BaseSettings):
         None, description="Piper .onnx voice; default: the embedded joe-medium voice."
     )
     piper_threads: int = Field(
-        0, ge=0, description="onnxruntime intra-op threads per synthesis (0: library default)."
+        0,
+        ge=0,
+        description="onnxruntime intra-op threads per synthesis call. 0: one per call, so each "
+        "model worker is one core's work, and every core for a call that runs while no other "
+        "model work waits.",
     )
     piper_streaming: bool = Field(
         True, description="Decode Piper audio in chunks (first audio sooner) when the graph allows."
@@ -145,7 +156,22 @@ class Settings(BaseSettings):
     piper_length_scale: float | None = Field(None, gt=0, description="Override the voice's speaking rate (>1 slower).")
     piper_noise_w: float | None = Field(None, ge=0, description="Override the voice's duration noise.")
     synthesis_workers: int = Field(
-        2, ge=1, description="Threads running model work (TTS, voice conversion) for all sessions."
+        0,
+        ge=0,
+        description="Threads running model work (TTS, voice conversion) for all sessions, most "
+        "urgent first (0: one per core the process may use).",
+    )
+    first_audio_target_ms: int = Field(
+        100,
+        ge=0,
+        description="Scheduling: an utterance's first audio is due this long after its first "
+        "segment is cut; work for listeners with more audio left waits behind it.",
+    )
+    boundary_grace_ms: int = Field(
+        150,
+        ge=0,
+        description="Scheduling: a segment's first work may be this much later than its "
+        "listener running dry, so that under overload gaps fall at sentence and clause ends.",
     )
 
     # --- soprano (tts = "soprano") ------------------------------------------------------
@@ -205,6 +231,26 @@ class Settings(BaseSettings):
         0, ge=0, description="Speak buffered text after this long without tokens (0: only on flush)."
     )
 
+    # --- text normalization (bridge/normalize) --------------------------------------------
+    normalize_text: bool = Field(
+        True,
+        description="Rewrite money, dates, times, numbers, units, abbreviations and symbols into the words a "
+        "person would say before the engine reads a segment (segment events keep the original text).",
+    )
+    normalize_date_order: Literal["mdy", "dmy"] = Field(
+        "mdy", description="How to read numeric dates such as 03/12/2026: mdy (March twelfth) or dmy (the third of December)."
+    )
+    normalize_foreign_text: Literal["transliterate", "skip"] = Field(
+        "transliterate",
+        description="Text in a script the voice cannot read (Japanese, Chinese, Korean, Cyrillic, Arabic … in an "
+        "English voice): romanize it, or leave it out; segment events list what was done.",
+    )
+    normalize_pronunciations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Your pronunciation dictionary: word or phrase → what to say instead, matched as a whole "
+        "word ignoring case, before any other rule (TOML table [normalize.pronunciations]; env: JSON).",
+    )
+
     # --- audio --------------------------------------------------------------------------
     frame_ms: int = Field(20, ge=5, le=1000, description="Audio per binary WebSocket frame.")
     output_format: Literal["f32le", "s16le"] = Field("f32le", description="Default PCM format.")
@@ -235,9 +281,39 @@ class Settings(BaseSettings):
     )
 
     # --- sessions / limits --------------------------------------------------------------
-    max_sessions: int = Field(32, ge=1, description="Concurrent WebSocket sessions.")
+    max_sessions: int = Field(
+        32, ge=1, description="Hard cap on concurrent sessions (WebSocket and /api/speak), whatever the measured capacity."
+    )
     output_queue_seconds: float = Field(
         4.0, gt=0, description="Audio a session may hold unsent before its synthesis pauses."
+    )
+
+    # --- measured capacity (bridge/capacity.py) ---------------------------------------------
+    capacity_admission: bool = Field(
+        True,
+        description="Refuse a new session (WebSocket 1013, /api/speak 503, /ready 503) when one more listener "
+        "would push the demand past the usable cores; false: only max_sessions limits.",
+    )
+    capacity_cores: float = Field(
+        0.0, ge=0, description="Cores the capacity counts (0: the CPUs this process may use, capped by a cgroup CPU quota)."
+    )
+    capacity_margin: float = Field(
+        0.15, ge=0, lt=1, description="Share of the cores kept free: usable cores = cores × (1 − margin)."
+    )
+    capacity_window_seconds: float = Field(
+        10.0, gt=0, description="Wall time over which the load (model CPU-seconds per second) is measured."
+    )
+    capacity_prior_cost_per_audio_second: float = Field(
+        0.25,
+        gt=0,
+        description="CPU-seconds per second of audio assumed for a voice not yet measured (about 2× embedded "
+        "Piper's cost on one core; raise it when the default voice is RVC on the CPU).",
+    )
+    capacity_warmup_audio_seconds: float = Field(
+        2.0, ge=0, description="Audio a voice must have made before its measured cost replaces the prior."
+    )
+    capacity_cost_half_life_audio_seconds: float = Field(
+        60.0, gt=0, description="A cost measurement weighs half once the voice has made this much newer audio."
     )
 
     # --- access (bridge/auth.py) ----------------------------------------------------------

@@ -1,18 +1,18 @@
 """The models a server process holds: one TTS engine, an optional voice converter, and the
-thread pool where all model work runs (never on the event loop)."""
+model workers where all model work runs, most urgent first (never on the event loop)."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import Settings
 from bridge.tts.base import TTSEngine
 from bridge.vc.base import VoiceConverter, VoiceError
+from bridge.workers import ModelWorkers, available_cores
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +72,11 @@ class Engines:
     settings: Settings
     tts: TTSEngine
     voice: VoiceConverter | None = None
-    executor: ThreadPoolExecutor = field(init=False)
+    executor: ModelWorkers = field(init=False)
     loaded: bool = False
 
     def __post_init__(self) -> None:
-        self.executor = ThreadPoolExecutor(
-            max_workers=self.settings.synthesis_workers, thread_name_prefix="model"
-        )
+        self.executor = ModelWorkers(self.settings.synthesis_workers or available_cores(), name="model")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engines:

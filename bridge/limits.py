@@ -7,7 +7,10 @@ Pure bookkeeping, no I/O; :mod:`bridge.server` applies the decisions. Every limi
 limit                      past it
 =========================  =============================================================
 ``max_sessions``           WebSocket closed 1013 "server at capacity, try again later";
-                           ``/api/speak`` 503 with ``Retry-After``
+                           ``/api/speak`` 503 with ``Retry-After``; ``/ready`` 503
+measured capacity          the same, reason "server at capacity (compute), try again later":
+(``capacity_*``)           one more listener would push the demand past the usable cores
+                           (:mod:`bridge.capacity`)
 ``max_connections_per_ip`` WebSocket closed 1008; ``/api/speak`` 429 (loopback peers are not
                            limited; behind a proxy, ``trusted_proxies`` lets X-Forwarded-For
                            name the client)
@@ -50,6 +53,7 @@ class CloseReason:
 
 
 CAPACITY = CloseReason(CLOSE_TRY_AGAIN_LATER, "server at capacity, try again later", "capacity")
+LOAD = CloseReason(CLOSE_TRY_AGAIN_LATER, "server at capacity (compute), try again later", "load")
 PER_IP = CloseReason(CLOSE_POLICY_VIOLATION, "too many connections from this address", "per_ip")
 SHUTTING_DOWN = CloseReason(CLOSE_GOING_AWAY, "server shutting down", "shutdown")
 RATE = CloseReason(CLOSE_POLICY_VIOLATION, "message rate limit exceeded", "rate")
@@ -127,19 +131,25 @@ class Admission:
     """Open sessions (WebSocket sessions and ``/api/speak`` requests), in all and per address.
 
     Loopback addresses are counted but never refused: they are this machine (local tools, a
-    reverse proxy on this host), not one remote client.
+    reverse proxy on this host), not one remote client. ``headroom``, when given, says how many
+    more listeners the measured compute still carries (:mod:`bridge.capacity`); at 0 new
+    sessions are refused even below ``max_sessions``.
     """
 
-    def __init__(self, max_sessions: int, max_per_ip: int) -> None:
+    def __init__(self, max_sessions: int, max_per_ip: int, headroom: Callable[[], int] | None = None) -> None:
         self.max_sessions = max_sessions
         self.max_per_ip = max_per_ip
+        self.headroom = headroom
         self.active = 0
         self.per_ip: Counter[str] = Counter()
         self.closing = False
 
     @property
     def capacity(self) -> int:
-        return 0 if self.closing else max(0, self.max_sessions - self.active)
+        if self.closing:
+            return 0
+        static = max(0, self.max_sessions - self.active)
+        return static if self.headroom is None or static == 0 else min(static, self.headroom())
 
     def admit(self, address: str | None) -> CloseReason | None:
         """Take a slot for ``address``; the refusal, or None when admitted (then call release)."""
@@ -147,6 +157,8 @@ class Admission:
             return SHUTTING_DOWN
         if self.active >= self.max_sessions:
             return CAPACITY
+        if self.headroom is not None and self.headroom() < 1:
+            return LOAD
         key = address or "-"
         if self.max_per_ip and self.per_ip[key] >= self.max_per_ip and not is_loopback_address(address):
             return PER_IP

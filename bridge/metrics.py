@@ -9,7 +9,6 @@ metric                                 what
 =====================================  ===========================================================
 ``voice_bridge_sessions``              WebSocket sessions open now (gauge)
 ``voice_bridge_capacity``              sessions that may still open (gauge; 0 while draining)
-``voice_bridge_load_ratio``            load over capacity, 1.0 = at real time (gauge; the autoscaler's)
 ``voice_bridge_sessions_opened_total`` sessions opened
 ``voice_bridge_sessions_closed_total`` sessions ended, by ``reason`` (client, idle, rate, …)
 ``voice_bridge_refused_total``         connections/requests refused, by ``reason``
@@ -27,6 +26,15 @@ metric                                 what
 ``voice_bridge_buffered_text_chars``   text waiting for synthesis, all sessions
 ``voice_bridge_send_buffer_bytes``     bytes past the output queue (writer + kernel), ``stat``
 ``voice_bridge_model_queue``           model calls waiting for a worker thread
+``voice_bridge_load_ratio``            demand ÷ usable cores (1.0: one more listener would not
+                                       fit in real time); demand = max(open sessions × their cost
+                                       per audio second, measured model load) — the HPA's metric
+``voice_bridge_load_cores``            CPU-seconds of model work per wall second (the window)
+``voice_bridge_committed_cores``       what the open sessions need when all speak in real time
+``voice_bridge_process_cpu_cores``     the process's own CPU per wall second (model + event loop)
+``voice_bridge_cores``                 cores counted; ``voice_bridge_usable_cores`` less the margin
+``voice_bridge_capacity_sessions``     listeners of the default voice the usable cores carry
+``voice_bridge_cost_per_audio_second`` CPU-seconds per second of audio, by ``key`` (engine+voice)
 =====================================  ===========================================================
 """
 
@@ -34,11 +42,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from bridge.capacity import CapacityReport
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -55,10 +65,6 @@ class QueueSnapshot:
     model_queue: int = 0
     sessions: int = 0
     capacity: int = 0
-    #: Compute demanded per second of wall time over this replica's capacity (1.0 = at real time):
-    #: what the HorizontalPodAutoscaler scales on (deploy/kubernetes). Provisional: open sessions
-    #: over max_sessions, until the scheduler measures it.
-    load_ratio: float = 0.0
 
 
 class _QueueCollector(Collector):
@@ -69,9 +75,6 @@ class _QueueCollector(Collector):
         snap = self._source()
         yield GaugeMetricFamily("voice_bridge_sessions", "WebSocket sessions open now", value=snap.sessions)
         yield GaugeMetricFamily("voice_bridge_capacity", "Sessions that may still open", value=snap.capacity)
-        yield GaugeMetricFamily(
-            "voice_bridge_load_ratio", "Compute demanded per wall second over this replica's capacity", value=snap.load_ratio
-        )
         out = GaugeMetricFamily(
             "voice_bridge_output_queue_seconds", "Audio waiting in output queues", labels=["stat"]
         )
@@ -94,6 +97,49 @@ class _QueueCollector(Collector):
 
     def describe(self) -> Iterable[Any]:
         return []
+
+
+class _LoadCollector(Collector):
+    def __init__(self, source: Callable[[], CapacityReport]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        report = self._source()
+        yield GaugeMetricFamily(
+            "voice_bridge_load_ratio", "Compute demanded per wall second / usable cores (1.0: real time)",
+            value=report.load_ratio,
+        )
+        yield GaugeMetricFamily(
+            "voice_bridge_load_cores", "CPU-seconds of model work per wall second", value=report.load_cores
+        )
+        yield GaugeMetricFamily(
+            "voice_bridge_committed_cores", "Cores the open sessions need when all speak in real time",
+            value=report.committed_cores,
+        )
+        if report.process_cores is not None:
+            yield GaugeMetricFamily(
+                "voice_bridge_process_cpu_cores", "CPU-seconds the process used per wall second",
+                value=report.process_cores,
+            )
+        yield GaugeMetricFamily("voice_bridge_cores", "Cores the capacity counts", value=report.cores)
+        yield GaugeMetricFamily("voice_bridge_usable_cores", "Cores less the margin", value=report.usable_cores)
+        yield GaugeMetricFamily(
+            "voice_bridge_capacity_sessions", "Listeners of the default voice the usable cores carry in real time",
+            value=report.capacity_sessions,
+        )
+        cost = GaugeMetricFamily(
+            "voice_bridge_cost_per_audio_second", "CPU-seconds per second of audio, by engine and voice", labels=["key"]
+        )
+        for key, value in report.cost_per_audio_second.items():
+            cost.add_metric([key], value)
+        yield cost
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
+class ComputeSink(Protocol):
+    def observe(self, key: str, cpu_seconds: float, audio_seconds: float) -> None: ...
 
 
 class Metrics:
@@ -132,6 +178,9 @@ class Metrics:
         self.audio_seconds = Counter("voice_bridge_audio_seconds", "Audio produced", registry=r)
         self.utterances = Counter("voice_bridge_utterances", "Utterances completed", registry=r)
         self._queues: Callable[[], QueueSnapshot] = QueueSnapshot
+        #: Where model steps' compute goes (the server's :class:`bridge.load.ServerLoad`).
+        self.compute: ComputeSink | None = None
+        self._load: Callable[[], CapacityReport] | None = None
 
     def watch_queues(self, source: Callable[[], QueueSnapshot]) -> None:
         """Read queue depths from ``source`` at every scrape."""
@@ -139,7 +188,18 @@ class Metrics:
             self.registry.register(_QueueCollector(lambda: self._queues()))
         self._queues = source
 
+    def watch_load(self, source: Callable[[], CapacityReport]) -> None:
+        """Read the load and capacity from ``source`` at every scrape."""
+        if self._load is None:
+            self.registry.register(_LoadCollector(lambda: self._load()))  # type: ignore[misc]
+        self._load = source
+
     # ------------------------------------------------------------------ events
+    def observe_compute(self, key: str, cpu_seconds: float, audio_seconds: float) -> None:
+        """One model step (any thread): to the load meter, which keeps its own lock."""
+        if self.compute is not None:
+            self.compute.observe(key, cpu_seconds, audio_seconds)
+
     def error(self, kind: str) -> None:
         self.errors.labels(kind).inc()
 

@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,9 +43,13 @@ from bridge.audio.chain import AudioChain
 from bridge.audio.framing import BYTES_PER_SAMPLE, PcmFormat
 from bridge.audio.pauses import PauseConfig
 from bridge.cancel import Cancelled, CancelToken
+from bridge.capacity import compute_key
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines, is_out_of_memory
+from bridge.listener import ListenerClock
 from bridge.logs import SessionLog
+from bridge.normalize import segment_notes, session_normalizer
+from bridge.scheduler import DeadlinePolicy
 from bridge.segmenter import Segment, Segmenter, SegmenterConfig
 from bridge.tts.base import TTSError
 from bridge.vc.base import VoiceError
@@ -78,6 +82,9 @@ class SegmentOut:
     id: int
     text: str
     token: int | None = None
+    #: What normalization did with text the voice cannot read: ``{"transliterated": [{"text",
+    #: "as"}], "skipped": [{"text"}]}`` (empty when nothing).
+    notes: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +255,12 @@ class PipelineObserver(Protocol):
 
     def observe_segment_latency(self, seconds: float) -> None: ...
 
+    def observe_compute(self, key: str, cpu_seconds: float, audio_seconds: float) -> None:
+        """One model step: ``cpu_seconds`` of its worker thread's CPU time (``time.thread_time``)
+        made ``audio_seconds`` of output audio, for the voice ``key``
+        (:func:`bridge.capacity.compute_key`). Feeds the measured capacity."""
+        ...
+
     def error(self, kind: str) -> None: ...
 
 
@@ -258,6 +271,13 @@ def segmenter_config(settings: Settings) -> SegmenterConfig:
         first_max_words=settings.first_segment_max_words,
         pause_min_chars=settings.pause_min_chars,
         skip_code_blocks=settings.skip_code_blocks,
+    )
+
+
+def deadline_policy(settings: Settings) -> DeadlinePolicy:
+    return DeadlinePolicy(
+        first_audio_target=settings.first_audio_target_ms / 1000,
+        boundary_grace=settings.boundary_grace_ms / 1000,
     )
 
 
@@ -289,6 +309,7 @@ class SessionPipeline:
         self.observer = observer
         self.log = SessionLog(log, {"session": session_id})
         self._segmenter = Segmenter(segmenter_config(self.settings))
+        self._normalize = session_normalizer(self.settings, engines.tts)
         self._pauses = pause_config(self.settings)
         self._work: asyncio.Queue[_SegmentWork | _FlushWork] = asyncio.Queue()
         self.output = OutputQueue(int(self.settings.output_queue_seconds * OUTPUT_SAMPLE_RATE))
@@ -296,6 +317,7 @@ class SessionPipeline:
         self._cancel = CancelToken()
         self._chain: AudioChain | None = None
         self._chain_voice: str | None = None
+        self._compute_key = compute_key(engines.tts.name, None)
         self._segment_ids = 0
         self._segments_in_utterance = 0
         self._pending_pitch: float | None = None
@@ -306,6 +328,9 @@ class SessionPipeline:
         self._max_samples = int(max_utterance_seconds * OUTPUT_SAMPLE_RATE) or None
         self._utterance_over = False  # the utterance hit max_utterance_seconds: skip to its flush
         self.clock = UtteranceClock()
+        #: The utterance's listener, as the scheduler and the voice stage's pacing see it.
+        self.listener = ListenerClock()
+        self._deadlines = deadline_policy(self.settings)
         self.closed = False
         self._task = asyncio.create_task(self._run(), name=f"pipeline-{session_id}")
 
@@ -357,6 +382,7 @@ class SessionPipeline:
         self._chain = None  # a fresh utterance: no voice context or resampler tail carried over
         self._segments_in_utterance = 0
         self.clock = UtteranceClock()
+        self.listener = ListenerClock()  # a fresh one: the old chain's pacer keeps the old
         dropped = await self.output.clear()
         await self.output.put(CancelledOut())
         self.log.info("cancelled", extra={"dropped_samples": dropped})
@@ -424,7 +450,7 @@ class SessionPipeline:
         while chain is self._chain and generation == self._generation and chain.voice_ready():
             try:
                 started = chain.voice_seconds, chain.resample_seconds
-                frames = await self._in_executor(chain.convert_pending)
+                frames, cpu = await self._in_executor(_thread_timed, chain.convert_pending, deadline=self._due())
             except Cancelled:
                 return
             except Exception as exc:  # as in a segment: report it, the session goes on
@@ -434,6 +460,7 @@ class SessionPipeline:
                 return
             self.clock.voice_seconds += chain.voice_seconds - started[0]
             self.clock.resample_seconds += chain.resample_seconds - started[1]
+            self._observe_compute(cpu, frames)
             if not await self._emit_frames(frames, generation):
                 return
 
@@ -483,8 +510,11 @@ class SessionPipeline:
         voice_stream = None
         voice = self.options.voice or self.settings.default_voice
         if voice and self.engines.voice is not None:
-            voice_stream = self.engines.voice.open_stream(voice, self.engines.tts.sample_rate, self.options.pitch_shift)
+            voice_stream = self.engines.voice.open_stream(
+                voice, self.engines.tts.sample_rate, self.options.pitch_shift, listener=self.listener
+            )
         self._chain_voice = voice
+        self._compute_key = compute_key(self.engines.tts.name, voice if voice_stream is not None else None)
         frame_samples = max(1, OUTPUT_SAMPLE_RATE * self.settings.frame_ms // 1000)
         return AudioChain(
             self.engines.tts.sample_rate,
@@ -494,10 +524,28 @@ class SessionPipeline:
             voice=voice_stream,
         )
 
-    async def _in_executor(self, fn, *args):  # type: ignore[no-untyped-def]
+    def _due(self, *, cut_at: float | None = None, segment_start: bool = False) -> float:
+        """The deadline of this session's next piece of model work (see bridge.scheduler)."""
+        return self._deadlines.deadline(
+            self.listener, time.perf_counter(), cut_at=cut_at, segment_start=segment_start
+        )
+
+    async def _in_executor(self, fn, *args, deadline: float | None = None):  # type: ignore[no-untyped-def]
+        """Run ``fn`` on a model worker, by ``deadline`` (perf_counter seconds; None: now)."""
         # The copied context carries the session id into the worker thread's log lines.
         context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self.engines.executor, context.run, fn, *args)
+        executor = self.engines.executor
+        submit_by = getattr(executor, "submit_by", None)
+        if submit_by is None:
+            return await asyncio.get_running_loop().run_in_executor(executor, context.run, fn, *args)
+        when = time.perf_counter() if deadline is None else deadline
+        return await asyncio.wrap_future(submit_by(when, context.run, fn, *args))
+
+    def _observe_compute(self, cpu_seconds: float, frames: list[bytes]) -> None:
+        """Report one model step's CPU time and the audio it made (measured capacity)."""
+        if self.observer is not None:
+            samples = sum(len(frame) for frame in frames) // BYTES_PER_SAMPLE[self.options.format]
+            self.observer.observe_compute(self._compute_key, cpu_seconds, samples / OUTPUT_SAMPLE_RATE)
 
     async def _emit_frames(self, frames: list[bytes], generation: int) -> bool:
         """Queue frames (waiting for room); False once a cancel has made them stale."""
@@ -516,6 +564,7 @@ class SessionPipeline:
             self.clock.samples += samples
             if not await self.output.put(AudioOut(frame, samples, first_text), lambda: generation == self._generation):
                 return False
+            self.listener.handed(samples / OUTPUT_SAMPLE_RATE, time.perf_counter())
         return generation == self._generation
 
     async def _stop_utterance(self) -> None:
@@ -536,29 +585,37 @@ class SessionPipeline:
             return
         generation, token = work.generation, self._cancel
         if self._chain is None:
+            self.listener = ListenerClock()  # a new utterance: its listener starts with its first audio
+            due = self._due(cut_at=work.cut_at)
             try:
-                self._chain = await self._in_executor(self._new_chain)
+                self._chain = await self._in_executor(self._new_chain, deadline=due)
             except VoiceError as exc:
                 await self.output.put(ErrorOut(str(exc), "voice"))
                 if self.observer is not None:
                     self.observer.error("voice")
                 self.options.voice = None
-                self._chain = await self._in_executor(self._new_chain)
+                self._chain = await self._in_executor(self._new_chain, deadline=due)
         if generation != self._generation:
             return
         chain = self._chain
         self._segments_in_utterance += 1
         self.clock.segments += 1
+        spoken = self._normalize(str(work.segment))
         if self.options.events:
-            await self.output.put(SegmentOut(work.id, str(work.segment), work.token))
+            await self.output.put(SegmentOut(work.id, str(work.segment), work.token, segment_notes(spoken)))
         chain.begin_segment(work.segment.boundary, work.pitch_shift)
-        tts, speed = self.engines.tts, self.options.speed
-        rate = {"speed": speed} if speed != 1.0 and tts.supports_speed else {}
-        steps = _SegmentSteps(tts.stream(str(work.segment), token, **rate))
+        tts, speed, listener = self.engines.tts, self.options.speed, self.listener
+        options: dict[str, Any] = {"speed": speed} if speed != 1.0 and tts.supports_speed else {}
+        if tts.paces_chunks:
+            options["lead"] = lambda: listener.buffered(time.perf_counter())
+        steps = _SegmentSteps(tts.stream(spoken.spoken, token, **options))
         first = True
         while True:
+            due = self._due(cut_at=work.cut_at, segment_start=first)
             try:
-                frames, done, timing = await self._in_executor(_step, steps, chain, self.engines.tts.sample_rate)
+                frames, done, timing = await self._in_executor(
+                    _step, steps, chain, self.engines.tts.sample_rate, deadline=due
+                )
             except Cancelled:
                 return
             except asyncio.CancelledError:
@@ -569,6 +626,7 @@ class SessionPipeline:
                 if generation == self._generation:
                     await self._report_fault(exc, f"segment {work.id}")
                 return
+            self._observe_compute(timing.cpu_seconds, frames)
             if generation == self._generation:
                 self.clock.tts_seconds += timing.tts_seconds
                 self.clock.tts_audio_seconds += timing.tts_audio_seconds
@@ -587,7 +645,8 @@ class SessionPipeline:
         chain, self._chain = self._chain, None
         over, self._utterance_over = self._utterance_over, False
         if chain is not None and not over:
-            frames = await self._in_executor(chain.finish)
+            frames, cpu = await self._in_executor(_thread_timed, chain.finish, deadline=self._due())
+            self._observe_compute(cpu, frames)
             if not await self._emit_frames(frames, work.generation):
                 if work.generation != self._generation:
                     return
@@ -611,6 +670,8 @@ class StepTiming:
     tts_audio_seconds: float
     voice_seconds: float
     resample_seconds: float
+    #: The worker thread's CPU time for the whole step (``time.thread_time``).
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -628,6 +689,7 @@ def _step(run: _SegmentSteps, chain: AudioChain, tts_rate: int) -> tuple[list[by
     out as soon as it is converted), else advances the engine one chunk through the chain. The
     segment is done when the engine has ended and the voice stage holds nothing ready.
     """
+    cpu_before = time.thread_time()
     voice_before, resample_before = chain.voice_seconds, chain.resample_seconds
     chunk = None
     tts = 0.0
@@ -652,5 +714,13 @@ def _step(run: _SegmentSteps, chain: AudioChain, tts_rate: int) -> tuple[list[by
         tts_audio_seconds=0.0 if chunk is None else chunk.size / tts_rate,
         voice_seconds=chain.voice_seconds - voice_before,
         resample_seconds=chain.resample_seconds - resample_before,
+        cpu_seconds=time.thread_time() - cpu_before,
     )
     return frames, run.ended and not chain.voice_ready(), timing
+
+
+def _thread_timed(fn: Callable[[], list[bytes]]) -> tuple[list[bytes], float]:
+    """Worker thread: ``fn()`` and the CPU time this thread spent on it."""
+    started = time.thread_time()
+    frames = fn()
+    return frames, time.thread_time() - started

@@ -43,6 +43,7 @@ from bridge.engines import Engines
 from bridge.limits import SHUTTING_DOWN
 from bridge.logs import current_session
 from bridge.metrics import Metrics
+from bridge.normalize import normalizer as normalize
 from bridge.pipeline import AudioOut, ErrorOut, FlushedOut, SessionOptions, SessionPipeline
 from bridge.protocol import PITCH_SHIFT_LIMIT
 from bridge.session import CLOSE_TIMEOUT, STATE, WRITER_LIMIT, ServerState, Session, SessionWebSocket
@@ -308,6 +309,7 @@ async def health(request: web.Request) -> web.Response:
     engines_info = state.engines.info()
     devices = devices_in_use(engines_info)
     in_use = list(dict.fromkeys(d for d in devices.values() if d is not None))  # distinct, TTS first
+    capacity = state.admission.capacity
     return web.json_response(
         {
             "status": status,
@@ -323,8 +325,11 @@ async def health(request: web.Request) -> web.Response:
             "device_setting": settings.device,
             "sessions": sessions,
             "max_sessions": settings.max_sessions,
-            "capacity": state.admission.capacity,
-            "accepting": state.engines.loaded and state.admission.capacity > 0,
+            "capacity": capacity,
+            "accepting": state.engines.loaded and capacity > 0,
+            # Measured capacity (bridge/capacity.py): cores, cost per audio second per voice,
+            # load, load ratio, and how many listeners the cores carry in real time.
+            "load": state.capacity_report().as_dict(),
             "uptime_seconds": round(time.time() - state.started, 1),
         }
     )
@@ -333,8 +338,9 @@ async def health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     """Readiness for a load balancer: 200 while this replica can take a new session, else 503.
 
-    Not ready while the engines load or when every session slot is taken (a new WebSocket would
-    be closed with 1013), so a balancer that health-checks ``/ready`` sends new sessions to
+    Not ready while the engines load, when every session slot is taken, or when one more
+    listener would push the measured demand past the usable cores (a new WebSocket would be
+    closed with 1013 either way: "at capacity"), so a balancer that health-checks ``/ready`` sends new sessions to
     another replica; the sessions already open here carry on either way.
     """
     state = request.app[STATE]
@@ -435,6 +441,9 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
             await asyncio.get_running_loop().run_in_executor(None, state.engines.load)
             log.info("engines loaded", extra={"seconds": round(time.perf_counter() - started, 2)})
 
+    async def warm_normalizer(app: web.Application) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, normalize.warm, settings, state.engines.tts)
+
     async def start_janitor(app: web.Application) -> None:
         app[JANITOR] = asyncio.create_task(janitor(state), name="janitor")
 
@@ -463,6 +472,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
             await service.stop()  # type: ignore[attr-defined]
 
     app.on_startup.append(load_engines)
+    app.on_startup.append(warm_normalizer)
     app.on_startup.append(start_janitor)
     app.on_shutdown.append(close_sessions)
     app.on_cleanup.append(stop_janitor)

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bridge import __version__
+from bridge.capacity import CapacityReport, compute_key
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines
 from bridge.limits import (
@@ -39,6 +40,7 @@ from bridge.limits import (
     TokenBucket,
     buffered_text,
 )
+from bridge.load import ServerLoad
 from bridge.logs import SessionLog
 from bridge.metrics import Metrics, QueueSnapshot
 from bridge.pipeline import (
@@ -89,11 +91,35 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     admission: Admission = field(init=False)
     client_address: ClientAddress = field(init=False)
+    load: ServerLoad = field(init=False)
     draining: bool = False
 
     def __post_init__(self) -> None:
-        self.admission = Admission(self.settings.max_sessions, self.settings.max_connections_per_ip)
+        self.load = ServerLoad.from_settings(self.settings)
+        self.metrics.compute = self.load
+        self.metrics.watch_load(self.capacity_report)
+        headroom = self.load_headroom if self.settings.capacity_admission else None
+        self.admission = Admission(self.settings.max_sessions, self.settings.max_connections_per_ip, headroom)
         self.client_address = ClientAddress(self.settings.trusted_proxies)
+
+    # ------------------------------------------------------------------ measured capacity
+    def voice_key(self, voice: str | None) -> str:
+        """The compute key of a session speaking ``voice`` (None: the default voice)."""
+        voice = voice or self.settings.default_voice
+        return compute_key(self.engines.tts.name, voice if voice and self.engines.voice is not None else None)
+
+    def open_keys(self) -> list[str]:
+        """One compute key per admitted session; /api/speak requests speak their voice, counted
+        as the default's (they are short)."""
+        keys = [self.voice_key(s.pipeline.options.voice) for s in list(self.sessions.values())]
+        return keys + [self.voice_key(None)] * max(0, self.admission.active - len(keys))
+
+    def load_headroom(self) -> int:
+        """More listeners of the default voice the measured compute carries now."""
+        return self.load.headroom(self.open_keys(), self.voice_key(None))
+
+    def capacity_report(self) -> CapacityReport:
+        return self.load.report(self.open_keys(), self.voice_key(None))
 
     def client_of(self, request: web.BaseRequest) -> str | None:
         """The client's address (X-Forwarded-For when the peer is a trusted proxy)."""
@@ -101,11 +127,7 @@ class ServerState:
 
     def queue_snapshot(self) -> QueueSnapshot:
         """Queue depths of every session, for ``/metrics``."""
-        snap = QueueSnapshot(
-            sessions=len(self.sessions),
-            capacity=self.admission.capacity,
-            load_ratio=len(self.sessions) / max(1, self.settings.max_sessions),  # provisional
-        )
+        snap = QueueSnapshot(sessions=len(self.sessions), capacity=self.admission.capacity)
         for session in list(self.sessions.values()):
             pipeline = session.pipeline
             snap.output_seconds.append(pipeline.output.samples / OUTPUT_SAMPLE_RATE)
@@ -113,8 +135,7 @@ class ServerState:
             snap.buffered_chars += pipeline.buffered_chars
             sent = session.buffered_bytes()
             snap.send_buffer_bytes.append(sent["transport"] + sent["kernel"])
-        work_queue = getattr(self.engines.executor, "_work_queue", None)
-        snap.model_queue = work_queue.qsize() if work_queue is not None else 0
+        snap.model_queue = self.engines.executor.queued
         return snap
 
 
@@ -300,7 +321,7 @@ class Session:
                 elif not self.options.events:
                     continue  # seed-compatible clients get audio and errors only
                 elif isinstance(item, SegmentOut):
-                    await self._send(ws.send_str(segment_event(item.id, item.text, item.token)))
+                    await self._send(ws.send_str(segment_event(item.id, item.text, item.token, item.notes)))
                 elif isinstance(item, FlushedOut):
                     await self._send(
                         ws.send_str(

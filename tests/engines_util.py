@@ -33,7 +33,7 @@ class WrappedEngine(TTSEngine):
     def load(self) -> None:
         self.inner.load()
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         self.calls.append(text)
         with self._lock:
             self.active += 1
@@ -53,7 +53,7 @@ class FailingEngine(WrappedEngine):
         super().__init__(inner)
         self.marker = marker
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         if self.marker in text:
             raise TTSError(f"injected fault in {text!r}")
         yield from super().stream(text, cancel)
@@ -68,7 +68,7 @@ class GatedEngine(WrappedEngine):
         self.waiting = threading.Event()  # a worker thread is held at the gate
         self.released = threading.Event()  # ... and has since returned its chunk
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         for index, chunk in enumerate(super().stream(text, cancel)):
             if index >= 1:
                 self.waiting.set()
@@ -88,7 +88,7 @@ class RaisingEngine(WrappedEngine):
         self.after_chunks = after_chunks
         self.raised = 0
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         if self.marker not in text:
             yield from super().stream(text, cancel)
             return
@@ -124,7 +124,7 @@ class ToneEngine(TTSEngine):
     def load(self) -> None:
         pass
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         import time
 
         with self._lock:

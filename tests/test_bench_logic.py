@@ -268,6 +268,15 @@ def test_ramp_all_clean_is_capped() -> None:
     assert ramp.max_clean == 4 and ramp.capped
 
 
+def test_fixed_levels_all_run_whatever_their_outcome() -> None:
+    ramp = Ramp(max_sessions=16, fixed_levels=[12, 12, 18])
+    ran = []
+    for level in ramp.levels():
+        ran.append(level)
+        ramp.record(level, underruns=3)
+    assert ran == [12, 12, 18] and ramp.max_clean == 0
+
+
 # ----------------------------------------------------------------------------- process stats
 
 
@@ -276,6 +285,7 @@ def test_process_samples_summarise_to_cpu_percent_of_one_core() -> None:
     samples = [Sample(0.0, 10.0, 100 * mib), Sample(1.0, 10.5, 150 * mib), Sample(2.0, 12.0, 120 * mib)]
     assert summarise_samples(samples) == {
         "cpu_mean_pct": 100.0,  # 2 s of CPU in 2 s of wall
+        "cpu_seconds": 2.0,
         "cpu_peak_pct": 150.0,
         "rss_start_mib": 100.0,
         "rss_peak_mib": 150.0,
@@ -365,7 +375,9 @@ def test_rvc_peer_options_and_server(tmp_path) -> None:
     options = options_from(build_parser().parse_args(["run", "--rvc-models", str(tmp_path), "--rvc-voice", "bench"]))
     spec = server_spec("voice-bridge-rvc", options)
     assert spec.name == "voice-bridge-rvc" and spec.command[-2:] == ["--voice", "bench"]
-    assert spec.env == {"VOICE_BRIDGE_MODELS_DIR": str(tmp_path.resolve())}
+    from benchmarks.client import BENCH_SERVER_ENV
+
+    assert spec.env == {**BENCH_SERVER_ENV, "VOICE_BRIDGE_MODELS_DIR": str(tmp_path.resolve())}
 
 
 @pytest.mark.parametrize("voice", [None, "bench"])
@@ -383,7 +395,7 @@ def test_gpu_peer_starts_soprano_on_cuda_with_or_without_a_voice(voice: str | No
     from benchmarks.suite import gpu_description, server_spec
 
     spec = server_spec("voice-bridge-gpu", Options(gpu=True, gpu_voice=voice))
-    assert spec.name == "voice-bridge-gpu" and spec.env is None
+    assert spec.name == "voice-bridge-gpu" and spec.env == {"VOICE_BRIDGE_CAPACITY_ADMISSION": "false"}
     argv = spec.argv(8123)
     assert argv[:4] == [sys.executable, "-m", "bridge", "serve"]
     started: list[Any] = []
@@ -546,7 +558,7 @@ def test_markdown_shows_every_peer_and_why_one_did_not_run() -> None:
     assert "| voice-bridge | 210 ms | 380 ms | 398 ms | 150 ms | 420 ms | 300 ms | 1 (1/2) | 42 ms | 3 |" in md
     assert "| realtimetts | skipped: no RealtimeTTS environment |" in md
     assert "| voice-bridge | 40 ms | 120 ms | 35 ms | 60 ms | 4 ms | 0.080 | 0.000 | 0.004 | 31 % | 321 MiB | — |" in md
-    assert "| 4 | 8 | 800 ms | 1,200 ms | 2 (1) | 20 ms | 0 | — | — |" in md
+    assert "| 4 | 8 | 800 ms | 1,200 ms | 2 (1) | 20 ms | — | 0 | — | — | — |" in md  # older results: no gap spread or cost
     assert "**Note:** shared machine: timings inflated" in md and "## Definitions" in md
 
 

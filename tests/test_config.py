@@ -66,7 +66,7 @@ def test_unknown_key_in_file_is_an_error(clean_env, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("port", 70000), ("frame_ms", 0), ("tts", "espeak"), ("log_level", "LOUD"), ("synthesis_workers", 0)],
+    [("port", 70000), ("frame_ms", 0), ("tts", "espeak"), ("log_level", "LOUD"), ("synthesis_workers", -1)],
 )
 def test_invalid_values_are_refused(clean_env, field: str, value: object) -> None:
     with pytest.raises(ValidationError):

@@ -33,12 +33,20 @@ import websockets
 from bridge.config import Settings
 from bridge.server import STATE, create_app
 from tests.conftest import make_settings
+from tests.support.traefik import (  # noqa: F401 - balancer is a fixture
+    COMPOSE_FILE,
+    TRAEFIK_FILE,
+    balancer,
+    sessions_of,
+    tool,
+    traefik_labels,
+    traefik_static,
+    until_sessions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 DOCKERFILES = {"cpu": DOCKER / "Dockerfile.cpu", "cuda": DOCKER / "Dockerfile.cuda", "rocm": DOCKER / "Dockerfile.rocm"}
-COMPOSE_FILE = DOCKER / "compose.yaml"
-TRAEFIK_FILE = DOCKER / "traefik" / "traefik.yml"
 HEALTHCHECK = DOCKER / "healthcheck.py"
 VENV_DIR = "/opt/venv"
 #: The Makefile target an image's runtime stage installs its system packages with.
@@ -361,7 +369,7 @@ def test_image_extras_exist_and_install_the_way_a_checkout_does(image: tuple[str
 def test_cpu_image_runs_the_embedded_voice_and_the_bot() -> None:
     dockerfile = parse_dockerfile(DOCKERFILES["cpu"])
     call = make_calls(dockerfile, dockerfile.stage("build"))[0]
-    assert set(call.variables["EXTRAS_RUN"].split(",")) == {"piper", "discord"}
+    assert set(call.variables["EXTRAS_RUN"].split(",")) == {"piper", "romanize", "discord"}
     steps = make_dry_run("install-run", call.variables)
     assert not any("torch" in s for s in steps), "the CPU image needs no torch"
 
@@ -578,12 +586,6 @@ def test_hadolint_passes() -> None:
 
 
 # =============================================================================== compose
-def tool(name: str) -> str | None:
-    """A tool from this venv's bin (where `make docker-tools` puts it), else from PATH."""
-    local = Path(sys.executable).parent / name
-    return str(local) if local.is_file() and os.access(local, os.X_OK) else shutil.which(name)
-
-
 @cache
 def compose_command() -> tuple[list[str] | None, str]:
     """A Compose v2 CLI, and what was found when there is none."""
@@ -732,21 +734,6 @@ def test_models_are_a_volume_shared_by_every_bridge() -> None:
 
 
 # =============================================================================== load balancer
-def traefik_static() -> dict[str, Any]:
-    yaml = pytest.importorskip("yaml")
-    return yaml.safe_load(TRAEFIK_FILE.read_text())
-
-
-def traefik_labels(labels: dict[str, str]) -> dict[str, Any]:
-    """`traefik.http.{routers,services}.NAME.key...` labels as {kind: {NAME: {key: value}}}."""
-    out: dict[str, dict[str, dict[str, str]]] = {}
-    for key, value in labels.items():
-        parts = key.split(".")
-        if parts[:2] == ["traefik", "http"] and len(parts) >= 5:
-            out.setdefault(parts[2], {}).setdefault(parts[3], {})[".".join(parts[4:]).lower()] = value
-    return out
-
-
 def test_traefik_routes_sessions_to_ready_replicas_with_least_connections() -> None:
     config = resolved(profiles=("scale",))
     services = config["services"]
@@ -845,42 +832,6 @@ def test_local_env_files_are_never_committed_or_built_in() -> None:
 
 
 # =============================================================================== Traefik, for real
-def dynamic_config_from_labels(labels: dict[str, str], servers: list[str]) -> dict[str, Any]:
-    """The replicas' Docker labels as Traefik file-provider configuration, for these servers.
-
-    Every label must be translated: a label this does not know fails the test, so what runs on
-    loopback below is what the labels say.
-    """
-    parsed = traefik_labels(labels)
-    known_router = {"entrypoints", "rule", "service"}
-    known_service = {
-        "loadbalancer.server.port",
-        "loadbalancer.strategy",
-        "loadbalancer.healthcheck.path",
-        "loadbalancer.healthcheck.interval",
-        "loadbalancer.healthcheck.timeout",
-    }
-    routers, services = {}, {}
-    for name, router in parsed["routers"].items():
-        assert set(router) <= known_router, set(router) - known_router
-        routers[name] = {"rule": router["rule"], "entryPoints": router["entrypoints"].split(","), "service": router["service"]}
-    for name, service in parsed["services"].items():
-        assert set(service) <= known_service, set(service) - known_service
-        services[name] = {
-            "loadBalancer": {
-                "strategy": service["loadbalancer.strategy"],
-                "healthCheck": {
-                    "path": service["loadbalancer.healthcheck.path"],
-                    "interval": service["loadbalancer.healthcheck.interval"],
-                    "timeout": service["loadbalancer.healthcheck.timeout"],
-                },
-                "servers": [{"url": url} for url in servers],
-            }
-        }
-    assert set(parsed) == {"routers", "services"}
-    return {"http": {"routers": routers, "services": services}}
-
-
 def traefik_version(binary: str) -> str:
     out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=60).stdout
     match = re.search(r"Version:\s*v?(\d+\.\d+)", out)
@@ -894,84 +845,6 @@ def test_traefik_image_matches_the_tested_traefik() -> None:
         pytest.skip("traefik not installed (make docker-tools installs it into the venv)")
     image = re.search(r"TRAEFIK_IMAGE:-traefik:v(\d+\.\d+)\}", COMPOSE_FILE.read_text())
     assert image and image.group(1) == traefik_version(binary)
-
-
-@dataclass
-class Balancer:
-    url: str  # ws://127.0.0.1:PORT/ws/stream, through Traefik
-    api: str
-    log: Path
-    process: asyncio.subprocess.Process
-
-    async def statuses(self) -> dict[str, str]:
-        try:
-            async with aiohttp.ClientSession() as http, http.get(f"{self.api}/api/http/services/bridge@file") as response:
-                return (await response.json()).get("serverStatus", {}) if response.status == 200 else {}
-        except aiohttp.ClientError:
-            return {}
-
-    async def until(self, want: dict[str, str]) -> None:
-        """Until Traefik's view of the servers is ``want`` (it probes every 2 s: up to 30 s)."""
-        for _ in range(300):
-            if await self.statuses() == want or self.process.returncode is not None:
-                break
-            await asyncio.sleep(0.1)
-        seen = await self.statuses()
-        assert seen == want, f"Traefik says {seen}, expected {want}; log:\n{self.log.read_text()[-3000:]}"
-
-
-@pytest.fixture
-async def balancer(tmp_path: Path, unused_tcp_port_factory) -> Any:
-    """Start Traefik (the real binary) with docker/traefik/traefik.yml and the replicas' labels.
-
-    The static file is used as is but for loopback addresses, the API switched on (to read the
-    servers' health) and a file provider beside the Docker one, whose socket is absent here.
-    """
-    binary = tool("traefik")
-    if binary is None:
-        pytest.skip("traefik not installed (make docker-tools installs it into the venv)")
-    yaml = pytest.importorskip("yaml")
-    started: list[Balancer] = []
-
-    async def start(servers: list[str]) -> Balancer:
-        labels = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["bridge-replica"]["labels"]
-        (tmp_path / "dynamic.yml").write_text(yaml.safe_dump(dynamic_config_from_labels(labels, servers)))
-        static = traefik_static()
-        web_port, ping_port, api_port = (unused_tcp_port_factory() for _ in range(3))
-        static["entryPoints"]["web"]["address"] = f"127.0.0.1:{web_port}"
-        static["entryPoints"]["ping"]["address"] = f"127.0.0.1:{ping_port}"
-        static["entryPoints"]["traefik"] = {"address": f"127.0.0.1:{api_port}"}
-        static["api"] = {"insecure": True}
-        static["providers"]["docker"]["endpoint"] = f"unix://{tmp_path}/no-docker.sock"
-        static["providers"]["file"] = {"filename": str(tmp_path / "dynamic.yml")}
-        (tmp_path / "traefik.yml").write_text(yaml.safe_dump(static))
-        log_path = tmp_path / "traefik.log"
-        with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                binary, f"--configFile={tmp_path / 'traefik.yml'}", stdout=log, stderr=subprocess.STDOUT
-            )
-        running = Balancer(f"ws://127.0.0.1:{web_port}/ws/stream", f"http://127.0.0.1:{api_port}", log_path, process)
-        started.append(running)
-        await running.until({url: "UP" for url in servers})
-        return running
-
-    yield start
-    for running in started:
-        if running.process.returncode is None:
-            running.process.terminate()
-            await asyncio.wait_for(running.process.wait(), 30)
-
-
-def sessions_of(replicas: dict[str, Any]) -> dict[str, int]:
-    return {url: len(r.app[STATE].sessions) for url, r in replicas.items()}
-
-
-async def until_sessions(replicas: dict[str, Any], want: dict[str, int]) -> None:
-    for _ in range(200):
-        if sessions_of(replicas) == want:
-            return
-        await asyncio.sleep(0.05)
-    assert sessions_of(replicas) == want
 
 
 async def test_traefik_sends_new_sessions_only_to_ready_replicas(server_factory, balancer) -> None:

@@ -50,6 +50,44 @@ def test_schedule_covers_every_frame_once(total: int) -> None:
     assert all(end - start <= ChunkSchedule().max_frames + ChunkSchedule().first_frames for start, end in spans)
 
 
+def test_chunks_grow_from_a_small_first_one_while_the_listener_has_little_left() -> None:
+    schedule = ChunkSchedule(first_frames=16, max_frames=192, growth=2.0)
+    sizes = [end - start for start, end in schedule.spans(600, lead=lambda: 0.2)]
+    assert sizes[:5] == [16, 32, 64, 128, 192]
+    assert [end - start for start, end in schedule.spans(600)] == sizes  # unknown lead: the same
+
+
+def test_chunks_are_the_largest_at_once_while_the_listener_has_plenty() -> None:
+    schedule = ChunkSchedule(first_frames=16, max_frames=192, relaxed_lead_seconds=1.0)
+    assert [end - start for start, end in schedule.spans(400, lead=lambda: 1.0)] == [192, 192, 16]
+    # The lead is asked before every chunk: a segment that starts while the listener has
+    # little left starts small, and jumps to the largest chunk once the listener has plenty.
+    leads = iter([0.1, 0.1, 1.5, 1.5, 1.5])
+    assert [end - start for start, end in schedule.spans(500, lead=lambda: next(leads))] == [16, 32, 192, 192, 68]
+
+
+def test_large_chunks_give_the_same_samples(deterministic_piper: PiperEngine) -> None:
+    small = np.concatenate(list(deterministic_piper.stream(TEXT, CancelToken(), lead=lambda: 0.0)))
+    large = list(deterministic_piper.stream(TEXT, CancelToken(), lead=lambda: 5.0))
+    assert large[0].size == min(small.size, deterministic_piper.schedule.max_frames * 256) or len(large) == 1
+    assert np.max(np.abs(np.concatenate(large) - small)) < 1e-4
+
+
+def test_calls_alone_and_calls_among_others_give_the_same_samples(deterministic_piper: PiperEngine) -> None:
+    # threads = 0: a second set of sessions over every core serves calls that run alone.
+    import bridge.workers as workers
+
+    if deterministic_piper._wide is None:  # noqa: SLF001 - a 1-core machine, or threads set
+        pytest.skip("one core: no wide sessions")
+    workers._call.cores = 1  # noqa: SLF001 - as inside a worker with company
+    try:
+        narrow = deterministic_piper.synthesize(TEXT)
+    finally:
+        del workers._call.cores  # noqa: SLF001
+    wide = deterministic_piper.synthesize(TEXT)  # outside the workers: every core
+    assert narrow.size == wide.size and np.max(np.abs(narrow - wide)) < 1e-4
+
+
 def test_nothing_to_say_yields_nothing(piper_engine: PiperEngine) -> None:
     assert list(piper_engine.stream("", CancelToken())) == []
     assert list(piper_engine.stream("   \n", CancelToken())) == []

@@ -13,7 +13,7 @@ call from several threads at once (or serialise internally).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,6 +33,8 @@ class TTSEngine(ABC):
     #: Whether :meth:`stream` takes ``speed=`` (a speaking rate the model itself applies, as
     #: Piper's length scale; engines without one ignore OpenAI's ``speed``).
     supports_speed: ClassVar[bool] = False
+    #: Whether :meth:`stream` sizes its chunks by the listener's ``lead`` (see :meth:`stream`).
+    paces_chunks: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -44,12 +46,16 @@ class TTSEngine(ABC):
         """Load weights and warm up (first-call costs paid here, not by the first listener). Blocking."""
 
     @abstractmethod
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(
+        self, text: str, cancel: CancelToken, lead: Callable[[], float] | None = None
+    ) -> Iterator[np.ndarray]:
         """Yield the speech for ``text`` as 1-D float32 chunks. Blocking; runs in a worker thread.
 
         Yields nothing for text with nothing to say (empty, punctuation only). Raises
         :class:`TTSError` for a fault confined to this text; checks ``cancel`` between chunks and
-        simply stops when it is set.
+        simply stops when it is set. ``lead`` (optional, asked between chunks): the seconds of
+        audio the session's listener still has; an engine may make larger, cheaper chunks when
+        the listener has plenty (Piper does), or ignore it.
         """
 
     def synthesize(self, text: str) -> np.ndarray:
@@ -59,9 +65,15 @@ class TTSEngine(ABC):
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the voice speaks (``en-us``, ``ja`` …): text normalization writes words
+        for these and romanizes (or skips) any script they cannot read. Default: English."""
+        return ("en",)
+
     def info(self) -> dict[str, Any]:
         """What ``/health`` reports about this engine."""
-        return {"name": self.name, "sample_rate": self.sample_rate}
+        return {"name": self.name, "sample_rate": self.sample_rate, "languages": list(self.languages)}
 
     def close(self) -> None:
         """Release resources (threads, GPU memory). Default: nothing to release."""

@@ -26,7 +26,7 @@ import math
 import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -298,6 +298,11 @@ class SopranoEngine(TTSEngine):
     def sample_rate(self) -> int:
         return SAMPLE_RATE
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Soprano 1.1 speaks English only."""
+        return ("en",)
+
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
         with self._load_lock:
@@ -385,7 +390,9 @@ class SopranoEngine(TTSEngine):
         prompts = [list(self._tokenizer(f"[STOP][TEXT]{s}[START]")["input_ids"]) for s in sentences]
         return prompts, [token_cap(s, cap, self.tokens_per_char) for s in sentences]
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(
+        self, text: str, cancel: CancelToken, lead: Callable[[], float] | None = None
+    ) -> Iterator[np.ndarray]:
         """Audio chunks for ``text``; generation starts at this call (it only enqueues the text)."""
         return SopranoStream(self._submit(text, cancel, None, None), cancel, self._scheduler, audio_only=True)
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from bridge.listener import ListenerClock
+
 
 class VoiceError(RuntimeError):
     """Voice conversion failed for this input (unknown voice, bad checkpoint, model fault)."""
@@ -63,8 +65,11 @@ class VoiceConverter(ABC):
         """Names of the voices that :meth:`open_stream` accepts."""
 
     @abstractmethod
-    def open_stream(self, voice: str, input_rate: int, pitch_shift: float = 0.0) -> VoiceStream:
-        """A new stream converting speech at ``input_rate`` into ``voice``. Raises VoiceError."""
+    def open_stream(
+        self, voice: str, input_rate: int, pitch_shift: float = 0.0, *, listener: ListenerClock | None = None
+    ) -> VoiceStream:
+        """A new stream converting speech at ``input_rate`` into ``voice``. Raises VoiceError.
+        ``listener``: the session's listener clock, for streams that pace their work by it."""
 
     def warm(self, voice: str) -> None:
         """Load ``voice`` and the models it shares before the first session needs them, so

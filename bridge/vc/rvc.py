@@ -56,6 +56,7 @@ from bridge.vc.checkpoint import (
     build_from_checkpoint,
     read_checkpoint,
 )
+from bridge.listener import ListenerClock
 from bridge.vc.pacing import BlockPacer
 from bridge.vc.pitch import f0_to_coarse, shift_f0
 from bridge.vc.synthesizer import NOISE_SCALE, Synthesizer
@@ -865,7 +866,7 @@ class RVCStream(VoiceStream):
         out, seconds, waited = self._convert_block(block)
         if self.pacer is not None:
             self.pacer.converted(block + context, seconds, waited)
-            self.pacer.emitted(len(out) / self.voice.sample_rate)
+            self.pacer.converted_audio(len(out) / self.voice.sample_rate)
         return out
 
     def _convert_block(self, block: int) -> tuple[np.ndarray, float, float]:
@@ -1152,7 +1153,10 @@ class RVCConverter(VoiceConverter):
         cancel: CancelToken | None = None,
         params: ConversionParams | None = None,
         layout: StreamLayout | None = None,
+        listener: ListenerClock | None = None,
     ) -> RVCStream:
+        """A stream into ``voice``. ``listener``: the session's listener clock, which paced
+        blocks are sized by (see bridge.vc.pacing); None: the stream keeps one of its own."""
         loaded = self.load_voice(voice)
         params = params or self.params
         if not 0 <= params.speaker_id < loaded.speakers:
@@ -1160,7 +1164,9 @@ class RVCConverter(VoiceConverter):
         layout = layout or self.layout
         pacer = None
         if self.paced:
-            pacer = BlockPacer(layout.first_block or layout.block, layout.block, layout.context, step=layout.step)
+            pacer = BlockPacer(
+                layout.first_block or layout.block, layout.block, layout.context, step=layout.step, listener=listener
+            )
         return RVCStream(
             loaded, input_rate, pitch_shift=pitch_shift, params=params, layout=layout, cancel=cancel, pacer=pacer
         )

@@ -64,7 +64,9 @@ async def test_any_fault_mid_segment_is_reported_and_the_rest_is_spoken(
     real_free = engines.free_memory
     engines.free_memory = lambda: (freed.append(True), real_free())  # type: ignore[method-assign]
     reported: list[str] = []
-    observer = types.SimpleNamespace(observe_segment_latency=lambda s: None, error=reported.append)
+    observer = types.SimpleNamespace(
+        observe_segment_latency=lambda s: None, observe_compute=lambda *step: None, error=reported.append
+    )
     pipeline = SessionPipeline(engines, SessionOptions(events=True), observer=observer)
     try:
         pipeline.feed("This part is fine. But this one goes BOOM in the middle of it. And this part is fine too.")

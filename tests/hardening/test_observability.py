@@ -36,7 +36,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 
 async def test_metrics_cover_sessions_latency_stages_queues_and_errors(server_factory) -> None:
-    srv = await server_factory()
+    srv = await server_factory(capacity_cores=64.0)  # the static cap, not the compute, bounds capacity here
     other = await server_factory()  # its own registry: nothing of srv's shows there
     async with websockets.connect(srv.ws_url + "?events=1", compression=None) as ws:
         await recv_json(ws)
@@ -79,7 +79,7 @@ async def test_metrics_cover_sessions_latency_stages_queues_and_errors(server_fa
 class LoggingEngine(RaisingEngine):
     """Logs from inside the model thread, then fails on the marker."""
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         logging.getLogger("bridge.tts.test").info("engine working", extra={"chars": len(text)})
         yield from super().stream(text, cancel)
 

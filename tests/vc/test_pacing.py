@@ -24,7 +24,7 @@ class FakeClock:
 def test_first_block_is_the_minimum_until_a_block_is_timed() -> None:
     pacer = BlockPacer(min_frames=60, max_frames=200, context_frames=50, clock=FakeClock())
     assert pacer.next_frames() == 60
-    pacer.emitted(0.6)
+    pacer.listener.handed(0.6, pacer.clock())
     assert pacer.next_frames() == 60  # no measured rate yet
 
 
@@ -32,10 +32,10 @@ def test_blocks_fit_the_audio_the_listener_still_has() -> None:
     clock = FakeClock()
     pacer = BlockPacer(min_frames=60, max_frames=200, context_frames=50, safety=0.8, clock=clock)
     pacer.converted(110, 0.55)  # 60 frames + 50 of context: 0.005 s per window frame (RTF ≈ 0.9)
-    pacer.emitted(0.6)
+    pacer.listener.handed(0.6, pacer.clock())
     # 0.6 s left: 0.48 s of budget = 96 window frames = 46 new frames → the minimum.
     assert pacer.next_frames() == 60
-    pacer.emitted(1.4)  # 2.0 s out, nothing played yet: 1.6 s budget = 320 frames → capped
+    pacer.listener.handed(1.4, pacer.clock())  # 2.0 s out, nothing played yet: 1.6 s budget = 320 frames → capped
     assert pacer.next_frames() == 200
     clock.now += 1.0  # 1.0 s played: 1.0 s left → 0.8 s budget = 160 - 50 = 110 frames
     assert pacer.buffered_seconds() == pytest.approx(1.0)
@@ -50,7 +50,7 @@ def test_rate_is_learned_and_restart_forgets_the_buffer_only() -> None:
     pacer.converted(124, 1.24)  # 0.01 s/frame
     pacer.converted(150, 0.45)  # 0.003 s/frame → average 0.0065
     assert pacer.rate == pytest.approx(0.0065)
-    pacer.emitted(3.0)
+    pacer.listener.handed(3.0, pacer.clock())
     assert pacer.next_frames() == 50
     pacer.restart()
     assert pacer.buffered_seconds() == 0.0 and pacer.next_frames() == 24 and pacer.rate == pytest.approx(0.0065)
@@ -60,7 +60,7 @@ def test_frames_are_even_and_bad_limits_refused() -> None:
     clock = FakeClock()
     pacer = BlockPacer(min_frames=2, max_frames=500, context_frames=0, safety=1.0, clock=clock)
     pacer.converted(10, 0.1)
-    pacer.emitted(0.33)
+    pacer.listener.handed(0.33, pacer.clock())
     assert pacer.next_frames() % 2 == 0
     with pytest.raises(ValueError):
         BlockPacer(min_frames=10, max_frames=4, context_frames=0)
@@ -107,10 +107,10 @@ def test_a_listener_that_ran_dry_resumes_with_the_next_audio() -> None:
     clock = FakeClock()
     pacer = BlockPacer(min_frames=60, max_frames=200, context_frames=50, safety=1.0, clock=clock)
     pacer.converted(110, 0.33)  # 0.003 s per window frame
-    pacer.emitted(0.6)
+    pacer.listener.handed(0.6, pacer.clock())
     clock.now += 2.0  # the listener played 0.6 s and then waited 1.4 s
     assert pacer.buffered_seconds() == 0.0
-    pacer.emitted(0.6)  # it plays this from now: 0.6 s ahead, not 0.6 - 1.4
+    pacer.listener.handed(0.6, pacer.clock())  # it plays this from now: 0.6 s ahead, not 0.6 - 1.4
     assert pacer.buffered_seconds() == pytest.approx(0.6)
     assert pacer.next_frames() == 150  # 0.6 s / 0.003 = 200 window frames - 50 context
 
@@ -124,8 +124,8 @@ def test_the_wait_for_the_compute_slot_comes_off_the_budget() -> None:
     alone.converted(110, 0.33)
     shared.converted(110, 0.33, waited=0.3)
     assert alone.rate == shared.rate == pytest.approx(0.003) and shared.wait == pytest.approx(0.3)
-    alone.emitted(0.9)
-    shared.emitted(0.9)
+    alone.listener.handed(0.9, alone.clock())
+    shared.listener.handed(0.9, shared.clock())
     assert alone.next_frames() == 250  # 0.9 s / 0.003 − 50
     assert shared.next_frames() == 150  # (0.9 − 0.3) s / 0.003 − 50
     shared.converted(110, 0.33, waited=0.0)  # the others went quiet: the wait fades
@@ -145,7 +145,7 @@ def test_held_speech_goes_out_when_input_pauses(voices, speech) -> None:
     stream = RVCStream(voice, 16000, params=SEEDED, layout=layout, pacer=pacer)
     first = stream.push(speech[: 30 * 160])  # 30 frames: the 6-frame first block goes out
     assert len(first) == 6 * HOP40
-    pacer.emitted(10.0)  # the listener is far ahead now: the pacer wants the largest block
+    pacer.listener.handed(10.0, pacer.clock())  # the listener is far ahead now: the pacer wants the largest block
     assert pacer.next_frames() == 60 and not stream.ready()  # 30 − 6 − 9 = 15 frames held
     assert stream.held_due_in() is None  # input is not paused: more speech is coming
     stream.input_paused()
@@ -182,7 +182,7 @@ def test_block_sizes_keep_to_a_few_warm_sizes() -> None:
     clock = FakeClock()
     pacer = BlockPacer(30, 100, 40, step=20, clock=clock)
     pacer.converted(70, 0.07)  # 1 ms per window frame
-    pacer.emitted(1.0)
+    pacer.listener.handed(1.0, pacer.clock())
     # The budget fits 0.8 s / 1 ms - 40 = 760 frames → the full block; less audio, less block.
     assert pacer.next_frames() == 100
     clock.now += 0.9  # 0.1 s left: 80 - 40 = 40 frames

@@ -1,0 +1,125 @@
+"""Which piece of model work runs next, for all sessions together: earliest deadline first.
+
+Every piece of model work (a Piper decoder chunk, a voice block, the tail of an utterance) is
+small, so a worker that finishes one can take whatever became most urgent meanwhile: the pieces
+are the preemption units. Each piece carries a deadline, the moment its session's listener
+would run out of audio (:class:`bridge.listener.ListenerClock`), or, for an utterance's first
+audio, the moment its first-audio target runs out. A session whose listener has seconds
+buffered therefore yields to one about to run dry, instead of all sessions taking turns in the
+order they asked (a FIFO pool serves a listener with 0.3 s left after one with 4 s).
+
+Overload (more admitted than the cores can carry) stays fair under this rule: the session that
+is furthest behind always goes first, so every listener is a little late rather than some
+starving while others stay clean. Gaps are steered to where speech pauses anyway: the first
+piece of a segment that follows another (the listener is at a sentence or clause end) has its
+deadline moved ``boundary_grace`` later, so work inside a word goes before it when both are late.
+
+Pure: no threads, no clock reads (``now`` is passed in); :mod:`bridge.workers` runs it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from bridge.listener import ListenerClock
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlinePolicy:
+    """How deadlines are set (seconds)."""
+
+    #: An utterance's first audio is due this long after its first segment was cut.
+    first_audio_target: float = 0.1
+    #: A segment's first piece, when audio of its utterance is already out, may be this much
+    #: later than the listener running dry: a gap there falls at a sentence or clause end.
+    boundary_grace: float = 0.15
+
+    def deadline(
+        self,
+        listener: ListenerClock,
+        now: float,
+        *,
+        cut_at: float | None = None,
+        segment_start: bool = False,
+    ) -> float:
+        """The deadline of a session's next piece of work.
+
+        Before the utterance's first audio: ``cut_at`` (when its first segment was cut; ``now``
+        if unknown) plus the first-audio target. After it: when the listener runs dry, plus the
+        boundary grace for a segment's first piece.
+        """
+        if listener.runs_dry_at is None:
+            return (now if cut_at is None else cut_at) + self.first_audio_target
+        return listener.runs_dry_at + (self.boundary_grace if segment_start else 0.0)
+
+
+@dataclass(order=True)
+class _Entry(Generic[T]):
+    deadline: float
+    seq: int
+    item: T = field(compare=False)
+    live: bool = field(default=True, compare=False)
+
+
+class Ticket:
+    """A handle on submitted work, to withdraw it before it runs."""
+
+    __slots__ = ("_entry",)
+
+    def __init__(self, entry: _Entry) -> None:  # type: ignore[type-arg]
+        self._entry = entry
+
+    @property
+    def deadline(self) -> float:
+        return self._entry.deadline
+
+
+class DeadlineScheduler(Generic[T]):
+    """Work waiting for a worker, taken earliest deadline first (ties: first submitted)."""
+
+    def __init__(self) -> None:
+        self._heap: list[_Entry[T]] = []
+        self._seq = itertools.count()
+        self._live = 0
+
+    def __len__(self) -> int:
+        return self._live
+
+    def submit(self, item: T, deadline: float) -> Ticket:
+        entry = _Entry(deadline, next(self._seq), item)
+        heapq.heappush(self._heap, entry)
+        self._live += 1
+        return Ticket(entry)
+
+    def withdraw(self, ticket: Ticket) -> bool:
+        """Take back work not yet handed out; False when it was already taken or withdrawn."""
+        entry = ticket._entry
+        if not entry.live:
+            return False
+        entry.live = False
+        self._live -= 1
+        return True
+
+    def peek_deadline(self) -> float | None:
+        """The most urgent deadline waiting (None: nothing waits)."""
+        self._drop_dead()
+        return self._heap[0].deadline if self._heap else None
+
+    def pop(self) -> T | None:
+        """The most urgent work (None: nothing waits)."""
+        self._drop_dead()
+        if not self._heap:
+            return None
+        entry = heapq.heappop(self._heap)
+        entry.live = False
+        self._live -= 1
+        return entry.item
+
+    def _drop_dead(self) -> None:
+        while self._heap and not self._heap[0].live:
+            heapq.heappop(self._heap)

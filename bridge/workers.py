@@ -1,0 +1,131 @@
+"""The model workers: threads that run model work for all sessions, most urgent first.
+
+A :class:`concurrent.futures.Executor`, so ``loop.run_in_executor`` works with it, plus
+:meth:`ModelWorkers.submit_by`, which gives a piece of work its deadline; plain ``submit`` is due
+now. Which piece runs next is :class:`bridge.scheduler.DeadlineScheduler`'s decision; this layer
+only moves work between the event loop and the threads. By default there are as many workers as
+the process may use cores, and each model call uses one intra-op thread (see the engines), so the
+workers never fight over the cores and the scheduler's order is the order the cores work in.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.scheduler import DeadlineScheduler
+
+
+_call = threading.local()
+
+
+def cores_for_this_call() -> int:
+    """Cores the model call running on this thread may use: all of them while it runs alone
+    (no other job running or waiting), else one. Outside the workers (tests, tools): all."""
+    return getattr(_call, "cores", available_cores())
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(slots=True)
+class _Job:
+    future: Future[Any]
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+class ModelWorkers(Executor):
+    """``workers`` threads taking jobs earliest deadline first."""
+
+    def __init__(
+        self, workers: int, *, name: str = "model", clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"need at least one worker, got {workers}")
+        self.workers = workers
+        self.clock = clock
+        self._scheduler: DeadlineScheduler[_Job] = DeadlineScheduler()
+        self._wake = threading.Condition()
+        self._closed = False
+        self._running = 0
+        self._cores = available_cores()
+        # Not daemon threads: a daemon thread killed inside a model call at interpreter exit
+        # aborts the process. Like concurrent.futures' pools, they are told to finish the work
+        # in hand and stop when the interpreter starts to exit (before it joins them).
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}") for i in range(workers)]
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            register(self._interpreter_exit)
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for a worker."""
+        return len(self._scheduler)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn`` as soon as nothing more urgent waits (its deadline: now)."""
+        return self.submit_by(self.clock(), fn, *args, **kwargs)
+
+    def submit_by(self, deadline: float, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn`` by ``deadline`` (on ``clock``'s scale), after anything due sooner."""
+        future: Future[Any] = Future()
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the model workers are shut down")
+            self._scheduler.submit(_Job(future, fn, args, kwargs), deadline)
+            self._wake.notify()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._wake:
+            self._closed = True
+            if cancel_futures:
+                while (job := self._scheduler.pop()) is not None:
+                    job.future.cancel()
+            self._wake.notify_all()
+        if wait:
+            for thread in self._threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+    def _interpreter_exit(self) -> None:
+        self.shutdown(wait=False, cancel_futures=True)
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while not len(self._scheduler) and not self._closed:
+                    self._wake.wait()
+                job = self._scheduler.pop()
+                if job is None:  # closed and drained
+                    return
+                alone = self._running == 0 and not len(self._scheduler)
+                self._running += 1
+            try:
+                if not job.future.set_running_or_notify_cancel():
+                    continue  # cancelled while it waited
+                _call.cores = self._cores if alone else 1
+                try:
+                    result = job.fn(*job.args, **job.kwargs)
+                except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                    job.future.set_exception(exc)
+                else:
+                    job.future.set_result(result)
+            finally:
+                with self._wake:
+                    self._running -= 1
+                del job

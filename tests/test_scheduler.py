@@ -1,0 +1,193 @@
+"""The deadline scheduler: ordering, preemption at piece boundaries and fairness, on a simulated
+clock with a fake engine (no threads, no sleeps)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+import pytest
+
+from bridge.listener import ListenerClock
+from bridge.scheduler import DeadlinePolicy, DeadlineScheduler
+
+
+# ----------------------------------------------------------------------------- the queue
+def test_earliest_deadline_goes_first_and_ties_keep_submission_order() -> None:
+    queue: DeadlineScheduler[str] = DeadlineScheduler()
+    queue.submit("late", 5.0)
+    queue.submit("tie-a", 2.0)
+    queue.submit("urgent", 1.0)
+    queue.submit("tie-b", 2.0)
+    assert len(queue) == 4 and queue.peek_deadline() == 1.0
+    assert [queue.pop() for _ in range(4)] == ["urgent", "tie-a", "tie-b", "late"]
+    assert queue.pop() is None and len(queue) == 0 and queue.peek_deadline() is None
+
+
+def test_withdrawn_work_never_runs_and_is_not_counted() -> None:
+    queue: DeadlineScheduler[str] = DeadlineScheduler()
+    first = queue.submit("a", 1.0)
+    queue.submit("b", 2.0)
+    assert queue.withdraw(first) and not queue.withdraw(first)
+    assert len(queue) == 1 and queue.peek_deadline() == 2.0
+    assert queue.pop() == "b"
+    taken = queue.submit("c", 3.0)
+    assert queue.pop() == "c" and not queue.withdraw(taken)  # already handed out
+
+
+def test_work_submitted_later_with_an_earlier_deadline_overtakes() -> None:
+    # Preemption happens at piece boundaries: what a worker takes next is the most urgent
+    # piece at that moment, whenever it was submitted.
+    queue: DeadlineScheduler[str] = DeadlineScheduler()
+    queue.submit("relaxed chunk 1", 10.0)
+    queue.submit("relaxed chunk 2", 10.0)
+    assert queue.pop() == "relaxed chunk 1"
+    queue.submit("running dry", 0.3)
+    assert queue.pop() == "running dry"
+    assert queue.pop() == "relaxed chunk 2"
+
+
+# ----------------------------------------------------------------------------- the listener
+def test_the_listener_plays_in_real_time_from_its_first_sample_and_waits_when_dry() -> None:
+    listener = ListenerClock()
+    assert not listener.started and listener.buffered(5.0) == 0.0
+    listener.handed(0.0, 1.0)  # nothing: not started
+    assert not listener.started
+    listener.handed(0.5, 10.0)
+    listener.handed(0.5, 10.2)  # queued behind the first half second
+    assert listener.runs_dry_at == pytest.approx(11.0) and listener.buffered(10.4) == pytest.approx(0.6)
+    assert listener.buffered(12.0) == 0.0
+    listener.handed(0.2, 11.5)  # it ran dry at 11.0 and waited 0.5 s: plays this from 11.5
+    assert listener.runs_dry_at == pytest.approx(11.7)
+    assert listener.starved_seconds == pytest.approx(0.5) and listener.handed_seconds == pytest.approx(1.2)
+    listener.restart()
+    assert not listener.started and listener.handed_seconds == 0.0 and listener.starved_seconds == 0.0
+
+
+# ----------------------------------------------------------------------------- deadlines
+def test_first_audio_is_due_a_target_after_the_cut_then_when_the_listener_runs_dry() -> None:
+    policy = DeadlinePolicy(first_audio_target=0.1, boundary_grace=0.15)
+    listener = ListenerClock()
+    assert policy.deadline(listener, 50.0, cut_at=49.98) == pytest.approx(50.08)
+    assert policy.deadline(listener, 50.0) == pytest.approx(50.1)  # cut time unknown: from now
+    listener.handed(2.0, 50.1)
+    assert policy.deadline(listener, 51.0, cut_at=49.98) == pytest.approx(52.1)  # the cut no longer matters
+    assert policy.deadline(listener, 51.0, segment_start=True) == pytest.approx(52.25)
+
+
+def test_a_new_utterance_goes_before_a_listener_with_seconds_left_but_not_before_one_running_dry() -> None:
+    policy = DeadlinePolicy(first_audio_target=0.1)
+    now = 100.0
+    playing_long = ListenerClock()
+    playing_long.handed(4.0, now - 0.5)  # 3.5 s left
+    about_dry = ListenerClock()
+    about_dry.handed(0.55, now - 0.5)  # 0.05 s left
+    queue: DeadlineScheduler[str] = DeadlineScheduler()
+    queue.submit("long", policy.deadline(playing_long, now))
+    queue.submit("new utterance", policy.deadline(ListenerClock(), now, cut_at=now))
+    queue.submit("dry", policy.deadline(about_dry, now))
+    assert [queue.pop() for _ in range(3)] == ["dry", "new utterance", "long"]
+
+
+# ----------------------------------------------------------------------------- simulation
+@dataclass
+class _Session:
+    """A fake engine's session: segments of pieces, each piece ``audio`` seconds of speech that
+    costs ``cost`` seconds of one worker."""
+
+    name: str
+    segments: list[list[float]]
+    cost_ratio: float
+    listener: ListenerClock = field(default_factory=ListenerClock)
+    next_segment: int = 0
+    next_piece: int = 0
+    gaps: list[tuple[float, bool]] = field(default_factory=list)  # (length, at a segment start)
+
+    def done(self) -> bool:
+        return self.next_segment >= len(self.segments)
+
+    def piece(self) -> tuple[float, bool]:
+        audio = self.segments[self.next_segment][self.next_piece]
+        return audio, self.next_piece == 0
+
+    def advance(self) -> None:
+        self.next_piece += 1
+        if self.next_piece >= len(self.segments[self.next_segment]):
+            self.next_segment, self.next_piece = self.next_segment + 1, 0
+
+
+def _simulate(sessions: list[_Session], workers: int, *, fifo: bool = False, policy: DeadlinePolicy | None = None) -> None:
+    """Discrete-event run: each session has at most one piece in flight (pieces of one session
+    are sequential); a free worker takes the most urgent waiting piece (or the oldest, ``fifo``)."""
+    policy = policy or DeadlinePolicy()
+    queue: DeadlineScheduler[_Session] = DeadlineScheduler()
+    seq = 0.0
+    now = 0.0
+    for s in sessions:
+        queue.submit(s, seq if fifo else policy.deadline(s.listener, now, cut_at=0.0))
+        seq += 1
+    running: list[tuple[float, _Session]] = []  # (finishes at, session)
+    while len(queue) or running:
+        while len(running) < workers and len(queue):
+            s = queue.pop()
+            assert s is not None
+            audio, _ = s.piece()
+            running.append((now + audio * s.cost_ratio, s))
+        running.sort(key=lambda r: r[0])
+        now, s = running.pop(0)
+        audio, segment_start = s.piece()
+        if s.listener.started and s.listener.runs_dry_at is not None and s.listener.runs_dry_at < now - 1e-9:
+            s.gaps.append((now - s.listener.runs_dry_at, segment_start))
+        s.listener.handed(audio, now)
+        s.advance()
+        if not s.done():
+            _, next_start = s.piece()
+            queue.submit(s, seq if fifo else policy.deadline(s.listener, now, segment_start=next_start))
+            seq += 1
+
+
+def _reply(sentences: int = 6, pieces: int = 5, piece_audio: float = 0.2) -> list[list[float]]:
+    return [[piece_audio] * pieces for _ in range(sentences)]
+
+
+def test_within_capacity_deadlines_keep_every_listener_fed_where_fifo_order_does_not() -> None:
+    # 12 listeners on 2 workers, 0.84 of what the workers carry; half the sessions come in
+    # long pieces (a 1.5 s piece holds a worker 0.21 s), half in short ones. Taking turns, a
+    # short-piece listener gets 0.1 s of audio per round of everyone's pieces (0.67 s) and runs
+    # dry; by deadlines it is served as often as its listener needs.
+    def sessions() -> list[_Session]:
+        long = [_Session(f"long{i}", [[1.5] * 4 for _ in range(2)], cost_ratio=0.14) for i in range(6)]
+        short = [_Session(f"short{i}", [[0.1] * 30 for _ in range(4)], cost_ratio=0.14) for i in range(6)]
+        return long + short
+
+    edf = sessions()
+    _simulate(edf, workers=2)
+    fifo = sessions()
+    _simulate(fifo, workers=2, fifo=True)
+    edf_gaps = sum(g for s in edf for g, _ in s.gaps)
+    fifo_gaps = sum(g for s in fifo for g, _ in s.gaps)
+    print({"edf": round(edf_gaps, 3), "fifo": round(fifo_gaps, 3)})
+    assert fifo_gaps > 1.0
+    assert edf_gaps < 0.05 * fifo_gaps
+
+
+def test_over_capacity_every_listener_is_a_little_late_and_none_starves() -> None:
+    # 1.5x what the workers carry: gaps cannot be avoided, but they are spread over everyone.
+    sessions = [_Session(f"s{i}", _reply(sentences=8), cost_ratio=0.25) for i in range(12)]
+    _simulate(sessions, workers=2)
+    totals = [sum(g for g, _ in s.gaps) for s in sessions]
+    assert min(totals) > 0  # nobody is clean while others starve...
+    assert max(totals) <= 1.5 * statistics.median(totals)  # ...and nobody starves while others are fine
+
+
+def test_over_capacity_gaps_fall_at_segment_starts_more_than_inside_segments() -> None:
+    sessions = [_Session(f"s{i}", _reply(sentences=8), cost_ratio=0.25) for i in range(12)]
+    _simulate(sessions, workers=2)
+    at_start = sum(g for s in sessions for g, start in s.gaps if start)
+    inside = sum(g for s in sessions for g, start in s.gaps if not start)
+    no_grace = [_Session(f"s{i}", _reply(sentences=8), cost_ratio=0.25) for i in range(12)]
+    _simulate(no_grace, workers=2, policy=DeadlinePolicy(boundary_grace=0.0))
+    inside_no_grace = sum(g for s in no_grace for g, start in s.gaps if not start)
+    at_start_no_grace = sum(g for s in no_grace for g, start in s.gaps if start)
+    assert inside < inside_no_grace  # the grace moves gap time out of the middle of segments
+    assert at_start / (at_start + inside) > 1.5 * at_start_no_grace / (at_start_no_grace + inside_no_grace)

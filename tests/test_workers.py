@@ -1,0 +1,102 @@
+"""The model workers: the scheduler's order is the order work runs in (synchronized on events
+and futures, never on sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from bridge.workers import ModelWorkers, available_cores
+
+
+def _blocked(workers: ModelWorkers) -> threading.Event:
+    """Occupy every worker until the returned event is set."""
+    release = threading.Event()
+    started = [threading.Event() for _ in range(workers.workers)]
+    for event in started:
+        workers.submit_by(-1.0, lambda e=event: (e.set(), release.wait(10)))
+    for event in started:
+        assert event.wait(10)
+    return release
+
+
+def test_waiting_work_runs_earliest_deadline_first() -> None:
+    workers = ModelWorkers(1, clock=lambda: 0.0)
+    try:
+        release = _blocked(workers)
+        ran: list[str] = []
+        futures = [workers.submit_by(d, ran.append, name) for d, name in [(3.0, "c"), (1.0, "a"), (2.0, "b")]]
+        futures.append(workers.submit(ran.append, "now"))  # plain submit: due at the clock's now (0.0)
+        assert workers.queued == 4
+        release.set()
+        for future in futures:
+            future.result(timeout=10)
+        assert ran == ["now", "a", "b", "c"]
+        assert workers.queued == 0
+    finally:
+        workers.shutdown()
+
+
+def test_cancelled_work_is_skipped_and_errors_reach_the_caller() -> None:
+    workers = ModelWorkers(1)
+    try:
+        release = _blocked(workers)
+        ran: list[str] = []
+        skipped = workers.submit_by(0.0, ran.append, "skipped")
+        assert skipped.cancel()
+        failing = workers.submit_by(1.0, lambda: 1 / 0)
+        kept = workers.submit_by(2.0, ran.append, "kept")
+        release.set()
+        with pytest.raises(ZeroDivisionError):
+            failing.result(timeout=10)
+        kept.result(timeout=10)
+        assert ran == ["kept"]
+    finally:
+        workers.shutdown()
+
+
+def test_shutdown_cancels_what_waits_and_refuses_new_work() -> None:
+    workers = ModelWorkers(2)
+    release = _blocked(workers)
+    waiting = workers.submit_by(0.0, lambda: "never")
+    release.set()
+    workers.shutdown(wait=True, cancel_futures=True)
+    assert waiting.cancelled() or waiting.result(timeout=10) == "never"
+    with pytest.raises(RuntimeError):
+        workers.submit(lambda: None)
+    assert not any(t.is_alive() for t in workers._threads)  # noqa: SLF001
+
+
+def test_the_event_loop_awaits_work_through_run_in_executor() -> None:
+    workers = ModelWorkers(available_cores())
+
+    async def main() -> int:
+        return await asyncio.get_running_loop().run_in_executor(workers, sum, [1, 2, 3])
+
+    try:
+        assert asyncio.run(main()) == 6
+    finally:
+        workers.shutdown()
+
+
+def test_at_least_one_worker() -> None:
+    with pytest.raises(ValueError):
+        ModelWorkers(0)
+    assert available_cores() >= 1
+
+
+def test_a_call_running_alone_may_use_every_core_and_one_among_others_uses_one() -> None:
+    from bridge.workers import cores_for_this_call
+
+    workers = ModelWorkers(2)
+    workers._cores = 4  # noqa: SLF001 - as on a 4-core machine
+    try:
+        assert workers.submit(cores_for_this_call).result(timeout=10) == 4
+        release = _blocked(workers)  # both workers busy: whatever runs next has company
+        waiting = [workers.submit_by(0.0, cores_for_this_call) for _ in range(3)]
+        release.set()
+        assert [f.result(timeout=10) for f in waiting][0] == 1
+    finally:
+        workers.shutdown()
