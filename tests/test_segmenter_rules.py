@@ -41,7 +41,8 @@ def test_an_initial_is_clingy() -> None:
     assert segments("Ask J. Smith about it.")[0] == ("Ask J. Smith", W)
     assert segments("Ask K. Smith about it.")[0] == ("Ask K. Smith", W)
     assert segments("Ask Dr. Smith about it.")[0] == ("Ask Dr. Smith", W)  # a title, too
-    assert segments("Ask Al. Smith about it.")[0] == ("Ask Al.", W)  # two letters: not an initial
+    assert segments("Ask Al. Smith about it.")[0] == ("Ask Al. Smith", W)  # "et al.": before a name too
+    assert segments("Ask U.S. Army about it.")[0] == ("Ask U.S.", W)  # two letters: not an initial
 
 
 @pytest.mark.parametrize("word", ["a", "an", "the", "my", "your", "our", "their", "its", "his", "her", "this", "every"])
