@@ -696,8 +696,6 @@ class UtteranceCore:
         """Hand out frames of the chain's format; False once the utterance limit stopped it."""
         per_sample = BYTES_PER_SAMPLE[self.chain_format]
         for frame in frames:
-            if self.over:
-                return False
             samples = len(frame) // per_sample
             if self._max_samples is not None and self.clock.samples + samples > self._max_samples:
                 self._stop_utterance()

@@ -623,3 +623,138 @@ def test_the_engine_speaks_the_normalized_text_and_the_event_keeps_the_original(
     assert "".join(e.text for e in events).replace(" ", "") == "Tickets cost $12.50 today.".replace(" ", "")
     spoken = " ".join(s.text for s in starts)
     assert "$" not in spoken and "twelve" in spoken.lower()
+
+
+# ----------------------------------------------------------------------------- pinned details
+def test_utterance_stats_are_summed_and_rounded_as_reported() -> None:
+    from bridge.core import UtteranceClock
+
+    clock = UtteranceClock(first_text=10.0, first_audio=10.08321, tokens=7, samples=48000 * 3 // 2 + 17)
+    clock.add(StepTiming(tts_seconds=0.10004, tts_audio_seconds=0.5, voice_seconds=0.02, resample_seconds=0.003))
+    clock.add(StepTiming(tts_seconds=0.05, tts_audio_seconds=0.25, voice_seconds=0.01, resample_seconds=0.001))
+    clock.segment_latencies += [0.0412, 0.09876]
+    assert clock.stats() == {
+        "tokens": 7,
+        "audio_seconds": 1.5,
+        "tts_ms": 150.0,
+        "voice_ms": 30.0,
+        "resample_ms": 4.0,
+        "tts_rtf": 0.2001,
+        "first_text_to_audio_ms": 83.2,
+        "segment_latency_ms_max": 98.8,
+    }
+    bare = UtteranceClock(first_text=1.0)
+    assert bare.stats() == {
+        "tokens": 0, "audio_seconds": 0.0, "tts_ms": 0.0, "voice_ms": 0.0, "resample_ms": 0.0, "tts_rtf": 0.0
+    }
+    assert "first_text_to_audio_ms" not in UtteranceClock(first_audio=1.0).stats()
+
+
+@pytest.mark.parametrize(
+    ("error", "report"),
+    [
+        (TTSError("bad text"), ("tts", "segment 3: bad text")),
+        (VoiceError("bad block"), ("voice", "segment 3: bad block")),
+        (MemoryError(), ("oom", "segment 3: out of memory on the synthesis device; skipped")),
+        (KeyError("x"), ("internal", "segment 3: internal error (KeyError)")),
+    ],
+)
+def test_fault_reports(error, report) -> None:
+    from bridge.core import fault_report
+
+    assert fault_report(error, "segment 3") == report
+
+
+def test_out_of_memory_frees_memory_first_and_the_notice_says_where() -> None:
+    driver = Driver(make_core(), steps_per_segment=1)
+    core = driver.core
+    core.feed("Hello there, my friend.", None, driver.now)
+    driver.step()
+    error = MemoryError()
+    driver.step(fail=error)
+    assert core.take_notices() == [Fault("oom", "segment 1", error)]
+    command = core.next_command(123.0)
+    assert command == FreeMemory(0, 123.0)
+
+
+def test_the_first_audio_is_due_after_the_cut_not_after_the_ask() -> None:
+    core = make_core()
+    core.feed("Hello there. And", None, 10.0)
+    opened = core.next_command(10.5)  # asked later (another command was in flight, say)
+    assert isinstance(opened, OpenChain) and opened.deadline == pytest.approx(10.1)
+    core.command_done(opened, "chain", 10.6)
+    step = core.next_command(10.6)
+    assert isinstance(step, StepSegment) and step.deadline == pytest.approx(10.1)
+    assert step.start is not None and step.start.boundary.value == "sentence" and step.chain == "chain"
+
+
+def test_counts_follow_each_utterance() -> None:
+    driver = Driver(make_core())
+    core = driver.core
+    core.feed("Hello there, my friend. How", None, driver.now)
+    assert core.buffered_chars == len("Hello there,") + len("my friend.") + core.segmenter.buffered_chars
+    core.flush(driver.now)
+    first = driver.run()
+    assert first[-1].segments == 3
+    core.feed("Again now.", None, driver.now)
+    core.flush(driver.now)
+    second = driver.run()
+    assert second[-1].segments == 1 and core.clock.segments == 0  # a fresh clock after the flush
+    core.feed("Hello there. And", None, driver.now)
+    driver.step()
+    driver.step()
+    assert core.clock.segments == 1
+
+
+def test_notices_accumulate_until_taken() -> None:
+    driver = Driver(make_core(max_utterance_seconds=0.02), steps_per_segment=1, frames_per_step=2)
+    core = driver.core
+    core.feed("Hello there. And", None, driver.now)
+    driver.step()
+    driver.step()  # over the limit
+    core.cancel(driver.now)
+    core.cancel(driver.now)
+    notices = core.take_notices()
+    assert [type(n).__name__ for n in notices] == [
+        "SegmentLatency", "StopEngine", "LimitReached", "StopEngine", "UtteranceCancelled", "StopEngine", "UtteranceCancelled"
+    ]
+    assert core.generation == 2 and core.take_notices() == []
+
+
+def test_nothing_is_asked_after_close() -> None:
+    core = make_core()
+    core.close()
+    core.feed("Hello there. And", None, 1.0)
+    core.flush(1.0)
+    assert core.closed and core.next_command(1.0) is None
+
+
+def test_an_open_that_fails_otherwise_loses_the_segment_and_keeps_the_voice() -> None:
+    options = SessionOptions(events=True, voice="keeper")
+    driver = Driver(make_core(options, voice_conversion=True))
+    core = driver.core
+    core.feed("Hello there, my friend. And", None, driver.now)
+    error = RuntimeError("no")
+    driver.step(fail=error)
+    assert driver.items == [ErrorOut("segment 1: internal error (RuntimeError)", "internal")]
+    assert core.take_notices() == [Fault("internal", "segment 1", error)]
+    assert options.voice == "keeper"
+    reopened = driver.step()
+    assert isinstance(reopened, OpenChain) and reopened.voice == "keeper"
+    assert core.chain_voice == "keeper"
+
+
+def test_segment_events_carry_what_normalization_did_with_foreign_text() -> None:
+    from bridge.normalize import normalizer_for
+
+    normalize = normalizer_for(enabled=True, date_order="mdy", foreign_text="skip", lexicon={}, languages=("en",))
+    driver = Driver(make_core(normalize=normalize))
+    driver.core.feed("Say 안녕하세요 now.", None, driver.now)
+    driver.core.flush(driver.now)
+    items = driver.run()
+    notes = [i.notes for i in items if isinstance(i, SegmentOut) and i.notes]
+    assert notes == [{"skipped": [{"text": "안녕하세요"}]}]
+    plain = Driver(make_core())
+    plain.core.feed("Hello there.", None, plain.now)
+    plain.core.flush(plain.now)
+    assert [i.notes for i in plain.run() if isinstance(i, SegmentOut)] == [{}]
