@@ -47,6 +47,9 @@ async def test_ready_turns_503_at_the_measured_capacity(server_factory) -> None:
             text = await response.text()
         assert f"voice_bridge_capacity_sessions {float(len(sessions))}" in text
         assert 'voice_bridge_cost_per_audio_second{key="piper"}' in text
+        metrics = server.app[STATE].metrics
+        assert metrics.value("voice_bridge_compute_seconds_total", key="piper") > 0
+        assert metrics.value("voice_bridge_compute_audio_seconds_total", key="piper") > 1.0  # past the warm-up
         assert "voice_bridge_load_ratio " in text and "voice_bridge_load_cores 0.0" in text
         assert server.app[STATE].metrics.value("voice_bridge_refused_total", reason="load") == 2
         # The open sessions carry on (being "not ready" touches none of them), and when one
