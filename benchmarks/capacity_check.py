@@ -60,7 +60,8 @@ async def run_level(ws_url: str, sessions: int, replies: list[list[str]], rate: 
         async with Session.open(ws_url) as session:
             for offset in range(len(replies)):
                 tokens = replies[(index + offset) % len(replies)]
-                trace = await session.speak(tokens, rate)
+                # Generous: on a shared machine a starved server may take minutes (the costs are CPU time).
+                trace = await session.speak(tokens, rate, timeout=900)
                 received += sum(n for _, n in trace.audio) / trace.sample_rate
         return received
 
