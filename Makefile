@@ -16,8 +16,8 @@ TORCH_SPEC ?= torch==2.13.0
 # docker/Dockerfile.rocm a ROCm one.
 TORCH_INDEX_URL ?=
 SOPRANO_SPEC ?= soprano-tts==0.2.0
-EXTRAS_RUN ?= piper
-EXTRAS_DEV ?= piper,rvc,soprano,discord,dev
+EXTRAS_RUN ?= piper,romanize
+EXTRAS_DEV ?= piper,romanize,rvc,soprano,discord,dev
 PYTEST_ARGS ?=
 
 .PHONY: run test install-run install-dev system-deps-run system-deps docker-tools node-deps test-python test-node mutation clean

@@ -154,8 +154,10 @@ def run_module(
         return result
     exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
     by_name = {e.mutant: e for e in equivalents}
-    for name, code in sorted(exit_codes.items(), key=lambda kv: _natural(kv[0])):
-        status = status_by_exit_code[code]
+    statuses = {name: status_by_exit_code[code] for name, code in exit_codes.items()}
+    diffs = mutant_diffs(scratch, env, module, [n for n, status in statuses.items() if status in SURVIVED])
+    for name in sorted(statuses, key=_natural):
+        status = statuses[name]
         result.mutants += 1
         if status in KILLED:
             result.killed += 1
@@ -163,20 +165,40 @@ def run_module(
         if status not in SURVIVED:
             result.skipped += 1
             continue
-        diff = subprocess.run(
-            [mutmut_binary(), "show", name], cwd=scratch, env=env, capture_output=True, text=True
-        ).stdout
-        diff = "\n".join(line for line in diff.splitlines() if not line.startswith("# "))
+        diff = diffs.get(name, "")
         equivalent = by_name.get(name)
         if equivalent is not None and _changed_line(diff) == equivalent.changed.strip():
             result.equivalent += 1
-            result.equivalents.append({"mutant": name, "changed": equivalent.changed, "reason": equivalent.reason})
+            result.equivalents.append(
+                {"mutant": name, "changed": equivalent.changed, "reason": equivalent.reason, "diff": diff}
+            )
             continue
         if equivalent is not None:
             result.stale_equivalents.append(name)
         result.survived += 1
         result.survivors.append(Survivor(mutant=name, status=status, diff=diff))
     return result
+
+
+_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+path, names = sys.argv[1], json.loads(sys.stdin.read())
+print(json.dumps({name: get_diff_for_mutant(name, path=path) for name in names}))
+"""
+
+
+def mutant_diffs(scratch: Path, env: dict[str, str], module: str, names: list[str]) -> dict[str, str]:
+    """Each mutant's diff (what `mutmut show NAME` prints), in one process for all of them."""
+    if not names:
+        return {}
+    done = subprocess.run(
+        [sys.executable, "-c", _DIFFS, module], input=json.dumps(names), cwd=scratch, env=env,
+        capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        return {name: f"(no diff: {done.stderr.strip()[-500:]})" for name in names}
+    return json.loads(done.stdout)
 
 
 def _natural(name: str) -> tuple[str, int]:
@@ -188,6 +210,30 @@ def _changed_line(diff: str) -> str:
     """The mutated line(s) of a mutmut diff: its '+' lines, stripped, joined by ' / '."""
     added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
     return " / ".join(added)
+
+
+def rescore(payload: dict[str, Any], equivalents: list[Equivalent]) -> dict[str, Any]:
+    """Re-judge a written report's survivors against the equivalents listed now (no re-run)."""
+    by_name = {e.mutant: e for e in equivalents}
+    for m in payload["modules"]:
+        pool = [Survivor(**s) for s in m["survivors"]] + [
+            Survivor(mutant=e["mutant"], status="survived", diff=e.get("diff", "")) for e in m["equivalents"]
+        ]
+        m["survivors"], m["equivalents"], m["stale_equivalents"] = [], [], []
+        for survivor in pool:
+            equivalent = by_name.get(survivor.mutant)
+            if equivalent is not None and (not survivor.diff or _changed_line(survivor.diff) == equivalent.changed.strip()):
+                m["equivalents"].append(
+                    {"mutant": survivor.mutant, "changed": equivalent.changed, "reason": equivalent.reason, "diff": survivor.diff}
+                )
+            else:
+                if equivalent is not None:
+                    m["stale_equivalents"].append(survivor.mutant)
+                m["survivors"].append(asdict(survivor))
+        m["survived"], m["equivalent"] = len(m["survivors"]), len(m["equivalents"])
+        judged = m["killed"] + m["survived"]
+        m["score"] = None if judged == 0 else 100.0 * m["killed"] / judged
+    return payload
 
 
 def render_markdown(payload: dict[str, Any]) -> str:
@@ -243,7 +289,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy (its path is printed)")
+    parser.add_argument(
+        "--rescore", type=Path, metavar="JSON",
+        help="re-judge a written report's survivors against mutation.toml's equivalents (no mutmut run); "
+        "with --merge, fold in other reports' modules first",
+    )
+    parser.add_argument("--merge", type=Path, action="append", default=[], metavar="JSON")
     args = parser.parse_args(argv)
+    if args.rescore:
+        payload = json.loads(args.rescore.read_text())
+        for other in args.merge:
+            extra = json.loads(other.read_text())["modules"]
+            names = {m["module"] for m in extra}
+            payload["modules"] = [m for m in payload["modules"] if m["module"] not in names] + extra
+        order = list(load_config().modules)
+        payload["modules"].sort(key=lambda m: order.index(m["module"]) if m["module"] in order else len(order))
+        payload = rescore(payload, load_config().equivalents)
+        out = args.out or args.rescore.with_suffix("")
+        out.with_suffix(".json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        out.with_suffix(".md").write_text(render_markdown(payload))
+        print(f"wrote {out.with_suffix('.json')} and .md")
+        below = [m["module"] for m in payload["modules"] if m["error"] or m["score"] is None or m["score"] < payload["target_percent"]]
+        return 1 if below else 0
 
     import mutmut
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import math
 from pathlib import Path
 from typing import Any
@@ -112,15 +114,19 @@ def ramp_table(name: str, ramp: dict[str, Any]) -> list[str]:
     lines = [
         f"**{name}** — {ramp.get('mode', '')}; answer: {'≥ ' if ramp.get('capped') else ''}{ramp.get('max_clean', 0)} sessions",
         "",
-        "| sessions | utterances | FTTS p50 | FTTS p90 | underruns (utterances) | underrun total | failures | CPU mean | RSS peak |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| sessions | utterances | FTTS p50 | FTTS p90 | underruns (utterances) | underrun total | gap per session max / median | failures | CPU mean | CPU s per audio s | RSS peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for level in ramp.get("levels", []):
         proc = level.get("process") or {}
+        gaps = level.get("session_underrun_ms")  # results before 2026-12-03 lack these two
+        spread = f"{_ms(max(gaps))} / {_ms(statistics.median(gaps))}" if gaps else "—"
+        cost = level.get("cpu_per_audio_second")
         lines.append(
             f"| {level['sessions']} | {level['utterances']} | {_ms(_get(level, 'ftts_ms', 'p50'))} | {_ms(_get(level, 'ftts_ms', 'p90'))} | "
-            f"{level['underruns']} ({level['utterances_with_underruns']}) | {_ms(level.get('underrun_ms'))} | {level.get('failures', 0)} | "
-            f"{_pct(proc.get('cpu_mean_pct'))} | {_mib(proc.get('rss_peak_mib'))} |"
+            f"{level['underruns']} ({level['utterances_with_underruns']}) | {_ms(level.get('underrun_ms'))} | {spread} | "
+            f"{level.get('failures', 0)} | {_pct(proc.get('cpu_mean_pct'))} | {'—' if cost is None else f'{cost:.3f}'} | "
+            f"{_mib(proc.get('rss_peak_mib'))} |"
         )
     return lines
 

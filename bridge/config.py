@@ -18,7 +18,7 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
@@ -37,13 +37,17 @@ DEFAULT_CONFIG_FILE = "voice-bridge.toml"
 OUTPUT_SAMPLE_RATE = 48_000
 
 
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten TOML tables one or more levels deep: ``{"rvc": {"index_rate": 1}}`` → ``rvc_index_rate``."""
+def _flatten(table: dict[str, Any], prefix: str = "", keep: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Flatten TOML tables one or more levels deep: ``{"rvc": {"index_rate": 1}}`` → ``rvc_index_rate``.
+
+    A table whose flattened name is in ``keep`` (a setting that is itself a table, such as
+    ``[normalize.pronunciations]``) is kept whole as that setting's value.
+    """
     flat: dict[str, Any] = {}
     for key, value in table.items():
         name = f"{prefix}_{key}" if prefix else key
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name))
+        if isinstance(value, dict) and name not in keep:
+            flat.update(_flatten(value, name, keep))
         else:
             flat[name] = value
     return flat
@@ -73,7 +77,10 @@ class TomlSource(PydanticBaseSettingsSource):
                 raw = raw.get(section, {})
                 if not isinstance(raw, dict):
                     raise ValueError(f"[{section}] in {path} must be a table")
-            flat = _flatten(raw)
+            tables = frozenset(
+                name for name, info in settings_cls.model_fields.items() if get_origin(info.annotation) is dict
+            )
+            flat = _flatten(raw, keep=tables)
             unknown = sorted(set(flat) - set(settings_cls.model_fields))
             if unknown:
                 where = f"[{section}] of {path}" if section else str(path)
@@ -136,10 +143,11 @@ class Settings(BaseSettings):
         None, description="Piper .onnx voice; default: the embedded joe-medium voice."
     )
     piper_threads: int = Field(
-        1,
+        0,
         ge=0,
-        description="onnxruntime intra-op threads per synthesis (0: library default, one per core). "
-        "1: each model worker is one core's work, so the workers never fight over the cores.",
+        description="onnxruntime intra-op threads per synthesis call. 0: one per call, so each "
+        "model worker is one core's work, and every core for a call that runs while no other "
+        "model work waits.",
     )
     piper_streaming: bool = Field(
         True, description="Decode Piper audio in chunks (first audio sooner) when the graph allows."
@@ -221,6 +229,26 @@ class Settings(BaseSettings):
     skip_code_blocks: bool = Field(True, description="Do not speak fenced code blocks.")
     idle_flush_ms: int = Field(
         0, ge=0, description="Speak buffered text after this long without tokens (0: only on flush)."
+    )
+
+    # --- text normalization (bridge/normalize) --------------------------------------------
+    normalize_text: bool = Field(
+        True,
+        description="Rewrite money, dates, times, numbers, units, abbreviations and symbols into the words a "
+        "person would say before the engine reads a segment (segment events keep the original text).",
+    )
+    normalize_date_order: Literal["mdy", "dmy"] = Field(
+        "mdy", description="How to read numeric dates such as 03/12/2026: mdy (March twelfth) or dmy (the third of December)."
+    )
+    normalize_foreign_text: Literal["transliterate", "skip"] = Field(
+        "transliterate",
+        description="Text in a script the voice cannot read (Japanese, Chinese, Korean, Cyrillic, Arabic … in an "
+        "English voice): romanize it, or leave it out; segment events list what was done.",
+    )
+    normalize_pronunciations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Your pronunciation dictionary: word or phrase → what to say instead, matched as a whole "
+        "word ignoring case, before any other rule (TOML table [normalize.pronunciations]; env: JSON).",
     )
 
     # --- audio --------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines, is_out_of_memory
 from bridge.listener import ListenerClock
 from bridge.logs import SessionLog
+from bridge.normalize import segment_notes, session_normalizer
 from bridge.scheduler import DeadlinePolicy
 from bridge.segmenter import Segment, Segmenter, SegmenterConfig
 from bridge.tts.base import TTSError
@@ -81,6 +82,9 @@ class SegmentOut:
     id: int
     text: str
     token: int | None = None
+    #: What normalization did with text the voice cannot read: ``{"transliterated": [{"text",
+    #: "as"}], "skipped": [{"text"}]}`` (empty when nothing).
+    notes: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +309,7 @@ class SessionPipeline:
         self.observer = observer
         self.log = SessionLog(log, {"session": session_id})
         self._segmenter = Segmenter(segmenter_config(self.settings))
+        self._normalize = session_normalizer(self.settings, engines.tts)
         self._pauses = pause_config(self.settings)
         self._work: asyncio.Queue[_SegmentWork | _FlushWork] = asyncio.Queue()
         self.output = OutputQueue(int(self.settings.output_queue_seconds * OUTPUT_SAMPLE_RATE))
@@ -595,14 +600,15 @@ class SessionPipeline:
         chain = self._chain
         self._segments_in_utterance += 1
         self.clock.segments += 1
+        spoken = self._normalize(str(work.segment))
         if self.options.events:
-            await self.output.put(SegmentOut(work.id, str(work.segment), work.token))
+            await self.output.put(SegmentOut(work.id, str(work.segment), work.token, segment_notes(spoken)))
         chain.begin_segment(work.segment.boundary, work.pitch_shift)
         tts, speed, listener = self.engines.tts, self.options.speed, self.listener
         options: dict[str, Any] = {"speed": speed} if speed != 1.0 and tts.supports_speed else {}
         if tts.paces_chunks:
             options["lead"] = lambda: listener.buffered(time.perf_counter())
-        steps = _SegmentSteps(tts.stream(str(work.segment), token, **options))
+        steps = _SegmentSteps(tts.stream(spoken.spoken, token, **options))
         first = True
         while True:
             due = self._due(cut_at=work.cut_at, segment_start=first)

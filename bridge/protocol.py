@@ -194,11 +194,18 @@ def ready_event(**fields: Any) -> str:
     return _dump({"type": "ready", **fields})
 
 
-def segment_event(segment_id: int, text: str, token: int | None = None) -> str:
-    """``token``: index (1-based) of the utterance's token that completed the segment, if any."""
+def segment_event(
+    segment_id: int, text: str, token: int | None = None, notes: dict[str, Any] | None = None
+) -> str:
+    """``token``: index (1-based) of the utterance's token that completed the segment, if any.
+    ``text`` is the segment as written; ``notes`` adds ``transliterated`` (``[{"text", "as"}]``)
+    and ``skipped`` (``[{"text"}]``) when text in a script the voice cannot read was romanized or
+    left out."""
     event: dict[str, Any] = {"type": "segment", "id": segment_id, "text": text}
     if token is not None:
         event["token"] = token
+    if notes:
+        event.update(notes)
     return _dump(event)
 
 

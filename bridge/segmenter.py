@@ -43,7 +43,7 @@ First-fragment fast path: until the first segment of an utterance has been emitt
 ends it once it has ``first_min_words`` words (or at once after a single opener word such as
 ``Sure,`` ``Yes,`` ``Well,`` — ``fast_openers``), and without any mark it ends after
 ``first_max_words`` complete words (``WORD``). It does not end right after an article, possessive,
-title or initial (``This is a`` → ``This is a great``), nor as a lone function word (``In`` when
+title, initial or number (``This is a`` → ``This is a great``, ``Walk 5`` → ``Walk 5 km``), nor as a lone function word (``In`` when
 ``first_max_words`` is 1), but never later than ``first_max_words + 2`` words.
 
 Hold-back: a cut is decided when the first non-space character after it arrives (the next word's
@@ -172,6 +172,8 @@ _STARTERS = frozenset(
     don't hope overall otherwise instead still just other another more other our once during
     unlike like many few""".split()
 )
+#: Public name: the normalizer keeps an abbreviation's period before one of these too.
+SENTENCE_STARTERS = _STARTERS
 # Articles, possessives: the first fragment does not end right after one.
 _CLINGY = frozenset("a an the my your our their its his her this these those every each no".split())
 # Function words: a one-word first fragment is not one of these.
@@ -199,6 +201,9 @@ _P_PAUSE = 2
 _P_WORD = 3
 
 _NONE = (0, 0)
+
+
+_NUMBER_WORD_RE = re.compile(r"[$€£¥(~+-]?\d[\d,.:/()-]*")
 
 
 def _bare(word: str) -> str:
@@ -238,13 +243,15 @@ def _classify(word: str) -> tuple[int, int]:
 
 
 def _clingy(word: str) -> bool:
-    """A word a fragment should not end on: article, possessive, title, initial."""
+    """A word a fragment should not end on: article, possessive, title, initial, an abbreviation
+    that may stand before a name or number ("Mt.", "St.", "Fig."), or a number
+    (its unit, magnitude or a.m./p.m. may follow: "5 km", "$4 million", "5 p.m.")."""
     low = word.lower()
-    if low in _CLINGY:
+    if low in _CLINGY or _NUMBER_WORD_RE.fullmatch(low):
         return True
     if low.endswith("."):
         stem = low[:-1].lstrip(_OPENERS)
-        return stem in _TITLES or (len(stem) == 1 and stem.isalpha())
+        return stem in _TITLES or stem in _CANEND or stem in _NUMERIC or (len(stem) == 1 and stem.isalpha())
     return False
 
 

@@ -43,6 +43,7 @@ from bridge.engines import Engines
 from bridge.limits import SHUTTING_DOWN
 from bridge.logs import current_session
 from bridge.metrics import Metrics
+from bridge.normalize import normalizer as normalize
 from bridge.pipeline import AudioOut, ErrorOut, FlushedOut, SessionOptions, SessionPipeline
 from bridge.protocol import PITCH_SHIFT_LIMIT
 from bridge.session import CLOSE_TIMEOUT, STATE, WRITER_LIMIT, ServerState, Session, SessionWebSocket
@@ -440,6 +441,9 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
             await asyncio.get_running_loop().run_in_executor(None, state.engines.load)
             log.info("engines loaded", extra={"seconds": round(time.perf_counter() - started, 2)})
 
+    async def warm_normalizer(app: web.Application) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, normalize.warm, settings, state.engines.tts)
+
     async def start_janitor(app: web.Application) -> None:
         app[JANITOR] = asyncio.create_task(janitor(state), name="janitor")
 
@@ -468,6 +472,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
             await service.stop()  # type: ignore[attr-defined]
 
     app.on_startup.append(load_engines)
+    app.on_startup.append(warm_normalizer)
     app.on_startup.append(start_janitor)
     app.on_shutdown.append(close_sessions)
     app.on_cleanup.append(stop_janitor)

@@ -321,7 +321,7 @@ class Session:
                 elif not self.options.events:
                     continue  # seed-compatible clients get audio and errors only
                 elif isinstance(item, SegmentOut):
-                    await self._send(ws.send_str(segment_event(item.id, item.text, item.token)))
+                    await self._send(ws.send_str(segment_event(item.id, item.text, item.token, item.notes)))
                 elif isinstance(item, FlushedOut):
                     await self._send(
                         ws.send_str(

@@ -21,6 +21,15 @@ from typing import Any
 from bridge.scheduler import DeadlineScheduler
 
 
+_call = threading.local()
+
+
+def cores_for_this_call() -> int:
+    """Cores the model call running on this thread may use: all of them while it runs alone
+    (no other job running or waiting), else one. Outside the workers (tests, tools): all."""
+    return getattr(_call, "cores", available_cores())
+
+
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity, else the machine's count)."""
     try:
@@ -50,6 +59,8 @@ class ModelWorkers(Executor):
         self._scheduler: DeadlineScheduler[_Job] = DeadlineScheduler()
         self._wake = threading.Condition()
         self._closed = False
+        self._running = 0
+        self._cores = available_cores()
         # Not daemon threads: a daemon thread killed inside a model call at interpreter exit
         # aborts the process. Like concurrent.futures' pools, they are told to finish the work
         # in hand and stop when the interpreter starts to exit (before it joins them).
@@ -102,12 +113,19 @@ class ModelWorkers(Executor):
                 job = self._scheduler.pop()
                 if job is None:  # closed and drained
                     return
-            if not job.future.set_running_or_notify_cancel():
-                continue  # cancelled while it waited
+                alone = self._running == 0 and not len(self._scheduler)
+                self._running += 1
             try:
-                result = job.fn(*job.args, **job.kwargs)
-            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
-                job.future.set_exception(exc)
-            else:
-                job.future.set_result(result)
-            del job
+                if not job.future.set_running_or_notify_cancel():
+                    continue  # cancelled while it waited
+                _call.cores = self._cores if alone else 1
+                try:
+                    result = job.fn(*job.args, **job.kwargs)
+                except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                    job.future.set_exception(exc)
+                else:
+                    job.future.set_result(result)
+            finally:
+                with self._wake:
+                    self._running -= 1
+                del job

@@ -558,7 +558,7 @@ def test_markdown_shows_every_peer_and_why_one_did_not_run() -> None:
     assert "| voice-bridge | 210 ms | 380 ms | 398 ms | 150 ms | 420 ms | 300 ms | 1 (1/2) | 42 ms | 3 |" in md
     assert "| realtimetts | skipped: no RealtimeTTS environment |" in md
     assert "| voice-bridge | 40 ms | 120 ms | 35 ms | 60 ms | 4 ms | 0.080 | 0.000 | 0.004 | 31 % | 321 MiB | — |" in md
-    assert "| 4 | 8 | 800 ms | 1,200 ms | 2 (1) | 20 ms | 0 | — | — |" in md
+    assert "| 4 | 8 | 800 ms | 1,200 ms | 2 (1) | 20 ms | — | 0 | — | — | — |" in md  # older results: no gap spread or cost
     assert "**Note:** shared machine: timings inflated" in md and "## Definitions" in md
 
 

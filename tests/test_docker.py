@@ -369,7 +369,7 @@ def test_image_extras_exist_and_install_the_way_a_checkout_does(image: tuple[str
 def test_cpu_image_runs_the_embedded_voice_and_the_bot() -> None:
     dockerfile = parse_dockerfile(DOCKERFILES["cpu"])
     call = make_calls(dockerfile, dockerfile.stage("build"))[0]
-    assert set(call.variables["EXTRAS_RUN"].split(",")) == {"piper", "discord"}
+    assert set(call.variables["EXTRAS_RUN"].split(",")) == {"piper", "romanize", "discord"}
     steps = make_dry_run("install-run", call.variables)
     assert not any("torch" in s for s in steps), "the CPU image needs no torch"
 

@@ -73,6 +73,21 @@ def test_large_chunks_give_the_same_samples(deterministic_piper: PiperEngine) ->
     assert np.max(np.abs(np.concatenate(large) - small)) < 1e-4
 
 
+def test_calls_alone_and_calls_among_others_give_the_same_samples(deterministic_piper: PiperEngine) -> None:
+    # threads = 0: a second set of sessions over every core serves calls that run alone.
+    import bridge.workers as workers
+
+    if deterministic_piper._wide is None:  # noqa: SLF001 - a 1-core machine, or threads set
+        pytest.skip("one core: no wide sessions")
+    workers._call.cores = 1  # noqa: SLF001 - as inside a worker with company
+    try:
+        narrow = deterministic_piper.synthesize(TEXT)
+    finally:
+        del workers._call.cores  # noqa: SLF001
+    wide = deterministic_piper.synthesize(TEXT)  # outside the workers: every core
+    assert narrow.size == wide.size and np.max(np.abs(narrow - wide)) < 1e-4
+
+
 def test_nothing_to_say_yields_nothing(piper_engine: PiperEngine) -> None:
     assert list(piper_engine.stream("", CancelToken())) == []
     assert list(piper_engine.stream("   \n", CancelToken())) == []

@@ -141,7 +141,7 @@ CORPUS = [
      ["Fig. 3)", "No. 7"]),
     ("no_as_a_word",
      "See No. 5 on the list. No. That is wrong. Chapter 3 is next.",
-     [("See No. 5", W), ("on the list.", S), ("No.", S), ("That is wrong.", S), ("Chapter 3 is next.", F)],
+     [("See No. 5 on", W), ("the list.", S), ("No.", S), ("That is wrong.", S), ("Chapter 3 is next.", F)],
      ["No. 5"]),
     ("markdown_lists",
      "Here are your options:\n\n1. **Basic** room for $99\n2. **Deluxe** room for $149\n\n- Free Wi-Fi\n- Parking included\n",

@@ -85,3 +85,18 @@ def test_at_least_one_worker() -> None:
     with pytest.raises(ValueError):
         ModelWorkers(0)
     assert available_cores() >= 1
+
+
+def test_a_call_running_alone_may_use_every_core_and_one_among_others_uses_one() -> None:
+    from bridge.workers import cores_for_this_call
+
+    workers = ModelWorkers(2)
+    workers._cores = 4  # noqa: SLF001 - as on a 4-core machine
+    try:
+        assert workers.submit(cores_for_this_call).result(timeout=10) == 4
+        release = _blocked(workers)  # both workers busy: whatever runs next has company
+        waiting = [workers.submit_by(0.0, cores_for_this_call) for _ in range(3)]
+        release.set()
+        assert [f.result(timeout=10) for f in waiting][0] == 1
+    finally:
+        workers.shutdown()

@@ -65,9 +65,15 @@ class TTSEngine(ABC):
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the voice speaks (``en-us``, ``ja`` …): text normalization writes words
+        for these and romanizes (or skips) any script they cannot read. Default: English."""
+        return ("en",)
+
     def info(self) -> dict[str, Any]:
         """What ``/health`` reports about this engine."""
-        return {"name": self.name, "sample_rate": self.sample_rate}
+        return {"name": self.name, "sample_rate": self.sample_rate, "languages": list(self.languages)}
 
     def close(self) -> None:
         """Release resources (threads, GPU memory). Default: nothing to release."""

@@ -32,6 +32,7 @@ import numpy as np
 
 from bridge.cancel import CancelToken
 from bridge.tts.base import TTSEngine, TTSError
+from bridge.workers import available_cores, cores_for_this_call
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -124,11 +125,15 @@ class PiperEngine(TTSEngine):
         self._encoder: onnxruntime.InferenceSession | None = None
         self._decoder: onnxruntime.InferenceSession | None = None
         self._decoder_inputs: list[str] = []
+        #: Sessions over every core (encoder, decoder; the whole graph twice when unsplit), for
+        #: calls that run alone (threads = 0); None: the one set above serves every call.
+        self._wide: tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession] | None = None
         self._hop = 256
         self._rate = 22050
         self._multi_speaker = False
         self._speaker_id = 0
         self._scales = np.array([0.667, 1.0, 0.8], dtype=np.float32)
+        self._languages: tuple[str, ...] | None = None
         # espeak-ng keeps global state: phonemize one text at a time.
         self._phonemize_lock = threading.Lock()
 
@@ -148,6 +153,22 @@ class PiperEngine(TTSEngine):
     @property
     def sample_rate(self) -> int:
         return self._rate
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """From the voice's config: its espeak-ng voice (``en-us``) and language code (``en_US``)."""
+        if self._languages is None:
+            found: list[str] = []
+            try:
+                with self.config_path.open(encoding="utf-8") as handle:
+                    config = json.load(handle)
+                for value in (config.get("espeak", {}).get("voice"), config.get("language", {}).get("code")):
+                    if isinstance(value, str) and value and value not in found:
+                        found.append(value)
+            except (OSError, ValueError, AttributeError):
+                log.warning("could not read the languages of %s; assuming English", self.config_path)
+            self._languages = tuple(found) or ("en",)
+        return self._languages
 
     @property
     def is_streaming(self) -> bool:
@@ -180,22 +201,36 @@ class PiperEngine(TTSEngine):
             ],
             dtype=np.float32,
         )
-        options = onnxruntime.SessionOptions()
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-        # Idle pool threads must not spin: the encoder's and decoder's pools, and every other
-        # session's model work, share the same few cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers = ["CPUExecutionProvider"]
+        def options(threads: int) -> onnxruntime.SessionOptions:
+            opts = onnxruntime.SessionOptions()
+            opts.intra_op_num_threads = threads
+            # Idle pool threads must not spin: the encoder's and decoder's pools, and every
+            # other session's model work, share the same few cores.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            return opts
 
+        providers = ["CPUExecutionProvider"]
+        # threads = 0 (auto): one thread per call, so each model worker is one core's work; and
+        # a second set of sessions over every core for a call that runs while nothing else
+        # waits (one listener alone gets its first audio as soon as before).
+        narrow = self.threads or 1
+        wide = available_cores() if not self.threads and available_cores() > 1 else 0
         split = self._split_graph() if self.streaming else None
         if split is not None:
             encoder_bytes, decoder_bytes, self._decoder_inputs = split
-            self._encoder = onnxruntime.InferenceSession(encoder_bytes, options, providers=providers)
-            self._decoder = onnxruntime.InferenceSession(decoder_bytes, options, providers=providers)
+            self._encoder = onnxruntime.InferenceSession(encoder_bytes, options(narrow), providers=providers)
+            self._decoder = onnxruntime.InferenceSession(decoder_bytes, options(narrow), providers=providers)
+            if wide:
+                self._wide = (
+                    onnxruntime.InferenceSession(encoder_bytes, options(wide), providers=providers),
+                    onnxruntime.InferenceSession(decoder_bytes, options(wide), providers=providers),
+                )
             session = self._encoder
         else:
-            self._whole = onnxruntime.InferenceSession(str(self.model_path), options, providers=providers)
+            self._whole = onnxruntime.InferenceSession(str(self.model_path), options(narrow), providers=providers)
+            if wide:
+                whole = onnxruntime.InferenceSession(str(self.model_path), options(wide), providers=providers)
+                self._wide = (whole, whole)
             session = self._whole
         self._voice = PiperVoice(session=session, config=config)
         self._warm_up()
@@ -290,16 +325,30 @@ class PiperEngine(TTSEngine):
             except Exception as exc:
                 raise TTSError(f"Piper synthesis failed: {exc}") from exc
 
+    def _sessions(
+        self, lead: Callable[[], float] | None = None
+    ) -> tuple[onnxruntime.InferenceSession | None, onnxruntime.InferenceSession | None]:
+        """(encoder, decoder) for this call: over every core when the call runs alone and its
+        listener is short of audio (spreading a call over cores costs CPU time; it is worth
+        it only where it brings audio sooner to a listener who waits for it)."""
+        if self._wide is not None and cores_for_this_call() > 1:
+            if lead is None or lead() < self.schedule.relaxed_lead_seconds:
+                return self._wide
+        return self._encoder, self._decoder
+
     def _run_whole(self, ids: list[int], speed: float = 1.0) -> np.ndarray:
         assert self._whole is not None
-        audio = self._whole.run(None, self._inputs(ids, speed))[0]
+        whole = self._wide[0] if self._wide is not None and cores_for_this_call() > 1 else self._whole
+        audio = whole.run(None, self._inputs(ids, speed))[0]
         return np.ascontiguousarray(audio.reshape(-1), dtype=np.float32)
 
     def _stream_chunks(
         self, ids: list[int], cancel: CancelToken, speed: float = 1.0, lead: Callable[[], float] | None = None
     ) -> Iterator[np.ndarray]:
         assert self._encoder is not None and self._decoder is not None
-        encoded = self._encoder.run(None, self._inputs(ids, speed))
+        encoder, _ = self._sessions(lead)
+        assert encoder is not None
+        encoded = encoder.run(None, self._inputs(ids, speed))
         latent = encoded[0]
         extra = {name: value for name, value in zip(self._decoder_inputs[1:], encoded[1:], strict=True)}
         total = latent.shape[2]
@@ -310,7 +359,9 @@ class PiperEngine(TTSEngine):
                 return
             lo, hi = max(0, start - ctx), min(total, end + ctx)
             feeds = {self._decoder_inputs[0]: np.ascontiguousarray(latent[:, :, lo:hi]), **extra}
-            audio = self._decoder.run(None, feeds)[0].reshape(-1)
+            _, decoder = self._sessions(lead)  # asked per chunk: other work may have come meanwhile
+            assert decoder is not None
+            audio = decoder.run(None, feeds)[0].reshape(-1)
             offset = (start - lo) * hop
             yield np.ascontiguousarray(audio[offset : offset + (end - start) * hop], dtype=np.float32)
 

@@ -298,6 +298,11 @@ class SopranoEngine(TTSEngine):
     def sample_rate(self) -> int:
         return SAMPLE_RATE
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Soprano 1.1 speaks English only."""
+        return ("en",)
+
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
         with self._load_lock:

@@ -240,12 +240,13 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     assert backoff_delays(1.0, 8.0, 0) == []
 
 
-async def test_reconnects_with_backoff_when_the_bridge_comes_back(engines_factory, session_factory) -> None:
+async def test_reconnects_with_backoff_when_the_bridge_comes_back(engines_factory, session_factory, caplog) -> None:
     port = free_port()
     session, vc = await session_factory(f"ws://127.0.0.1:{port}/ws/stream", bridge_retries=5, bridge_backoff=0.2)
     engines = engines_factory(shutdown_timeout_seconds=0.2)  # no graceful drain: drop the line
     _, done = await session.submit(say("I'm back."))
-    await asyncio.sleep(0.3)  # the first attempts fail
+    # The first attempt fails (nothing listens yet); the server comes up during the backoff.
+    await wait_until(lambda: any(r.getMessage() == "bridge connect failed" for r in caplog.records))
     runner = await serve_on(port, engines)
     try:
         report = await asyncio.wait_for(done, 60)
@@ -327,7 +328,7 @@ async def test_voice_lost_while_playing_is_reported(server, session_factory) -> 
     replies = Replies()
     _, done = await session.submit(say(TRIP, replies))
     await wait_until(lambda: vc.plays)
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: sum(p.pcm is not None for p in vc.snapshot()) >= 10)  # playing
     vc.disconnect_now()
     report = await asyncio.wait_for(done, 10)
     assert report.outcome == "failed" and replies.messages == ["I lost the voice connection while speaking."]

@@ -1,0 +1,55 @@
+"""One example per documented rule of bridge/textfilter.py where tests/test_textfilter.py left a
+mutant alive (benchmarks/results/*-mutation.md): the domain spoken for a bare URL, and what
+closes a fenced code block."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.textfilter import SpeechTextFilter
+
+
+def whole(text: str, **kw) -> str:  # type: ignore[no-untyped-def]
+    f = SpeechTextFilter(**kw)
+    out = f.feed(text) + f.flush()
+    g = SpeechTextFilter(**kw)  # and fed one character at a time: the same
+    assert "".join(g.feed(c) for c in text) + g.flush() == out
+    return out
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Go https://example.com/a://b now", "Go example.com now"),  # the first "://" is the scheme's
+        ("Visit https://Xbox.com/store now", "Visit Xbox.com now"),  # only / ? # end the host
+        ("mail http://a@b@host.com/x now", "mail host.com now"),  # the user is up to the last "@"
+        ("see http://user:pw@host.com:8080/x now", "see host.com now"),  # no user, no port
+        ("see http://host.com:80:81/x now", "see host.com now"),  # the port starts at the first ":"
+        ("see https://example.com./x now", "see example.com now"),  # a trailing dot of the host goes
+        ("see www.example.org?q=1 now", "see example.org now"),
+        ("see https://www.example.com#top now", "see example.com now"),
+        ("go to https:///a now", "go to  now"),  # no host: nothing to say
+        ("go https://?x=1 now", "go  now"),
+        ("see http://:8080/x now", "see  now"),
+    ],
+)
+def test_a_bare_url_speaks_its_domain(text: str, spoken: str) -> None:
+    assert whole(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("```\ncode\n```   \nafter", "code\nafter"),  # trailing spaces after a closing fence
+        ("```\ncode\n  ```\nafter", "code\nafter"),  # an indented closing fence
+        ("```\ncode\n\t```\t\nafter", "code\nafter"),  # tabs too
+        ("```\n``x\n ````\nafter", "``x\nafter"),  # a longer run closes; a shorter one is code
+        ("````\ncode\n```\nstill\n````\nafter", "code\n```\nstill\nafter"),
+        ("```\ncode\n``` not closing\nmore\n```\nafter", "code\n``` not closing\nmore\nafter"),
+        ("~~~\ncode\n```\nstill\n~~~\nafter", "code\n```\nstill\nafter"),  # only the same character
+        ("```\n  ``\n```\nafter", "  ``\nafter"),
+    ],
+)
+def test_what_closes_a_fenced_block(text: str, raw: str) -> None:
+    assert whole(text) == "after"
+    assert whole(text, skip_code_blocks=False) == raw
