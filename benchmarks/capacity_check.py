@@ -68,10 +68,10 @@ async def run_level(ws_url: str, sessions: int, replies: list[list[str]], rate: 
     return sum(await asyncio.gather(*(one(i) for i in range(sessions))))
 
 
-async def measure(levels: list[int], replies_per_session: int, rate: float) -> dict[str, Any]:
+async def measure(levels: list[int], replies_per_session: int, rate: float, piper_threads: int = 0) -> dict[str, Any]:
     corpus = load_corpus()
     replies = [llm_tokens(reply.text) for reply in corpus[: max(replies_per_session, 4)]][:replies_per_session]
-    spec = bridge_server(env={"VOICE_BRIDGE_PIPER_THREADS": "1"})
+    spec = bridge_server(env={"VOICE_BRIDGE_PIPER_THREADS": str(piper_threads)})
     results = []
     async with running_server(spec) as server:
         url = server.ws_url.removesuffix("/ws/stream")
@@ -110,7 +110,7 @@ async def measure(levels: list[int], replies_per_session: int, rate: float) -> d
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
         "rate_tokens_per_second": rate,
         "replies_per_session": replies_per_session,
-        "piper_threads": 1,
+        "piper_threads": piper_threads,
         "levels": results,
     }
 
@@ -140,7 +140,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
     lines = [
         "# Measured capacity against the ground truth",
         "",
-        f"Embedded Piper voice, one onnxruntime thread, {payload['rate_tokens_per_second']:g} tokens/s, "
+        f"Embedded Piper voice, piper_threads = {payload['piper_threads']} (0: one per call, every core for a "
+        f"call alone), {payload['rate_tokens_per_second']:g} tokens/s, "
         f"{payload['replies_per_session']} corpus replies per session, sessions started together "
         f"(`python -m benchmarks.capacity_check`); medians of {payload.get('repeats', 1)} runs, the costs' "
         "range in brackets. *Meter*: model steps' worker-thread CPU per audio second "
@@ -193,10 +194,13 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8, 12])
     parser.add_argument("--replies", type=int, default=2, help="Corpus replies each session speaks.")
     parser.add_argument("--rate", type=float, default=70.0, help="LLM tokens per second.")
+    parser.add_argument("--piper-threads", type=int, default=0, help="The server's piper_threads (0: its default).")
     parser.add_argument("--repeats", type=int, default=3, help="Runs (a fresh server each); medians reported.")
     parser.add_argument("--out", type=Path, help="Write OUT.json, OUT.md, OUT.png.")
     args = parser.parse_args()
-    payload = combine([asyncio.run(measure(args.levels, args.replies, args.rate)) for _ in range(args.repeats)])
+    payload = combine(
+        [asyncio.run(measure(args.levels, args.replies, args.rate, args.piper_threads)) for _ in range(args.repeats)]
+    )
     markdown = render_markdown(payload)
     print(markdown)
     if args.out is not None:

@@ -53,6 +53,7 @@ from bridge.scheduler import DeadlinePolicy
 from bridge.segmenter import Segment, Segmenter, SegmenterConfig
 from bridge.tts.base import TTSError
 from bridge.vc.base import VoiceError
+from bridge.workers import cores_for_this_call
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +257,10 @@ class PipelineObserver(Protocol):
     def observe_segment_latency(self, seconds: float) -> None: ...
 
     def observe_compute(self, key: str, cpu_seconds: float, audio_seconds: float) -> None:
-        """One model step: ``cpu_seconds`` of its worker thread's CPU time (``time.thread_time``)
-        made ``audio_seconds`` of output audio, for the voice ``key``
-        (:func:`bridge.capacity.compute_key`). Feeds the measured capacity."""
+        """One model step: ``cpu_seconds`` of CPU time (its worker thread's ``time.thread_time``,
+        or the process's while the call ran alone: :func:`step_cpu_clock`) made
+        ``audio_seconds`` of output audio, for the voice ``key`` (:func:`bridge.capacity.compute_key`).
+        Feeds the measured capacity."""
         ...
 
     def error(self, kind: str) -> None: ...
@@ -670,7 +672,7 @@ class StepTiming:
     tts_audio_seconds: float
     voice_seconds: float
     resample_seconds: float
-    #: The worker thread's CPU time for the whole step (``time.thread_time``).
+    #: CPU time for the whole step (:func:`step_cpu_clock`).
     cpu_seconds: float = 0.0
 
 
@@ -689,7 +691,8 @@ def _step(run: _SegmentSteps, chain: AudioChain, tts_rate: int) -> tuple[list[by
     out as soon as it is converted), else advances the engine one chunk through the chain. The
     segment is done when the engine has ended and the voice stage holds nothing ready.
     """
-    cpu_before = time.thread_time()
+    cpu_clock = step_cpu_clock()
+    cpu_before = cpu_clock()
     voice_before, resample_before = chain.voice_seconds, chain.resample_seconds
     chunk = None
     tts = 0.0
@@ -714,13 +717,23 @@ def _step(run: _SegmentSteps, chain: AudioChain, tts_rate: int) -> tuple[list[by
         tts_audio_seconds=0.0 if chunk is None else chunk.size / tts_rate,
         voice_seconds=chain.voice_seconds - voice_before,
         resample_seconds=chain.resample_seconds - resample_before,
-        cpu_seconds=time.thread_time() - cpu_before,
+        cpu_seconds=cpu_clock() - cpu_before,
     )
     return frames, run.ended and not chain.voice_ready(), timing
 
 
+def step_cpu_clock() -> Callable[[], float]:
+    """The clock a model step's CPU time is read from, in its worker thread: the thread's own
+    (``time.thread_time``), or the whole process's (``time.process_time``) while the call runs
+    alone on the workers. Then an engine may spread it over every core on threads of its own
+    (Piper's wide sessions), which the thread's clock would not see; alone, nothing else but the
+    event loop spends the process's CPU meanwhile."""
+    return time.process_time if cores_for_this_call() > 1 else time.thread_time
+
+
 def _thread_timed(fn: Callable[[], list[bytes]]) -> tuple[list[bytes], float]:
-    """Worker thread: ``fn()`` and the CPU time this thread spent on it."""
-    started = time.thread_time()
+    """Worker thread: ``fn()`` and the CPU time spent on it (:func:`step_cpu_clock`)."""
+    clock = step_cpu_clock()
+    started = clock()
     frames = fn()
-    return frames, time.thread_time() - started
+    return frames, clock() - started
