@@ -53,3 +53,64 @@ def test_a_bare_url_speaks_its_domain(text: str, spoken: str) -> None:
 def test_what_closes_a_fenced_block(text: str, raw: str) -> None:
     assert whole(text) == "after"
     assert whole(text, skip_code_blocks=False) == raw
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        # table pipes are pauses, unless the cell already ended in one; rules are dropped
+        ("| a | b |", " a , b "),
+        ("|a|b|", " a, b"),
+        ("| Done. | Yes, | ok |", " Done.  Yes,  ok "),
+        ("a|b", "a, b"),
+        ("| x |\n| y |", " x \n y "),
+        ("|---|\n", "\n"),
+        ("|:--:|---|\n", "\n"),
+        # a backslash escapes markdown punctuation only; at a line end it goes
+        ("x \\q and \\*y\\*", "x \\q and *y*"),
+        ("line end \\\nnext", "line end \nnext"),
+        # "!" is kept unless it opens an image
+        ("Wow! Really!", "Wow! Really!"),
+        ("!\n", "!\n"),
+        ("Look ![", "Look "),
+        # link targets are skipped, parentheses nested in them too; a bare URL ends at a space or
+        # at a ")" it did not open
+        ("[label](http://x.com/a_(b)) ok", "label ok"),
+        ("see https://en.wikipedia.org/wiki/Foo_(bar) ok", "see en.wikipedia.org ok"),
+        ("(see https://x.com/a) ok", "(see x.com) ok"),
+        ('"https://x.com"', '"x.com"'),
+        ("(www.x.org)", "(x.org)"),
+        ("x [a] y", "x a y"),
+        # URL prefixes that never complete are text
+        ("h w ww www http https:/", "h w ww www http https:/"),
+        ("He said what", "He said what"),
+        # emphasis: a lone marker between spaces is text, a run of them is noise
+        ("a * b", "a * b"),
+        ("a ** b", "a  b"),
+        ("a ~~ b", "a  b"),
+        ("~~x~~ ~y", "x ~y"),
+        # headings are one to six #; an empty heading is an empty line
+        ("###### six", "six"),
+        ("####### seven", "####### seven"),
+        ("#\nnext", "\nnext"),
+        ("## \nnext", "\nnext"),
+        # ordered-list numbers have up to three digits
+        ("1.5 m\n2) b\n123. c\n1234. d", "1.5 m\nb\nc\n1234. d"),
+        # task boxes are only "[ ] " and "[x] "
+        ("- [ ] a\n- [y] b\n- [x]c", "a\ny b\nxc"),
+        # rules and setext underlines are dropped whole
+        ("* * *\n- - -", "\n"),
+        ("Title\n---\nText", "Title\n\nText"),
+        ("--", ""),
+        ("-5", "-5"),
+        ("–dash item", "–dash item"),
+        ("+ plus\n• bullet\n◦ white", "plus\nbullet\nwhite"),
+        (">quote\n> > deep", "quote\ndeep"),
+        # inline code keeps its text; an unclosed span ends with its line
+        ("`code` and ```inline```", "code and inline"),
+        ("end `open", "end open"),
+        ("tab\tsep", "tab\tsep"),
+    ],
+)
+def test_documented_markdown_rules_exactly(text: str, spoken: str) -> None:
+    assert whole(text) == spoken
