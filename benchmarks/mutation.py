@@ -131,10 +131,8 @@ def mutmut_binary() -> str:
 
 def run_module(
     scratch: Path, module: str, tests: list[str], equivalents: list[Equivalent], max_children: int,
-    property_examples: int, time_limit: float | None = None,
+    property_examples: int, time_limit: float | None = None, reuse: Path | None = None,
 ) -> ModuleResult:
-    from mutmut.stats import status_by_exit_code  # imported late: only this command needs mutmut
-
     result = ModuleResult(module=module, tests=tests)
     pyproject = scratch / "pyproject.toml"
     base = (ROOT / "pyproject.toml").read_text()
@@ -142,9 +140,23 @@ def run_module(
         base = base.split("[tool.mutmut]")[0]
     pyproject.write_text(base + mutmut_section(module, tests))
     shutil.rmtree(scratch / "mutants", ignore_errors=True)
+    if reuse is not None:  # a finished run's mutants/ (its results, read again; nothing runs)
+        shutil.copytree(reuse, scratch / "mutants")
     # tests/property_budget.py: fewer, derandomized hypothesis examples per mutant.
     env = {**os.environ, "PYTHONPATH": str(scratch), "VOICE_BRIDGE_PROPERTY_EXAMPLES": str(property_examples)}
     started = time.monotonic()
+    output = ""
+    if reuse is None:
+        output = _run_mutmut(scratch, env, max_children, time_limit, result)
+    result.seconds = round(time.monotonic() - started, 1)
+    meta = scratch / "mutants" / (module + ".meta")
+    if not meta.exists():
+        result.error = f"mutmut run did not finish: {(output or '')[-2000:]}"
+        return result
+    return _read_results(scratch, env, module, meta, equivalents, result)
+
+
+def _run_mutmut(scratch: Path, env: dict[str, str], max_children: int, time_limit: float | None, result: ModuleResult) -> str:
     run = subprocess.Popen(
         [mutmut_binary(), "run", "--max-children", str(max_children)],
         cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -157,11 +169,14 @@ def run_module(
         os.killpg(run.pid, signal.SIGTERM)
         output, _ = run.communicate()
         result.stopped = True
-    result.seconds = round(time.monotonic() - started, 1)
-    meta = scratch / "mutants" / (module + ".meta")
-    if not meta.exists():
-        result.error = f"mutmut run exited {run.returncode}: {(output or '')[-2000:]}"
-        return result
+    return output or ""
+
+
+def _read_results(
+    scratch: Path, env: dict[str, str], module: str, meta: Path, equivalents: list[Equivalent], result: ModuleResult
+) -> ModuleResult:
+    from mutmut.stats import status_by_exit_code  # imported late: only this command needs mutmut
+
     exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
     by_name = {e.mutant: e for e in equivalents}
     statuses = {name: status_by_exit_code[code] for name, code in exit_codes.items()}
@@ -266,7 +281,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
             score = "error"
         lines.append(
             f"| `{m['module']}` | {', '.join(f'`{t}`' for t in m['tests'])} | {m['mutants']} | {m['killed']} "
-            f"| {m['survived']} | {m['equivalent']} | {m.get('skipped', 0)} | {score} | {m['seconds']:.0f} s |"
+            f"| {m['survived']} | {m['equivalent']} | {m.get('skipped', 0)} | {score} | "
+            + (f"{m['seconds']:.0f} s |" if m["seconds"] else "— |")
         )
     for m in payload["modules"]:
         lines += ["", f"## `{m['module']}`", ""]
@@ -305,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy (its path is printed)")
+    parser.add_argument(
+        "--reuse-mutants", type=Path, metavar="DIR",
+        help="with one --module: report from a finished run's mutants/ directory instead of running mutmut",
+    )
     parser.add_argument(
         "--time-limit", type=float, metavar="SECONDS",
         help="stop a module's run after this long and report the mutants tested so far",
@@ -350,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"mutation: {module} against {' '.join(modules[module])} …", flush=True)
             result = run_module(
                 scratch, module, modules[module], config.equivalents, args.max_children, config.property_examples,
-                args.time_limit,
+                args.time_limit, args.reuse_mutants,
             )
             results.append(result)
             score = "error" if result.error else (f"{result.score:.1f} %" if result.score is not None else "—")
