@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,7 @@ class ModuleResult:
     equivalents: list[dict[str, str]] = field(default_factory=list)
     stale_equivalents: list[str] = field(default_factory=list)
     error: str | None = None
+    stopped: bool = False  # --time-limit ended the run: `skipped` counts the mutants not run
 
     @property
     def score(self) -> float | None:
@@ -129,10 +131,8 @@ def mutmut_binary() -> str:
 
 def run_module(
     scratch: Path, module: str, tests: list[str], equivalents: list[Equivalent], max_children: int,
-    property_examples: int,
+    property_examples: int, time_limit: float | None = None, reuse: Path | None = None,
 ) -> ModuleResult:
-    from mutmut.stats import status_by_exit_code  # imported late: only this command needs mutmut
-
     result = ModuleResult(module=module, tests=tests)
     pyproject = scratch / "pyproject.toml"
     base = (ROOT / "pyproject.toml").read_text()
@@ -140,18 +140,43 @@ def run_module(
         base = base.split("[tool.mutmut]")[0]
     pyproject.write_text(base + mutmut_section(module, tests))
     shutil.rmtree(scratch / "mutants", ignore_errors=True)
+    if reuse is not None:  # a finished run's mutants/ (its results, read again; nothing runs)
+        shutil.copytree(reuse, scratch / "mutants")
     # tests/property_budget.py: fewer, derandomized hypothesis examples per mutant.
     env = {**os.environ, "PYTHONPATH": str(scratch), "VOICE_BRIDGE_PROPERTY_EXAMPLES": str(property_examples)}
     started = time.monotonic()
-    run = subprocess.run(
-        [mutmut_binary(), "run", "--max-children", str(max_children)],
-        cwd=scratch, env=env, capture_output=True, text=True,
-    )
+    output = ""
+    if reuse is None:
+        output = _run_mutmut(scratch, env, max_children, time_limit, result)
     result.seconds = round(time.monotonic() - started, 1)
     meta = scratch / "mutants" / (module + ".meta")
     if not meta.exists():
-        result.error = f"mutmut run exited {run.returncode}: {(run.stdout + run.stderr)[-2000:]}"
+        result.error = f"mutmut run did not finish: {(output or '')[-2000:]}"
         return result
+    return _read_results(scratch, env, module, meta, equivalents, result)
+
+
+def _run_mutmut(scratch: Path, env: dict[str, str], max_children: int, time_limit: float | None, result: ModuleResult) -> str:
+    run = subprocess.Popen(
+        [mutmut_binary(), "run", "--max-children", str(max_children)],
+        cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        output, _ = run.communicate(timeout=time_limit)
+    except subprocess.TimeoutExpired:
+        # Out of time: stop mutmut and its workers; what it has recorded is reported, the rest
+        # counts as "not run".
+        os.killpg(run.pid, signal.SIGTERM)
+        output, _ = run.communicate()
+        result.stopped = True
+    return output or ""
+
+
+def _read_results(
+    scratch: Path, env: dict[str, str], module: str, meta: Path, equivalents: list[Equivalent], result: ModuleResult
+) -> ModuleResult:
+    from mutmut.stats import status_by_exit_code  # imported late: only this command needs mutmut
+
     exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
     by_name = {e.mutant: e for e in equivalents}
     statuses = {name: status_by_exit_code[code] for name, code in exit_codes.items()}
@@ -247,8 +272,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"Property tests draw {payload.get('property_examples', '?')} derandomized examples per mutant "
         "(tests/property_budget.py).",
         "",
-        "| module | tests | mutants | killed | survived | equivalent | score | time |",
-        "|---|---|---|---|---|---|---|---|",
+        "| module | tests | mutants | killed | survived | equivalent | not run | score | time |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in payload["modules"]:
         score = "—" if m["score"] is None else f"{m['score']:.1f} %"
@@ -256,13 +281,20 @@ def render_markdown(payload: dict[str, Any]) -> str:
             score = "error"
         lines.append(
             f"| `{m['module']}` | {', '.join(f'`{t}`' for t in m['tests'])} | {m['mutants']} | {m['killed']} "
-            f"| {m['survived']} | {m['equivalent']} | {score} | {m['seconds']:.0f} s |"
+            f"| {m['survived']} | {m['equivalent']} | {m.get('skipped', 0)} | {score} | "
+            + (f"{m['seconds']:.0f} s |" if m["seconds"] else "— |")
         )
     for m in payload["modules"]:
         lines += ["", f"## `{m['module']}`", ""]
         if m["error"]:
             lines += ["Error:", "", "```", m["error"], "```"]
             continue
+        if m.get("stopped"):
+            lines += [
+                f"Stopped by --time-limit after {m['seconds']:.0f} s: {m['skipped']} of {m['mutants']} mutants "
+                "were not run; the score is over the ones that were.",
+                "",
+            ]
         if m["equivalents"]:
             lines += ["Equivalent mutants (no test can tell them from the original):", ""]
             for e in m["equivalents"]:
@@ -289,6 +321,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy (its path is printed)")
+    parser.add_argument(
+        "--reuse-mutants", type=Path, metavar="DIR",
+        help="with one --module: report from a finished run's mutants/ directory instead of running mutmut",
+    )
+    parser.add_argument(
+        "--time-limit", type=float, metavar="SECONDS",
+        help="stop a module's run after this long and report the mutants tested so far",
+    )
     parser.add_argument(
         "--rescore", type=Path, metavar="JSON",
         help="re-judge a written report's survivors against mutation.toml's equivalents (no mutmut run); "
@@ -329,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         for module in chosen:
             print(f"mutation: {module} against {' '.join(modules[module])} …", flush=True)
             result = run_module(
-                scratch, module, modules[module], config.equivalents, args.max_children, config.property_examples
+                scratch, module, modules[module], config.equivalents, args.max_children, config.property_examples,
+                args.time_limit, args.reuse_mutants,
             )
             results.append(result)
             score = "error" if result.error else (f"{result.score:.1f} %" if result.score is not None else "—")

@@ -41,7 +41,7 @@ def module(survivors: list[dict]) -> dict:
     return {
         "module": "bridge/limits.py", "tests": ["tests/test_limits.py"], "mutants": 10, "killed": 9,
         "survived": len(survivors), "equivalent": 0, "skipped": 0, "seconds": 1.0, "survivors": survivors,
-        "equivalents": [], "stale_equivalents": [], "error": None, "score": None,
+        "equivalents": [], "stale_equivalents": [], "error": None, "score": None, "stopped": False,
     }
 
 
@@ -57,7 +57,7 @@ def test_rescore_leaves_out_a_matching_equivalent_and_flags_a_stale_one() -> Non
     assert scored["survived"] == 1 and scored["stale_equivalents"] == ["bridge.limits.x_f__mutmut_1"]
     assert scored["score"] == 90.0
     text = render_markdown(payload)
-    assert "| `bridge/limits.py` | `tests/test_limits.py` | 10 | 9 | 1 | 0 | 90.0 % |" in text
+    assert "| `bridge/limits.py` | `tests/test_limits.py` | 10 | 9 | 1 | 0 | 0 | 90.0 % |" in text
     assert "re-judge them" in text and "self.closing = None" in text
 
 

@@ -385,3 +385,20 @@ def test_the_length_cut_edges() -> None:
     # Two words, the second an article: back off to one if it fills half a segment.
     assert segments("abcdefghijklmnop the qrstuvwxyzabc", thirty)[0] == ("abcdefghijklmnop", W)
     assert segments("abcdefghijk the qrstuvwxyzabcdefgh", thirty)[0] == ("abcdefghijk the", W)
+
+
+def test_more_length_cut_and_start_edges() -> None:
+    # A word exactly max_chars long after a segment with a pause mark: the segment is still cut
+    # at its pause mark, not emitted whole.
+    ten = SegmenterConfig(max_chars=10, first_max_words=99, pause_min_chars=99)
+    assert segments("Hi. Abcde, f " + "x" * 10, ten) == [("Hi.", S), ("Abcde,", PA), ("f", W), ("x" * 10, F)]
+    # A conjunction right after the first word.
+    forty = SegmenterConfig(max_chars=40, first_max_words=99)
+    assert segments("abcdefghijklmnopqrstuv which " + "x" * 16, forty)[0] == ("abcdefghijklmnopqrstuv", W)
+    # A word of capital X in the second half.
+    twenty = SegmenterConfig(max_chars=20, first_max_words=99)
+    assert segments("Hi. Abcdefgh XXX ijklmnop", twenty)[1:] == [("Abcdefgh XXX", W), ("ijklmnop", F)]
+    # A dash opening a segment is not spoken.
+    assert segments("— Ok.", SLOW) == [("Ok.", F)]
+    # A two-letter word before "." that turned out not to end a sentence is no initial.
+    assert segments("Ask Bo. and more.")[0] == ("Ask Bo.", W)
