@@ -583,7 +583,8 @@ class UtteranceCore:
                 self._open_bare = True
                 return
             self._speaking = None
-            self._fault(exc, f"segment {speaking.work.id}" if speaking is not None else "utterance")
+            assert speaking is not None  # a chain is only opened for a segment
+            self._fault(exc, f"segment {speaking.work.id}")
         elif isinstance(command, StepSegment):
             self._speaking = None
             if isinstance(exc, Cancelled):
@@ -675,7 +676,6 @@ class UtteranceCore:
                 continue
             chain, self.chain = self.chain, None
             if chain is not None and not self.over:
-                self.over = False
                 return FinishUtterance(generation, self._due(now), chain)
             self._flushed()
 
@@ -698,7 +698,7 @@ class UtteranceCore:
         for frame in frames:
             samples = len(frame) // per_sample
             if self._max_samples is not None and self.clock.samples + samples > self._max_samples:
-                self._stop_utterance()
+                self._stop_utterance(self._max_samples / OUTPUT_SAMPLE_RATE)
                 return False
             first_text = None
             if self.clock.first_audio is None:
@@ -708,13 +708,12 @@ class UtteranceCore:
             self._emit(AudioOut(frame, samples, first_text))
         return True
 
-    def _stop_utterance(self) -> None:
-        """``max_utterance_seconds`` reached: stop the engine, drop the rest up to the flush."""
+    def _stop_utterance(self, limit: float) -> None:
+        """``max_utterance_seconds`` (``limit``) reached: stop the engine, drop the rest up to the flush."""
         self.over = True
         self.held_due_at = None
         self._speaking = None
         self._converting_held = False
-        limit = self._max_samples / OUTPUT_SAMPLE_RATE if self._max_samples else 0.0
         self._notices += [StopEngine(), LimitReached(limit)]
         self._emit(
             ErrorOut(f"utterance too long: stopped after {limit:g} s of audio (max_utterance_seconds)", "utterance_limit")

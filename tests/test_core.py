@@ -178,7 +178,7 @@ def test_one_command_at_a_time() -> None:
     command = core.next_command(1.0)
     assert isinstance(command, OpenChain)
     assert core.next_command(1.0) is None  # the open is in flight
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="FreeMemory was not the command in flight"):
         core.command_done(FreeMemory(0, 1.0), None, 1.1)
     core.command_done(command, "chain", 1.1)
     assert isinstance(core.next_command(1.1), StepSegment)
@@ -212,6 +212,10 @@ def test_busy_buffered_and_queued_follow_the_work() -> None:
 def test_pitch_applies_from_the_next_segment() -> None:
     driver = Driver(make_core())
     core = driver.core
+    fresh = make_core()
+    fresh.feed("Hello there. And", None, 1.0)
+    fresh.command_done(fresh.next_command(1.0), "chain", 1.0)
+    assert fresh.next_command(1.0).start.pitch_shift is None  # no pitch asked: the chain's own
     core.feed("", 3.0, driver.now)  # a config message: pitch only
     assert core.options.pitch_shift == 3.0 and core.clock.tokens == 0
     core.feed("Hello there, my friend.", None, driver.now)
@@ -395,7 +399,9 @@ def test_flush_and_cancel_disarm_the_idle_flush() -> None:
     core.feed("More words", None, 2.0)
     core.cancel(2.1)
     assert core.idle_flush_at is None
-    assert make_core().idle_flush_at is None  # 0: never armed
+    never = make_core()  # idle_flush_seconds 0: never armed
+    never.feed("Some words", None, 1.0)
+    assert never.idle_flush_at is None
 
 
 def test_held_speech_is_converted_when_it_is_due_and_not_before() -> None:
@@ -412,7 +418,8 @@ def test_held_speech_is_converted_when_it_is_due_and_not_before() -> None:
     assert held.deadline == pytest.approx(core.listener.runs_dry_at)
     core.command_done(held, ChainResult(frames(1), done=False), 200.35)
     again = core.next_command(200.35)  # more is ready: convert it before anything else
-    assert isinstance(again, ConvertHeld)
+    assert isinstance(again, ConvertHeld) and again.chain == core.chain
+    assert again.deadline == pytest.approx(core.listener.runs_dry_at)
     core.command_done(again, ChainResult(frames(1), done=True), 200.4)
     assert core.next_command(200.4) is None and core.awaits_held_due
     assert sum(1 for i in core.take_outputs() if isinstance(i, AudioOut)) == 2
@@ -630,16 +637,16 @@ def test_utterance_stats_are_summed_and_rounded_as_reported() -> None:
     from bridge.core import UtteranceClock
 
     clock = UtteranceClock(first_text=10.0, first_audio=10.08321, tokens=7, samples=48000 * 3 // 2 + 17)
-    clock.add(StepTiming(tts_seconds=0.10004, tts_audio_seconds=0.5, voice_seconds=0.02, resample_seconds=0.003))
-    clock.add(StepTiming(tts_seconds=0.05, tts_audio_seconds=0.25, voice_seconds=0.01, resample_seconds=0.001))
+    clock.add(StepTiming(tts_seconds=0.10004, tts_audio_seconds=0.5, voice_seconds=0.02024, resample_seconds=0.00312))
+    clock.add(StepTiming(tts_seconds=0.05050, tts_audio_seconds=0.25, voice_seconds=0.01, resample_seconds=0.001))
     clock.segment_latencies += [0.0412, 0.09876]
     assert clock.stats() == {
         "tokens": 7,
         "audio_seconds": 1.5,
-        "tts_ms": 150.0,
-        "voice_ms": 30.0,
-        "resample_ms": 4.0,
-        "tts_rtf": 0.2001,
+        "tts_ms": 150.5,
+        "voice_ms": 30.2,
+        "resample_ms": 4.1,
+        "tts_rtf": 0.2007,
         "first_text_to_audio_ms": 83.2,
         "segment_latency_ms_max": 98.8,
     }
@@ -758,3 +765,79 @@ def test_segment_events_carry_what_normalization_did_with_foreign_text() -> None
     plain.core.feed("Hello there.", None, plain.now)
     plain.core.flush(plain.now)
     assert [i.notes for i in plain.run() if isinstance(i, SegmentOut)] == [{}]
+
+
+def test_held_speech_that_fails_is_reported_and_the_chain_dropped() -> None:
+    driver = Driver(make_core())
+    core = driver.core
+    core.feed("Hello there, my friend.", None, driver.now)
+    driver.run()
+    core.held_due(0.0, driver.now)
+    held = core.next_command(driver.now)
+    assert isinstance(held, ConvertHeld)
+    error = VoiceError("block failed")
+    core.command_failed(held, error, driver.now)
+    assert core.take_outputs() == [ErrorOut("held speech: block failed", "voice")]
+    assert Fault("voice", "held speech", error) in core.take_notices()
+    assert core.chain is None and core.next_command(driver.now) is None
+    # A cancelled conversion says nothing.
+    core.feed(" And more. Then", None, driver.now)
+    driver.run()
+    core.held_due(0.0, driver.now)
+    held = core.next_command(driver.now)
+    core.command_failed(held, Cancelled(), driver.now)
+    assert core.take_outputs() == [] and core.chain is not None and core.next_command(driver.now) is None
+
+
+@pytest.mark.parametrize("ending", ["flush", "cancel", "limit"])
+def test_no_held_conversion_carries_over_into_the_next_utterance(ending) -> None:
+    driver = Driver(make_core(max_utterance_seconds=0.3 if ending == "limit" else 0.0), steps_per_segment=1)
+    core = driver.core
+    core.feed("Hello there, my friend.", None, driver.now)
+    driver.run()
+    core.held_due(0.0, driver.now)
+    held = core.next_command(driver.now)
+    if ending == "limit":
+        core.command_done(held, ChainResult(frames(20), done=False), driver.now)  # over the limit
+        core.flush(driver.now)
+    else:
+        core.command_done(held, ChainResult(frames(1), done=False), driver.now)  # more is ready...
+        core.flush(driver.now) if ending == "flush" else core.cancel(driver.now)
+    driver.run()
+    core.feed("Next one here. And", None, driver.now)
+    driver.run()
+    # The new utterance's segments are spoken; nothing is converted before it is due.
+    assert core.chain is not None and core.next_command(driver.now) is None
+
+
+def test_the_first_audio_may_come_from_the_tail() -> None:
+    driver = Driver(make_core(), steps_per_segment=1, frames_per_step=0, tail_frames=2, step_seconds=0.05)
+    core = driver.core
+    core.feed("Hi.", None, 10.0)
+    driver.now = 10.0
+    core.flush(10.0)
+    items = driver.run()
+    finish = [c for c in driver.commands if isinstance(c, FinishUtterance)]
+    assert len(finish) == 1 and finish[0].chain == "chain-1"
+    assert items[-1].stats["first_text_to_audio_ms"] == pytest.approx(150.0)
+
+
+def test_the_first_audio_may_come_from_held_speech() -> None:
+    driver = Driver(make_core(), steps_per_segment=1, frames_per_step=0)
+    core = driver.core
+    core.feed("Hi there. And", None, 10.0)
+    driver.now = 10.0
+    driver.run()
+    core.held_due(0.0, 10.5)
+    held = core.next_command(10.5)
+    core.command_done(held, ChainResult(frames(1), done=True), 10.7)
+    assert core.clock.first_audio == 10.7
+
+
+def test_tokens_and_segments_are_counted() -> None:
+    driver = Driver(make_core())
+    core = driver.core
+    for token in ["Hello ", "there, ", "my ", "friend. ", "And"]:
+        core.feed(token, None, driver.now)
+    driver.run()
+    assert core.clock.tokens == 5 and core.clock.segments == 2
