@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,7 @@ class ModuleResult:
     equivalents: list[dict[str, str]] = field(default_factory=list)
     stale_equivalents: list[str] = field(default_factory=list)
     error: str | None = None
+    stopped: bool = False  # --time-limit ended the run: `skipped` counts the mutants not run
 
     @property
     def score(self) -> float | None:
@@ -129,10 +131,8 @@ def mutmut_binary() -> str:
 
 def run_module(
     scratch: Path, module: str, tests: list[str], equivalents: list[Equivalent], max_children: int,
-    property_examples: int,
+    property_examples: int, time_limit: float | None = None, reuse: Path | None = None,
 ) -> ModuleResult:
-    from mutmut.stats import status_by_exit_code  # imported late: only this command needs mutmut
-
     result = ModuleResult(module=module, tests=tests)
     pyproject = scratch / "pyproject.toml"
     base = (ROOT / "pyproject.toml").read_text()
@@ -140,22 +140,49 @@ def run_module(
         base = base.split("[tool.mutmut]")[0]
     pyproject.write_text(base + mutmut_section(module, tests))
     shutil.rmtree(scratch / "mutants", ignore_errors=True)
+    if reuse is not None:  # a finished run's mutants/ (its results, read again; nothing runs)
+        shutil.copytree(reuse, scratch / "mutants")
     # tests/property_budget.py: fewer, derandomized hypothesis examples per mutant.
     env = {**os.environ, "PYTHONPATH": str(scratch), "VOICE_BRIDGE_PROPERTY_EXAMPLES": str(property_examples)}
     started = time.monotonic()
-    run = subprocess.run(
-        [mutmut_binary(), "run", "--max-children", str(max_children)],
-        cwd=scratch, env=env, capture_output=True, text=True,
-    )
+    output = ""
+    if reuse is None:
+        output = _run_mutmut(scratch, env, max_children, time_limit, result)
     result.seconds = round(time.monotonic() - started, 1)
     meta = scratch / "mutants" / (module + ".meta")
     if not meta.exists():
-        result.error = f"mutmut run exited {run.returncode}: {(run.stdout + run.stderr)[-2000:]}"
+        result.error = f"mutmut run did not finish: {(output or '')[-2000:]}"
         return result
+    return _read_results(scratch, env, module, meta, equivalents, result)
+
+
+def _run_mutmut(scratch: Path, env: dict[str, str], max_children: int, time_limit: float | None, result: ModuleResult) -> str:
+    run = subprocess.Popen(
+        [mutmut_binary(), "run", "--max-children", str(max_children)],
+        cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        output, _ = run.communicate(timeout=time_limit)
+    except subprocess.TimeoutExpired:
+        # Out of time: stop mutmut and its workers; what it has recorded is reported, the rest
+        # counts as "not run".
+        os.killpg(run.pid, signal.SIGTERM)
+        output, _ = run.communicate()
+        result.stopped = True
+    return output or ""
+
+
+def _read_results(
+    scratch: Path, env: dict[str, str], module: str, meta: Path, equivalents: list[Equivalent], result: ModuleResult
+) -> ModuleResult:
+    from mutmut.stats import status_by_exit_code  # imported late: only this command needs mutmut
+
     exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
     by_name = {e.mutant: e for e in equivalents}
-    for name, code in sorted(exit_codes.items(), key=lambda kv: _natural(kv[0])):
-        status = status_by_exit_code[code]
+    statuses = {name: status_by_exit_code[code] for name, code in exit_codes.items()}
+    diffs = mutant_diffs(scratch, env, module, [n for n, status in statuses.items() if status in SURVIVED])
+    for name in sorted(statuses, key=_natural):
+        status = statuses[name]
         result.mutants += 1
         if status in KILLED:
             result.killed += 1
@@ -163,20 +190,40 @@ def run_module(
         if status not in SURVIVED:
             result.skipped += 1
             continue
-        diff = subprocess.run(
-            [mutmut_binary(), "show", name], cwd=scratch, env=env, capture_output=True, text=True
-        ).stdout
-        diff = "\n".join(line for line in diff.splitlines() if not line.startswith("# "))
+        diff = diffs.get(name, "")
         equivalent = by_name.get(name)
         if equivalent is not None and _changed_line(diff) == equivalent.changed.strip():
             result.equivalent += 1
-            result.equivalents.append({"mutant": name, "changed": equivalent.changed, "reason": equivalent.reason})
+            result.equivalents.append(
+                {"mutant": name, "changed": equivalent.changed, "reason": equivalent.reason, "diff": diff}
+            )
             continue
         if equivalent is not None:
             result.stale_equivalents.append(name)
         result.survived += 1
         result.survivors.append(Survivor(mutant=name, status=status, diff=diff))
     return result
+
+
+_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+path, names = sys.argv[1], json.loads(sys.stdin.read())
+print(json.dumps({name: get_diff_for_mutant(name, path=path) for name in names}))
+"""
+
+
+def mutant_diffs(scratch: Path, env: dict[str, str], module: str, names: list[str]) -> dict[str, str]:
+    """Each mutant's diff (what `mutmut show NAME` prints), in one process for all of them."""
+    if not names:
+        return {}
+    done = subprocess.run(
+        [sys.executable, "-c", _DIFFS, module], input=json.dumps(names), cwd=scratch, env=env,
+        capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        return {name: f"(no diff: {done.stderr.strip()[-500:]})" for name in names}
+    return json.loads(done.stdout)
 
 
 def _natural(name: str) -> tuple[str, int]:
@@ -190,6 +237,30 @@ def _changed_line(diff: str) -> str:
     return " / ".join(added)
 
 
+def rescore(payload: dict[str, Any], equivalents: list[Equivalent]) -> dict[str, Any]:
+    """Re-judge a written report's survivors against the equivalents listed now (no re-run)."""
+    by_name = {e.mutant: e for e in equivalents}
+    for m in payload["modules"]:
+        pool = [Survivor(**s) for s in m["survivors"]] + [
+            Survivor(mutant=e["mutant"], status="survived", diff=e.get("diff", "")) for e in m["equivalents"]
+        ]
+        m["survivors"], m["equivalents"], m["stale_equivalents"] = [], [], []
+        for survivor in pool:
+            equivalent = by_name.get(survivor.mutant)
+            if equivalent is not None and (not survivor.diff or _changed_line(survivor.diff) == equivalent.changed.strip()):
+                m["equivalents"].append(
+                    {"mutant": survivor.mutant, "changed": equivalent.changed, "reason": equivalent.reason, "diff": survivor.diff}
+                )
+            else:
+                if equivalent is not None:
+                    m["stale_equivalents"].append(survivor.mutant)
+                m["survivors"].append(asdict(survivor))
+        m["survived"], m["equivalent"] = len(m["survivors"]), len(m["equivalents"])
+        judged = m["killed"] + m["survived"]
+        m["score"] = None if judged == 0 else 100.0 * m["killed"] / judged
+    return payload
+
+
 def render_markdown(payload: dict[str, Any]) -> str:
     target = payload["target_percent"]
     lines = [
@@ -201,8 +272,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"Property tests draw {payload.get('property_examples', '?')} derandomized examples per mutant "
         "(tests/property_budget.py).",
         "",
-        "| module | tests | mutants | killed | survived | equivalent | score | time |",
-        "|---|---|---|---|---|---|---|---|",
+        "| module | tests | mutants | killed | survived | equivalent | not run | score | time |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in payload["modules"]:
         score = "—" if m["score"] is None else f"{m['score']:.1f} %"
@@ -210,13 +281,20 @@ def render_markdown(payload: dict[str, Any]) -> str:
             score = "error"
         lines.append(
             f"| `{m['module']}` | {', '.join(f'`{t}`' for t in m['tests'])} | {m['mutants']} | {m['killed']} "
-            f"| {m['survived']} | {m['equivalent']} | {score} | {m['seconds']:.0f} s |"
+            f"| {m['survived']} | {m['equivalent']} | {m.get('skipped', 0)} | {score} | "
+            + (f"{m['seconds']:.0f} s |" if m["seconds"] else "— |")
         )
     for m in payload["modules"]:
         lines += ["", f"## `{m['module']}`", ""]
         if m["error"]:
             lines += ["Error:", "", "```", m["error"], "```"]
             continue
+        if m.get("stopped"):
+            lines += [
+                f"Stopped by --time-limit after {m['seconds']:.0f} s: {m['skipped']} of {m['mutants']} mutants "
+                "were not run; the score is over the ones that were.",
+                "",
+            ]
         if m["equivalents"]:
             lines += ["Equivalent mutants (no test can tell them from the original):", ""]
             for e in m["equivalents"]:
@@ -243,7 +321,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy (its path is printed)")
+    parser.add_argument(
+        "--reuse-mutants", type=Path, metavar="DIR",
+        help="with one --module: report from a finished run's mutants/ directory instead of running mutmut",
+    )
+    parser.add_argument(
+        "--time-limit", type=float, metavar="SECONDS",
+        help="stop a module's run after this long and report the mutants tested so far",
+    )
+    parser.add_argument(
+        "--rescore", type=Path, metavar="JSON",
+        help="re-judge a written report's survivors against mutation.toml's equivalents (no mutmut run); "
+        "with --merge, fold in other reports' modules first",
+    )
+    parser.add_argument("--merge", type=Path, action="append", default=[], metavar="JSON")
     args = parser.parse_args(argv)
+    if args.rescore:
+        payload = json.loads(args.rescore.read_text())
+        for other in args.merge:
+            extra = json.loads(other.read_text())["modules"]
+            names = {m["module"] for m in extra}
+            payload["modules"] = [m for m in payload["modules"] if m["module"] not in names] + extra
+        order = list(load_config().modules)
+        payload["modules"].sort(key=lambda m: order.index(m["module"]) if m["module"] in order else len(order))
+        payload = rescore(payload, load_config().equivalents)
+        out = args.out or args.rescore.with_suffix("")
+        out.with_suffix(".json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        out.with_suffix(".md").write_text(render_markdown(payload))
+        print(f"wrote {out.with_suffix('.json')} and .md")
+        below = [m["module"] for m in payload["modules"] if m["error"] or m["score"] is None or m["score"] < payload["target_percent"]]
+        return 1 if below else 0
 
     import mutmut
 
@@ -262,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         for module in chosen:
             print(f"mutation: {module} against {' '.join(modules[module])} …", flush=True)
             result = run_module(
-                scratch, module, modules[module], config.equivalents, args.max_children, config.property_examples
+                scratch, module, modules[module], config.equivalents, args.max_children, config.property_examples,
+                args.time_limit, args.reuse_mutants,
             )
             results.append(result)
             score = "error" if result.error else (f"{result.score:.1f} %" if result.score is not None else "—")

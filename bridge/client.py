@@ -65,6 +65,7 @@ class BridgeClient:
         self._ws = ws
         self.format: WireFormat = fmt
         self._opus: Any = None  # bridge.audio.decode.OpusPacketDecoder, made on first use
+        self.decode = True  # decode Opus packets (False: hand them through only)
         self.ready: dict[str, Any] = {}
         self.errors: list[str] = []
         # Items carry the cancel epoch they were read in; see cancel() and _next().
@@ -83,10 +84,14 @@ class BridgeClient:
         voice: str | None = None,
         pitch_shift: float | None = None,
         format: WireFormat = "f32le",
+        decode: bool = True,
         queue_frames: int = 512,
         open_timeout: float = 10.0,
     ) -> BridgeClient:
-        """Connect, turn events on, apply the options and wait for the server's ``ready``."""
+        """Connect, turn events on, apply the options and wait for the server's ``ready``.
+
+        ``decode=False`` with ``format="opus"``: chunks carry only their packet (empty samples).
+        """
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         try:
             ws = await websockets.connect(
@@ -99,6 +104,7 @@ class BridgeClient:
         except (OSError, websockets.exceptions.WebSocketException) as exc:
             raise BridgeError(f"cannot connect to {url}: {exc}") from exc
         client = cls(ws, format, queue_frames)
+        client.decode = decode
         config: dict[str, Any] = {"type": "config", "events": True, "format": format}
         if format == "opus":
             config["opus_framing"] = "raw"
@@ -208,6 +214,8 @@ class BridgeClient:
     def _chunk(self, message: bytes) -> AudioChunk:
         if self.format != "opus":
             return AudioChunk(decode_pcm(message, self.format))
+        if not self.decode:
+            return AudioChunk(np.zeros(0, np.float32), packet=message)
         if self._opus is None:
             from bridge.audio.decode import OpusPacketDecoder
 

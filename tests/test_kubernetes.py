@@ -205,6 +205,12 @@ def test_the_bridge_env_is_valid_settings_and_the_secrets_are_settings_too(varia
         # The port, host and models come from the image; setting them here would break probes.
         assert not {"host", "port", "models_dir"} & set(fields)
         assert settings.max_sessions >= 1 and settings.metrics_auth is False
+        # The measured capacity counts the cores the pod asked for (no CPU limit, so no quota).
+        [cores] = [e["valueFrom"]["resourceFieldRef"] for e in spec["env"] if e["name"] == "VOICE_BRIDGE_CAPACITY_CORES"]
+        assert cores == {"containerName": spec["name"], "resource": "requests.cpu", "divisor": "1"}
+        assert "cpu" not in spec["resources"].get("limits", {}), "a CPU limit throttles (and caps the capacity twice)"
+        assert float(spec["resources"]["requests"]["cpu"]) >= 1  # divisor 1 rounds a fraction up
+        assert Settings(capacity_cores=spec["resources"]["requests"]["cpu"]).capacity_cores >= 1
         [secret_ref] = [e["secretRef"]["name"] for e in spec["envFrom"]]
         secret = find(objects, "Secret", secret_ref)
         values = {k.removeprefix("VOICE_BRIDGE_").lower(): base64.b64decode(v).decode() for k, v in secret["data"].items()}

@@ -175,3 +175,38 @@ def test_close_reasons_carry_the_documented_codes() -> None:
     reason = buffered_text(5000, 4000)
     assert (reason.code, reason.kind) == (1008, "buffered")
     assert reason.reason == "too much text waiting for synthesis (5000 > 4000 characters)"
+
+
+# ----------------------------------------------------------------------------- measured headroom
+def test_headroom_caps_capacity_and_refuses_with_load() -> None:
+    headroom = [3]
+    admission = Admission(max_sessions=5, max_per_ip=0, headroom=lambda: headroom[0])
+    assert admission.capacity == 3  # the smaller of the free slots and the measured headroom
+    headroom[0] = 9
+    assert admission.capacity == 5
+    headroom[0] = 0
+    assert admission.capacity == 0
+    refused = admission.admit("203.0.113.9")
+    assert refused is limits.LOAD and (refused.code, refused.kind) == (1013, "load")
+    assert refused.reason == "server at capacity (compute), try again later" and admission.active == 0
+    headroom[0] = 1
+    assert admission.admit("203.0.113.9") is None and admission.active == 1
+
+
+def test_the_session_cap_and_draining_come_before_headroom() -> None:
+    calls = []
+
+    def headroom() -> int:
+        calls.append(1)
+        return 5
+
+    admission = Admission(max_sessions=1, max_per_ip=0, headroom=headroom)
+    assert admission.admit("203.0.113.9") is None
+    calls.clear()
+    assert admission.capacity == 0 and admission.admit("203.0.113.10") is limits.CAPACITY
+    assert calls == []  # full: the measurement is not even asked
+    admission.release("203.0.113.9")
+    admission.closing = True
+    assert admission.capacity == 0 and admission.admit("203.0.113.10") is limits.SHUTTING_DOWN
+    assert calls == []
+    assert Admission(max_sessions=2, max_per_ip=0).headroom is None

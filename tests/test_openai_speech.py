@@ -104,11 +104,11 @@ class SecondSegmentGate(WrappedEngine):
         self.gate = threading.Event()
         self.later_segment_done = threading.Event()
 
-    def stream(self, text: str, cancel: CancelToken) -> Iterator[np.ndarray]:
+    def stream(self, text: str, cancel: CancelToken, lead=None) -> Iterator[np.ndarray]:  # noqa: ANN001
         later = len(self.calls) >= 1
         if later:
             self.gate.wait(timeout=30)
-        yield from super().stream(text, cancel)
+        yield from super().stream(text, cancel, lead)
         if later:
             self.later_segment_done.set()
 

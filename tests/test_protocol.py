@@ -158,6 +158,9 @@ def test_server_frames_are_compact_json_that_keeps_unicode() -> None:
     assert ready_event(voice="miku") == '{"type":"ready","voice":"miku"}'
     assert segment_event(1, "Café, naïve.", token=7) == '{"type":"segment","id":1,"text":"Café, naïve.","token":7}'
     assert segment_event(2, "Hi.") == '{"type":"segment","id":2,"text":"Hi."}'
+    notes = {"skipped": [{"text": "你好"}]}
+    assert segment_event(3, "Hi 你好.", notes=notes) == '{"type":"segment","id":3,"text":"Hi 你好.","skipped":[{"text":"你好"}]}'
+    assert segment_event(4, "Hi.", notes={}) == '{"type":"segment","id":4,"text":"Hi."}'
     assert flushed_event(audio_seconds=1.5) == '{"type":"flushed","audio_seconds":1.5}'
     assert cancelled_event() == '{"type":"cancelled"}'
     assert error_frame("bad") == '{"type":"error","error":"bad"}'

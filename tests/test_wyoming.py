@@ -186,3 +186,28 @@ async def test_admission_is_shared_with_the_websocket_sessions(server_factory) -
         await client.write_event(Synthesize(text="Hello there.").event())
         audio, events = await read_audio(client)
     assert AudioStart.is_type(events[0].type) and audio.size > 4800
+
+
+def test_serve_takes_wyoming_port_and_it_is_off_by_default(monkeypatch, tmp_path) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from bridge.cli import app
+
+    for name in list(os.environ):
+        if name.startswith("VOICE_BRIDGE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("bridge.cli.setup_logging", lambda *args, **kwargs: None)
+    seen = []
+
+    async def fake_serve(settings, engines=None, **kwargs) -> None:  # noqa: ANN001, ANN003
+        seen.append(settings)
+
+    monkeypatch.setattr("bridge.server.serve", fake_serve)
+    assert CliRunner().invoke(app, ["serve", "--wyoming-port", "10200"]).exit_code == 0
+    assert CliRunner().invoke(app, ["serve"]).exit_code == 0
+    assert [s.wyoming_port for s in seen] == [10200, None]
+    bad = CliRunner().invoke(app, ["serve", "--wyoming-port", "70000"])
+    assert bad.exit_code == 2 and "wyoming_port" in bad.output

@@ -24,7 +24,7 @@ from typing import Any
 from bridge.client import AudioChunk, BridgeClient, BridgeError, Event
 from bots.discord.errors import BridgeLost, BridgeUnavailable
 from bots.discord.settings import DiscordSettings
-from bots.discord.source import StreamSource
+from bots.discord.source import OpusStreamSource, StreamSource
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ class BridgeLink:
             api_key=s.bridge_api_key.get_secret_value() if s.bridge_api_key else None,
             voice=self.voice,
             pitch_shift=self.pitch,
-            format="f32le",
+            format="opus" if s.bridge_audio == "opus" else "f32le",
+            decode=False,  # Opus packets go to Discord as they are
             queue_frames=CLIENT_QUEUE_FRAMES,
             open_timeout=s.bridge_connect_timeout,
         )
@@ -223,7 +224,10 @@ class BridgeLink:
             return  # nothing is playing (a stale frame of a cancelled utterance)
         if self.first_chunk_at is None:
             self.first_chunk_at = time.perf_counter()
-        sink.feed(chunk.samples)
+        if isinstance(sink, OpusStreamSource) and chunk.packet is not None:
+            sink.feed_packet(chunk.packet)
+        else:
+            sink.feed(chunk.samples)
         if sink.full:
             await sink.wait_for_room()  # backpressure: stop reading the socket until it drains
 

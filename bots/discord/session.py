@@ -45,7 +45,7 @@ from bots.discord.errors import (
 from bots.discord.link import BridgeLink
 from bots.discord.llm import ChatClient, ChatHistory, StreamStats
 from bots.discord.settings import DiscordSettings
-from bots.discord.source import SourceStats, StreamSource
+from bots.discord.source import OpusStreamSource, SourceStats, StreamSource
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +325,7 @@ class GuildSession:
         try:
             voice = self._voice_or_raise()
             s = self.settings
-            source = StreamSource(
+            source = (OpusStreamSource if s.bridge_audio == "opus" else StreamSource)(
                 max_seconds=s.buffer_seconds,
                 low_water_seconds=s.low_water_seconds,
                 prebuffer_seconds=s.prebuffer_ms / 1000,

@@ -85,6 +85,12 @@ class DiscordSettings(BaseSettings):
     )
 
     # --- audio buffer -----------------------------------------------------------------------
+    bridge_audio: Literal["pcm", "opus"] = Field(
+        "pcm",
+        description="What the bot asks the bridge for: pcm (48 kHz float32, encoded to Opus here) or opus "
+        "(the bridge's 20 ms Opus packets, handed to Discord as they are: no encode in the bot, ~1/20 of the "
+        "bytes; the bridge's opus_bitrate applies).",
+    )
     buffer_seconds: float = Field(
         3.0, gt=0, le=60, description="Audio held in the bot; above it the bot stops reading the bridge."
     )

@@ -29,9 +29,11 @@ player thread only slices bytes under a lock, so it holds the GIL for microsecon
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 import numpy as np
@@ -117,7 +119,7 @@ class StreamSource(discord.AudioSource):
     @property
     def buffered_bytes(self) -> int:
         with self._lock:
-            return len(self._buffer) - self._offset
+            return self._held_bytes()
 
     @property
     def buffered_seconds(self) -> float:
@@ -167,10 +169,14 @@ class StreamSource(discord.AudioSource):
         if buffered >= self.prebuffer_bytes:
             self._ready.set()
 
+    def _held_bytes(self) -> int:
+        """Audio waiting to be read (call with the lock held)."""
+        return len(self._buffer) - self._offset
+
     async def wait_for_room(self) -> None:
         """Return once the buffer is below the low-water mark (at once if it is not full)."""
         with self._lock:
-            if self._aborted or self._released or len(self._buffer) - self._offset < self.max_bytes:
+            if self._aborted or self._released or self._held_bytes() < self.max_bytes:
                 return
             self._room = room = asyncio.Event()
         self.stats.reader_waits += 1
@@ -297,6 +303,106 @@ class StreamSource(discord.AudioSource):
             self._released = True
         if room is not None:
             _set_threadsafe(self.loop, room)
+
+
+#: What discord.py sends for silence: an Opus frame of nothing (3 bytes).
+OPUS_SILENCE = b"\xf8\xff\xfe"
+
+
+class OpusStreamSource(StreamSource):
+    """The same jitter buffer, holding the bridge's 20 ms Opus packets instead of PCM.
+
+    ``is_opus()`` is True, so discord.py's player sends each packet as it is (no encoder in the
+    bot). Sizes are counted as the PCM the packets stand for (one frame, 3 840 bytes, each), so
+    every threshold and statistic means what it means for :class:`StreamSource`. Silence while
+    priming or dry is Discord's Opus silence frame. The bridge pads an utterance's last packet
+    to 20 ms, so every packet is a whole frame.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._packets: collections.deque[bytes] = collections.deque()
+        super().__init__(**options)
+        #: Bytes of Opus fed (the PCM they stand for is in stats.fed_bytes).
+        self.opus_bytes = 0
+
+    def _held_bytes(self) -> int:
+        return len(self._packets) * FRAME_BYTES
+
+    def feed(self, samples: np.ndarray) -> None:
+        raise TypeError("an Opus source takes packets: feed_packet()")
+
+    def feed_packet(self, packet: bytes) -> None:
+        """Append one 20 ms Opus packet. Never drops; the caller waits for room if :attr:`full`."""
+        if self._aborted or self._finished or self._released:
+            return
+        now = time.perf_counter()
+        with self._lock:
+            if not self._packets:
+                self._audio_since = now
+            self._packets.append(bytes(packet))
+            buffered = self._held_bytes()
+        self.opus_bytes += len(packet)
+        self.stats.fed_bytes += FRAME_BYTES
+        self.stats.max_buffered_bytes = max(self.stats.max_buffered_bytes, buffered)
+        self.last_progress = time.monotonic()
+        self._arrived.set()
+        if buffered >= self.prebuffer_bytes:
+            self._ready.set()
+
+    def read(self) -> bytes:
+        """One Opus packet; Opus silence while waiting for audio; ``b''`` at the end."""
+        wake: asyncio.Event | None = None
+        with self._lock:
+            if self._aborted:
+                return b""
+            available = self._held_bytes()
+            if self._priming:
+                waited = self._audio_since is not None and (
+                    time.perf_counter() - self._audio_since >= self.prebuffer_max_wait
+                )
+                if available >= self.prebuffer_bytes or (self._finished and available) or (waited and available):
+                    self._priming = False
+                elif self._finished:
+                    self._played_out = True
+                    return b""
+                else:
+                    self._count_silence()
+                    return OPUS_SILENCE
+            if self._packets:
+                packet = self._packets.popleft()
+            elif self._finished:
+                self._played_out = True
+                return b""
+            else:
+                self._priming = True  # dry while open: silence, then gather prebuffer again
+                self.stats.underruns += 1
+                if self.stats.first_underrun is None:
+                    self.stats.first_underrun = time.perf_counter()
+                self._count_silence()
+                return OPUS_SILENCE
+            if self._room is not None and self._held_bytes() <= self.low_water_bytes:
+                wake, self._room = self._room, None
+            now = time.perf_counter()
+            if self.stats.first_audio_read is None:
+                self.stats.first_audio_read = now
+            self.stats.last_audio_read = now
+            self.stats.audio_frames += 1
+        if wake is not None:
+            _set_threadsafe(self.loop, wake)
+        return packet
+
+    def abort(self) -> None:
+        with self._lock:
+            self._packets.clear()
+        super().abort()
+
+    def cleanup(self) -> None:
+        with self._lock:
+            self._packets.clear()
+        super().cleanup()
+
+    def is_opus(self) -> bool:
+        return True
 
 
 def _frames_bytes(seconds: float) -> int:

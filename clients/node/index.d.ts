@@ -4,9 +4,15 @@ import { EventEmitter } from "node:events";
 
 /** PCM sample format of the binary frames. */
 export type PcmFormat = "f32le" | "s16le";
+/** What the binary frames hold: PCM, or Opus (handed through undecoded, as Buffers). */
+export type WireFormat = PcmFormat | "opus";
+/** With format "opus": Ogg Opus pages (default) or one raw 20 ms Opus packet per chunk. */
+export type OpusFraming = "ogg" | "raw";
 
-/** The sample array type of a format: Float32Array for f32le, Int16Array for s16le. */
-export type SamplesOf<F extends PcmFormat> = F extends "s16le" ? Int16Array : Float32Array;
+/** The chunk type of a format: Float32Array for f32le, Int16Array for s16le, Buffer for opus. */
+export type SamplesOf<F extends WireFormat> = F extends "opus" ? Buffer : F extends "s16le" ? Int16Array : Float32Array;
+/** What speak() returns: the utterance's samples, or its Opus chunks in order. */
+export type UtteranceOf<F extends WireFormat> = F extends "opus" ? Buffer[] : SamplesOf<F>;
 
 export type Samples = Float32Array | Int16Array;
 
@@ -21,7 +27,8 @@ export interface ReadyEvent {
   version: string;
   sample_rate: number;
   channels: number;
-  format: PcmFormat;
+  format: WireFormat;
+  opus_framing?: OpusFraming;
   frame_ms: number;
   tts: string;
   voice: string | null;
@@ -62,15 +69,15 @@ export type UtteranceEnd = FlushedEvent | CancelledEvent;
 
 export type BridgeEvent = SegmentEvent | FlushedEvent | CancelledEvent | ErrorEvent;
 
-export interface AudioItem<F extends PcmFormat = PcmFormat> {
+export interface AudioItem<F extends WireFormat = WireFormat> {
   type: "audio";
   samples: SamplesOf<F>;
 }
 
 /** What `receive()` yields: audio and events, in the order the server sent them. */
-export type Received<F extends PcmFormat = PcmFormat> = AudioItem<F> | BridgeEvent;
+export type Received<F extends WireFormat = WireFormat> = AudioItem<F> | BridgeEvent;
 
-export interface ConnectOptions<F extends PcmFormat = "f32le"> {
+export interface ConnectOptions<F extends WireFormat = "f32le"> {
   /** Sent as `Authorization: Bearer <apiKey>` (auth "header", the default) or `?token=<apiKey>`. */
   apiKey?: string;
   auth?: "header" | "query";
@@ -78,8 +85,10 @@ export interface ConnectOptions<F extends PcmFormat = "f32le"> {
   voice?: string | null;
   /** Semitones, -24…24. */
   pitchShift?: number;
-  /** PCM format of the audio (default "f32le"). */
+  /** Format of the audio (default "f32le"); "opus" hands Opus through as Buffers. */
   format?: F;
+  /** With format "opus": "ogg" (default) or "raw". */
+  opusFraming?: OpusFraming;
   /** Pause reading the socket when this many items are queued unread (default 256 ≈ 5 s). */
   highWaterMark?: number;
   /** Resume once the queue is drained to this many (default highWaterMark / 4). */
@@ -94,8 +103,9 @@ export interface ConfigureOptions {
   /** RVC voice; null or "" for none. Applies from the next utterance. */
   voice?: string | null;
   pitchShift?: number;
-  /** Only between utterances; a client typed BridgeClient<PcmFormat> sees both sample types. */
-  format?: PcmFormat;
+  /** Only between utterances; a client typed BridgeClient<WireFormat> sees every chunk type. */
+  format?: WireFormat;
+  opusFraming?: OpusFraming;
 }
 
 export interface SpeakOptions {
@@ -128,7 +138,7 @@ export interface BridgeClientEventMap {
 }
 
 /** One session with a voice-bridge server. Create it with `connect()`. */
-export class BridgeClient<F extends PcmFormat = PcmFormat> extends EventEmitter<BridgeClientEventMap> {
+export class BridgeClient<F extends WireFormat = WireFormat> extends EventEmitter<BridgeClientEventMap> {
   private constructor();
   /** The server's `ready` event. */
   readonly ready: ReadyEvent;
@@ -158,12 +168,12 @@ export class BridgeClient<F extends PcmFormat = PcmFormat> extends EventEmitter<
   receive(): AsyncGenerator<Received<F>, void, undefined>;
   [Symbol.asyncIterator](): AsyncGenerator<Received<F>, void, undefined>;
   /** Send tokens, flush, and return the whole utterance's audio. */
-  speak(tokens: string | Iterable<string> | AsyncIterable<string>, options?: SpeakOptions): Promise<SamplesOf<F>>;
+  speak(tokens: string | Iterable<string> | AsyncIterable<string>, options?: SpeakOptions): Promise<UtteranceOf<F>>;
   close(): Promise<void>;
 }
 
 /** Connect, turn events on, apply the options, and wait for the server's `ready`. */
-export function connect<F extends PcmFormat = "f32le">(url?: string, options?: ConnectOptions<F>): Promise<BridgeClient<F>>;
+export function connect<F extends WireFormat = "f32le">(url?: string, options?: ConnectOptions<F>): Promise<BridgeClient<F>>;
 
 /** Decode one binary frame; correct for any byteOffset (copies into an aligned buffer). */
 export function decodePcm(data: ArrayBuffer | ArrayBufferView, format?: "f32le"): Float32Array;

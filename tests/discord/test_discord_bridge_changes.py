@@ -32,7 +32,8 @@ async def test_cancel_never_hands_out_a_frame_held_by_the_blocked_reader(server)
         await client.send_token(LONG)
         await client.flush()
         await _wait_for(client._queue.full)  # noqa: SLF001
-        await asyncio.sleep(0.2)  # the reader now holds a third frame, waiting for room
+        # The reader now holds a third frame, waiting for room in the queue.
+        await _wait_for(lambda: len(client._queue._putters) > 0)  # noqa: SLF001
         await client.cancel()
         async for item in client.receive():
             assert not isinstance(item, AudioChunk), "stale audio after cancel"

@@ -220,16 +220,17 @@ async def test_voice_on_a_server_without_voices(server, session_factory) -> None
 
 
 # ----------------------------------------------------------------------------- failures users see
-async def test_bridge_down_is_reported_after_retries(session_factory) -> None:
+async def test_bridge_down_is_reported_after_retries(session_factory, caplog) -> None:
     url = f"ws://127.0.0.1:{free_port()}/ws/stream"
     session, vc = await session_factory(url, bridge_retries=2, bridge_backoff=0.05)
     replies = Replies()
-    started = time.perf_counter()
     _, done = await session.submit(say("Anyone there?", replies))
-    report = await asyncio.wait_for(done, 10)
+    report = await asyncio.wait_for(done, 30)
     assert report.outcome == "failed"
     assert replies.messages == [BridgeUnavailable.user_message]
-    assert time.perf_counter() - started >= 0.05 + 0.1  # it waited between attempts
+    # One attempt and two retries (the waits between them: test_backoff_doubles_up_to_the_cap).
+    failed = [r for r in caplog.records if r.getMessage() == "bridge connect failed"]
+    assert len(failed) == 3
     assert not vc.plays
     with pytest.raises(BridgeUnavailable):
         await session.set_voice("x")
@@ -240,12 +241,16 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     assert backoff_delays(1.0, 8.0, 0) == []
 
 
-async def test_reconnects_with_backoff_when_the_bridge_comes_back(engines_factory, session_factory) -> None:
+async def test_reconnects_with_backoff_when_the_bridge_comes_back(engines_factory, session_factory, caplog) -> None:
     port = free_port()
-    session, vc = await session_factory(f"ws://127.0.0.1:{port}/ws/stream", bridge_retries=5, bridge_backoff=0.2)
+    # Retries for up to ~30 s: however long the server below takes to start on a loaded machine.
+    session, vc = await session_factory(
+        f"ws://127.0.0.1:{port}/ws/stream", bridge_retries=30, bridge_backoff=0.2, bridge_backoff_max=1.0
+    )
     engines = engines_factory(shutdown_timeout_seconds=0.2)  # no graceful drain: drop the line
     _, done = await session.submit(say("I'm back."))
-    await asyncio.sleep(0.3)  # the first attempts fail
+    # The first attempt fails (nothing listens yet); the server comes up during the backoff.
+    await wait_until(lambda: any(r.getMessage() == "bridge connect failed" for r in caplog.records))
     runner = await serve_on(port, engines)
     try:
         report = await asyncio.wait_for(done, 60)
@@ -327,7 +332,7 @@ async def test_voice_lost_while_playing_is_reported(server, session_factory) -> 
     replies = Replies()
     _, done = await session.submit(say(TRIP, replies))
     await wait_until(lambda: vc.plays)
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: sum(p.pcm is not None for p in vc.snapshot()) >= 10)  # playing
     vc.disconnect_now()
     report = await asyncio.wait_for(done, 10)
     assert report.outcome == "failed" and replies.messages == ["I lost the voice connection while speaking."]

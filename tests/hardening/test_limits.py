@@ -59,6 +59,16 @@ async def test_too_much_buffered_text_closes_1008(server_factory) -> None:
     assert code == 1008 and "too much text waiting" in reason
 
 
+async def test_one_word_without_spaces_counts_as_buffered_text(server_factory) -> None:
+    # Text with no space in it is one word still being received: it counts all the same.
+    srv = await server_factory(ToneEngine(chunk_delay=0.05), max_buffered_chars=2000)
+    async with websockets.connect(srv.ws_url, compression=None) as ws:
+        await ws.send(json.dumps({"token": "x" * 1500}))
+        await ws.send(json.dumps({"token": "x" * 1500}))
+        code, reason = await closed_with(ws, timeout=30)
+    assert code == 1008 and reason == "too much text waiting for synthesis (3000 > 2000 characters)"
+
+
 async def test_message_flood_closes_1008(server_factory) -> None:
     srv = await server_factory(max_message_rate=20, message_burst=50)
     async with websockets.connect(srv.ws_url, compression=None) as ws:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bridge.cancel import CancelToken
 from bridge.logs import JsonFormatter, SessionFilter
 from bridge.server import STATE
-from tests.engines_util import RaisingEngine
+from tests.engines_util import RaisingEngine, wait_until
 from tests.test_server import read_utterance, recv_json
 
 
@@ -100,10 +99,7 @@ async def test_every_session_log_line_carries_the_session(server_factory, piper_
             await ws.send(json.dumps({"type": "cancel"}))
             while (await recv_json(ws))["type"] != "cancelled":
                 pass
-        for _ in range(100):
-            if any(r.getMessage() == "session closed" for r in caplog.records):
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: any(r.getMessage() == "session closed" for r in caplog.records), "the session closed")
     session = ready["session"]
     records = [r for r in caplog.records if r.name.startswith("bridge")]
     messages = {r.getMessage() for r in records}

@@ -7,6 +7,10 @@
  *   for await (const chunk of client.audio()) play(chunk);   // Float32Array, 48 kHz mono
  *   await end;
  *
+ * With `format: "opus"` the audio is handed through undecoded: each chunk a Buffer holding one
+ * 20 ms Opus packet (`opusFraming: "raw"`) or the next Ogg Opus pages (`"ogg"`, the default:
+ * concatenated, the chunks are a playable .ogg stream).
+ *
  * Semantics (the same as the Python client, bridge/client.py):
  * - events are always on: the end of an utterance is the server's `flushed` event, never a
  *   timeout guess;
@@ -39,11 +43,19 @@ export function wordPieces(text) {
   return text.match(/\s*\S+/g) ?? [];
 }
 
-const FORMATS = new Set(["f32le", "s16le"]);
+const FORMATS = new Set(["f32le", "s16le", "opus"]);
+const OPUS_FRAMINGS = new Set(["ogg", "raw"]);
 
 function checkFormat(format) {
-  if (!FORMATS.has(format)) throw new TypeError(`format must be "f32le" or "s16le", not ${JSON.stringify(format)}`);
+  if (!FORMATS.has(format)) {
+    throw new TypeError(`format must be "f32le", "s16le" or "opus", not ${JSON.stringify(format)}`);
+  }
   return format;
+}
+
+function checkFraming(framing) {
+  if (!OPUS_FRAMINGS.has(framing)) throw new TypeError(`opusFraming must be "ogg" or "raw", not ${JSON.stringify(framing)}`);
+  return framing;
 }
 
 /** A promise whose rejection never counts as unhandled (callers may fire and forget). */
@@ -103,7 +115,7 @@ export class BridgeClient extends EventEmitter {
     });
   }
 
-  /** PCM format of the audio this client yields. */
+  /** Format of the audio this client yields: PCM ("f32le", "s16le") or "opus" (Buffers, undecoded). */
   get format() {
     return this.#format;
   }
@@ -176,7 +188,7 @@ export class BridgeClient extends EventEmitter {
    * only change between utterances (no text sent since the last flush, no `flushed` pending),
    * where it is unambiguous which audio uses which format.
    */
-  configure({ voice, pitchShift, format } = {}) {
+  configure({ voice, pitchShift, format, opusFraming } = {}) {
     const message = { type: "config" };
     if (voice !== undefined) message.voice = voice ?? "";
     if (pitchShift !== undefined) message.pitch_shift = pitchShift;
@@ -186,6 +198,7 @@ export class BridgeClient extends EventEmitter {
         throw new BridgeError("format can only change between utterances (after `flushed`)");
       }
       message.format = format;
+      if (format === "opus" && opusFraming !== undefined) message.opus_framing = checkFraming(opusFraming);
     }
     this.#send(message);
     if (format !== undefined) this.#format = format;
@@ -197,7 +210,8 @@ export class BridgeClient extends EventEmitter {
       if (this.#discarding) return;
       let samples;
       try {
-        samples = decodePcm(data, this.#format);
+        // Opus is handed through as it came: one raw packet, or Ogg pages, per frame.
+        samples = this.#format === "opus" ? Buffer.from(data) : decodePcm(data, this.#format);
       } catch (error) {
         this.#serverError(`undecodable audio frame: ${error.message}`);
         return;
@@ -349,7 +363,7 @@ export class BridgeClient extends EventEmitter {
     const end = this.flush();
     await collecting;
     await end;
-    return concatSamples(chunks, format);
+    return format === "opus" ? chunks : concatSamples(chunks, format);
   }
 
   /** Close the connection (queued audio is dropped). */
@@ -374,12 +388,14 @@ export async function connect(url = DEFAULT_URL, options = {}) {
     voice,
     pitchShift,
     format = "f32le",
+    opusFraming = "ogg",
     highWaterMark = 256,
     lowWaterMark = Math.floor(highWaterMark / 4),
     openTimeout = 10000,
     headers = {},
   } = options;
   checkFormat(format);
+  checkFraming(opusFraming);
   if (!(highWaterMark >= 1) || !(lowWaterMark >= 0) || lowWaterMark >= highWaterMark) {
     throw new RangeError("need 0 <= lowWaterMark < highWaterMark");
   }
@@ -449,6 +465,7 @@ export async function connect(url = DEFAULT_URL, options = {}) {
   });
 
   const config = { type: "config", events: true, format };
+  if (format === "opus") config.opus_framing = opusFraming;
   if (voice !== undefined && voice !== null) config.voice = voice;
   if (pitchShift !== undefined) config.pitch_shift = pitchShift;
   ws.send(JSON.stringify(config));

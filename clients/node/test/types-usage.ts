@@ -33,7 +33,7 @@ export async function float32(): Promise<number> {
   await client.cancel();
   const all: Float32Array = await client.speak(["Hi", " there."], { tokensPerSecond: 70 });
   total += all.length;
-  // @ts-expect-error format is f32le or s16le
+  // @ts-expect-error format is f32le, s16le or opus
   client.configure({ format: "mp3" });
   await client.close();
   return total;
@@ -69,4 +69,18 @@ export function decoding(buffer: Buffer): number {
   // @ts-expect-error the constructor is private: use connect()
   void new BridgeClient();
   return f.length + s.length + error.message.length;
+}
+
+export async function opus(): Promise<number> {
+  const client = await connect("ws://127.0.0.1:8765/ws/stream", { format: "opus", opusFraming: "raw" });
+  let bytes = 0;
+  for await (const chunk of client.audio()) {
+    const packet: Buffer = chunk;
+    bytes += packet.length;
+  }
+  const packets: Buffer[] = await client.speak("Hello.");
+  // @ts-expect-error opusFraming is ogg or raw
+  await connect("ws://127.0.0.1:8765/ws/stream", { format: "opus", opusFraming: "webm" });
+  client.configure({ format: "opus", opusFraming: "ogg" });
+  return bytes + packets.length;
 }

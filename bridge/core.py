@@ -1,0 +1,745 @@
+"""One session's utterance state, decided without I/O: inputs in, commands and output items out.
+
+The split follows python-websockets, whose ``Protocol`` takes bytes in (``receive_data``) and
+hands events and bytes out (``events_received``, ``data_to_send``) while a thin asyncio layer
+owns the socket. Here :class:`UtteranceCore` takes what happens to a session in, each with the
+time it happened:
+
+* text, flush, idle flush and cancel from the client (:meth:`~UtteranceCore.feed`,
+  :meth:`~UtteranceCore.flush`, :meth:`~UtteranceCore.idle_flush`, :meth:`~UtteranceCore.cancel`);
+* the outcome of the model work it asked for (:meth:`~UtteranceCore.command_done`,
+  :meth:`~UtteranceCore.command_failed`), and when the voice stage will hold speech back
+  (:meth:`~UtteranceCore.held_due`);
+* audio frames reaching the output queue (:meth:`~UtteranceCore.frames_handed`), which moves
+  the listener clock the deadlines are computed from;
+
+and hands out what to do next: one :data:`Command` at a time for the model workers (open the
+audio chain, step a segment, convert held speech, finish the utterance, free memory; each with
+its deadline and its generation) and the :data:`OutputItem` s for the client, in order, plus
+:data:`Notice` s for the runner's logs and metrics.
+
+Everything that decides lives here: the segmenter, the queue of segments and flushes, the
+generation counter that makes a result arriving after a cancel harmless, the utterance limit,
+the utterance's timings, the listener clock, pending pitch, segment ids and the chain's life.
+The audio chain and the engine's stream are opaque objects passed back and forth: only the
+runner (:mod:`bridge.pipeline`) calls them, in the model workers. Pure: no asyncio, no threads,
+no clock reads, no logging; time is passed in (``time.perf_counter`` seconds in the server).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.audio.framing import BYTES_PER_SAMPLE, PcmFormat
+from bridge.cancel import Cancelled
+from bridge.config import OUTPUT_SAMPLE_RATE
+from bridge.engines import is_out_of_memory
+from bridge.listener import ListenerClock
+from bridge.normalize import NormalizedText, segment_notes
+from bridge.scheduler import DeadlinePolicy
+from bridge.segmenter import Boundary, Segment, Segmenter, SegmenterConfig
+from bridge.tts.base import TTSError
+from bridge.vc.base import VoiceError
+
+
+# ----------------------------------------------------------------------------- output items
+@dataclass(frozen=True, slots=True)
+class AudioOut:
+    """One binary frame of PCM in the session's format.
+
+    ``first_text`` is set on the first frame of an utterance only: when (``perf_counter``) the
+    utterance's first text arrived, so whoever sends the frame can measure first token → sound.
+    """
+
+    data: bytes
+    samples: int
+    first_text: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentOut:
+    """A segment is about to sound (sent before its first audio).
+
+    ``token`` is the 1-based index, within the utterance, of the token whose arrival completed
+    the segment (None when the flush completed it): with it a client measures token-to-sound.
+    """
+
+    id: int
+    text: str
+    token: int | None = None
+    #: What normalization did with text the voice cannot read: ``{"transliterated": [{"text",
+    #: "as"}], "skipped": [{"text"}]}`` (empty when nothing).
+    notes: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FlushedOut:
+    """Everything up to a flush has been handed out; ``stats`` are the utterance's timings."""
+
+    segments: int
+    audio_seconds: float
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledOut:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorOut:
+    message: str
+    kind: str = "error"
+
+
+OutputItem = AudioOut | SegmentOut | FlushedOut | CancelledOut | ErrorOut
+
+
+@dataclass(frozen=True, slots=True)
+class OutputEntry:
+    """An output item and the generation it belongs to (stale once a cancel moved on)."""
+
+    generation: int
+    item: OutputItem
+
+
+# ----------------------------------------------------------------------------- session data
+@dataclass
+class SessionOptions:
+    """What a client may change about its session."""
+
+    events: bool = False
+    voice: str | None = None
+    pitch_shift: float = 0.0
+    format: PcmFormat = "f32le"
+    #: Speaking rate for engines that take one (``TTSEngine.supports_speed``); 1.0: the voice's own.
+    speed: float = 1.0
+
+
+@dataclass
+class UtteranceClock:
+    """Timings of the current utterance (``time.perf_counter``), for metrics and benchmarks."""
+
+    first_text: float | None = None
+    first_audio: float | None = None
+    segments: int = 0
+    tokens: int = 0
+    samples: int = 0
+    #: Segment cut → its first audio frame queued, per segment (seconds).
+    segment_latencies: list[float] = field(default_factory=list)
+    tts_seconds: float = 0.0
+    tts_audio_seconds: float = 0.0
+    voice_seconds: float = 0.0
+    resample_seconds: float = 0.0
+
+    def stats(self) -> dict[str, float]:
+        audio = self.samples / OUTPUT_SAMPLE_RATE
+        stats = {
+            "tokens": self.tokens,
+            "audio_seconds": round(audio, 3),
+            "tts_ms": round(self.tts_seconds * 1000, 1),
+            "voice_ms": round(self.voice_seconds * 1000, 1),
+            "resample_ms": round(self.resample_seconds * 1000, 1),
+            "tts_rtf": round(self.tts_seconds / self.tts_audio_seconds, 4) if self.tts_audio_seconds else 0.0,
+        }
+        if self.first_text is not None and self.first_audio is not None:
+            stats["first_text_to_audio_ms"] = round((self.first_audio - self.first_text) * 1000, 1)
+        if self.segment_latencies:
+            stats["segment_latency_ms_max"] = round(max(self.segment_latencies) * 1000, 1)
+        return stats
+
+    def add(self, timing: StepTiming) -> None:
+        self.tts_seconds += timing.tts_seconds
+        self.tts_audio_seconds += timing.tts_audio_seconds
+        self.voice_seconds += timing.voice_seconds
+        self.resample_seconds += timing.resample_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class StepTiming:
+    """Where one step's time went (seconds) and how much engine audio it made."""
+
+    tts_seconds: float = 0.0
+    tts_audio_seconds: float = 0.0
+    voice_seconds: float = 0.0
+    resample_seconds: float = 0.0
+    #: The worker thread's CPU time for the whole step (``time.thread_time``).
+    cpu_seconds: float = 0.0
+
+
+# ----------------------------------------------------------------------------- commands
+@dataclass(frozen=True, slots=True)
+class SegmentStart:
+    """What the first step of a segment sets up: the chain's pause shaping and pitch, and the
+    engine's stream of the segment's text (at ``speed``, paced by ``listener``'s lead)."""
+
+    boundary: Boundary
+    pitch_shift: float | None
+    speed: float = 1.0
+    listener: ListenerClock | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenChain:
+    """Open the utterance's audio chain; the result is the chain (opaque to the core)."""
+
+    generation: int
+    deadline: float
+    #: The RVC voice; None: the engine's bare voice.
+    voice: str | None
+    pitch_shift: float
+    format: PcmFormat
+    #: The utterance's listener clock, for a voice stage that paces its blocks by it.
+    listener: ListenerClock
+
+
+@dataclass(eq=False)
+class EngineSlot:
+    """Where the runner keeps a segment's engine stream between its steps (opaque to the core).
+
+    The core owns the slot for as long as the segment is spoken and lets go of it when the
+    segment ends or is dropped, so an abandoned stream is closed then; results never carry it.
+    """
+
+    stream: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepSegment:
+    """One step of a segment through the chain (result: :class:`ChainResult`)."""
+
+    generation: int
+    deadline: float
+    chain: Any
+    segment_id: int
+    #: The text the engine speaks (normalized).
+    text: str
+    #: Set on the segment's first step: begin it on the chain and open the engine's stream.
+    start: SegmentStart | None
+    #: The segment's engine stream (the first step puts it there).
+    slot: EngineSlot
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertHeld:
+    """Convert what the voice stage holds between segments, if it is ready (:class:`ChainResult`,
+    ``done`` when nothing more is ready)."""
+
+    generation: int
+    deadline: float
+    chain: Any
+
+
+@dataclass(frozen=True, slots=True)
+class FinishUtterance:
+    """Drain the chain at the end of the utterance (:class:`ChainResult`)."""
+
+    generation: int
+    deadline: float
+    chain: Any
+
+
+@dataclass(frozen=True, slots=True)
+class FreeMemory:
+    """Memory ran out: let the engines free what they can (result ignored)."""
+
+    generation: int
+    deadline: float
+
+
+Command = OpenChain | StepSegment | ConvertHeld | FinishUtterance | FreeMemory
+
+
+@dataclass(frozen=True, slots=True)
+class ChainResult:
+    """What a step on the chain gave: frames in the chain's format, whether the segment (or
+    the held speech) is done, where the time went, and how many 48 kHz samples the chain made
+    (``samples_out``; the frames' count by the chain's format, up to a partial frame)."""
+
+    frames: list[bytes] = field(default_factory=list)
+    done: bool = True
+    timing: StepTiming = field(default_factory=StepTiming)
+    samples: int = 0
+
+
+# ----------------------------------------------------------------------------- notices
+@dataclass(frozen=True, slots=True)
+class SegmentLatency:
+    """A segment's first audio came ``seconds`` after the segment was cut."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """Something failed and was reported to the client as an ``ErrorOut`` of ``kind``.
+
+    ``where`` and ``error`` are for the log; ``where`` is None for a fault that is only counted
+    (a refused voice: the message says it all).
+    """
+
+    kind: str
+    where: str | None = None
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitReached:
+    """The utterance reached ``max_utterance_seconds``; the rest of it is dropped."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopEngine:
+    """Engine work of the current stream is no longer wanted (cancel, utterance limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceCancelled:
+    """A cancel dropped the utterance (the runner logs it with what the output queue dropped)."""
+
+
+Notice = SegmentLatency | Fault | LimitReached | StopEngine | UtteranceCancelled
+
+
+def fault_report(exc: BaseException, where: str) -> tuple[str, str]:
+    """(kind, message) of the ``ErrorOut`` for a fault confined to ``where``."""
+    if is_out_of_memory(exc):
+        return "oom", f"{where}: out of memory on the synthesis device; skipped"
+    if isinstance(exc, TTSError):
+        return "tts", f"{where}: {exc}"
+    if isinstance(exc, VoiceError):
+        return "voice", f"{where}: {exc}"
+    return "internal", f"{where}: internal error ({type(exc).__name__})"
+
+
+# ----------------------------------------------------------------------------- the core
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    """The settings the core decides by."""
+
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    #: An utterance stops after this much audio (0: no limit).
+    max_utterance_seconds: float = 0.0
+    #: Text that waits this long without a new token is spoken (0: never).
+    idle_flush_seconds: float = 0.0
+    #: The voice of sessions that name none.
+    default_voice: str | None = None
+    #: Whether voices can be opened at all (a voice-conversion stage is loaded).
+    voice_conversion: bool = False
+    #: The text normalization (:mod:`bridge.normalize`, pure) a segment's text goes through on
+    #: its way to the engine; the segment event keeps the original. None: the text as cut.
+    normalize: Callable[[str], NormalizedText] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _SegmentWork:
+    segment: Segment
+    id: int
+    pitch_shift: float | None
+    token: int | None
+    cut_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _FlushWork:
+    pass
+
+
+@dataclass
+class _Speaking:
+    """The segment being spoken."""
+
+    work: _SegmentWork
+    started: bool = False  # its SegmentOut went out and its first step was asked for
+    first: bool = True  # no audio of it yet
+    text: str = ""  # what the engine speaks (normalized), set when it starts
+    slot: EngineSlot = field(default_factory=EngineSlot)
+
+
+class UtteranceCore:
+    """The state of one session's utterances (see the module docstring)."""
+
+    def __init__(self, config: CoreConfig, options: SessionOptions | None = None) -> None:
+        self.config = config
+        self.options = options or SessionOptions()
+        self.segmenter = Segmenter(config.segmenter)
+        #: Bumped by every cancel: commands and output items of an older generation are stale.
+        self.generation = 0
+        self.clock = UtteranceClock()
+        #: The utterance's listener, as the scheduler and the voice stage's pacing see it.
+        self.listener = ListenerClock()
+        #: The open audio chain (opaque), or None between utterances.
+        self.chain: Any = None
+        #: The chain's voice (None: bare) and PCM format, fixed while it is open.
+        self.chain_voice: str | None = None
+        self.chain_format: PcmFormat = self.options.format
+        #: When speech the voice stage holds between segments must be converted (None: no need).
+        self.held_due_at: float | None = None
+        #: When the buffered text is spoken if no token comes first (None: not armed).
+        self.idle_flush_at: float | None = None
+        #: The utterance reached its limit: everything up to its flush is dropped.
+        self.over = False
+        self.closed = False
+        self._max_samples = int(config.max_utterance_seconds * OUTPUT_SAMPLE_RATE) or None
+        self._work: collections.deque[_SegmentWork | _FlushWork] = collections.deque()
+        self._queued_chars = 0
+        self._segment_ids = 0
+        self._segments_in_utterance = 0
+        self._pending_pitch: float | None = None
+        self._speaking: _Speaking | None = None
+        self._open_bare = False  # the chosen voice failed to load: open the bare voice
+        self._converting_held = False  # convert the next held block before anything else
+        self._held_stalled = False  # held speech was due but gave nothing: wait for new input
+        self._free_memory = False
+        #: The command the runner is executing: (its id, its generation). Not the command
+        #: itself: a cancelled utterance's engine stream must not live on through it.
+        self._in_flight: tuple[int, int] | None = None
+        self._outputs: collections.deque[OutputEntry] = collections.deque()
+        self._notices: list[Notice] = []
+
+    # ------------------------------------------------------------------ what the runner reads
+    @property
+    def busy(self) -> bool:
+        """True while text is queued, a segment is being spoken or an utterance is open."""
+        in_flight = self._in_flight is not None and self._in_flight[1] == self.generation
+        return bool(self._work) or self.chain is not None or self._speaking is not None or in_flight
+
+    @property
+    def buffered_chars(self) -> int:
+        """Text received but not yet synthesizing: in the segmenter, and cut into queued segments."""
+        return self.segmenter.buffered_chars + self._queued_chars
+
+    @property
+    def queued(self) -> int:
+        """Segments and flushes waiting their turn."""
+        return len(self._work)
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether the runner is executing a command (its result not yet reported)."""
+        return self._in_flight is not None
+
+    @property
+    def awaits_held_due(self) -> bool:
+        """Whether the core, idle with an open chain, wants to know when held speech is due
+        (the runner then asks the chain and calls :meth:`held_due`)."""
+        return (
+            self._in_flight is None
+            and self.chain is not None
+            and not self.over
+            and not self._work
+            and self._speaking is None
+            and not self._converting_held
+            and not self._held_stalled
+        )
+
+    @property
+    def wakeup_at(self) -> float | None:
+        """When the core, idle, will have work without new input: held speech falling due."""
+        if self._in_flight is not None or self.chain is None or self.over:
+            return None
+        return self.held_due_at
+
+    def pop_output(self) -> OutputEntry | None:
+        """The next output item, oldest first (None: nothing to hand out)."""
+        return self._outputs.popleft() if self._outputs else None
+
+    def take_outputs(self) -> list[OutputItem]:
+        """All output items waiting, oldest first."""
+        items = [entry.item for entry in self._outputs]
+        self._outputs.clear()
+        return items
+
+    def take_notices(self) -> list[Notice]:
+        """What happened for the logs and metrics since the last call."""
+        notices, self._notices = self._notices, []
+        return notices
+
+    # ------------------------------------------------------------------ inputs: the client
+    def feed(self, text: str, pitch_shift: float | None, now: float) -> None:
+        """A token (and a pitch change for the next segment). Completed segments queue at once."""
+        if pitch_shift is not None:
+            self.options.pitch_shift = pitch_shift
+            self._pending_pitch = pitch_shift
+        if not text:
+            return
+        if self.clock.first_text is None:
+            self.clock.first_text = now
+        self.clock.tokens += 1
+        self._enqueue(self.segmenter.feed(text), now, self.clock.tokens)
+        if self.config.idle_flush_seconds > 0:
+            self.idle_flush_at = now + self.config.idle_flush_seconds
+
+    def flush(self, now: float) -> None:
+        """Speak everything buffered; a ``FlushedOut`` follows the utterance's last audio."""
+        self.idle_flush_at = None
+        self._enqueue(self.segmenter.flush(), now)
+        self._work.append(_FlushWork())
+
+    def idle_flush(self, now: float) -> None:
+        """No token came for ``idle_flush_seconds``: speak what is buffered but keep the
+        utterance open (no ``FlushedOut``). Nothing happens unless it is armed."""
+        if self.idle_flush_at is None:
+            return
+        self.idle_flush_at = None
+        self._enqueue(self.segmenter.flush(), now)
+
+    def cancel(self, now: float) -> None:
+        """Drop the buffered text, the queued work and every output item not yet handed out;
+        a fresh utterance follows. A command in flight comes back stale and is dropped."""
+        self._reset_utterance()
+        self._notices += [StopEngine(), UtteranceCancelled()]
+        self._emit(CancelledOut())
+
+    def close(self) -> None:
+        """The session ended: nothing more is asked for or handed out."""
+        self._reset_utterance()
+        self.closed = True
+
+    def _reset_utterance(self) -> None:
+        self.generation += 1
+        self.idle_flush_at = None
+        self.segmenter.reset()
+        self._work.clear()
+        self._queued_chars = 0
+        self.over = False
+        self.chain = None  # a fresh utterance: no voice context or resampler tail carried over
+        self.held_due_at = None
+        self._speaking = None
+        self._open_bare = self._converting_held = self._held_stalled = False
+        self._segments_in_utterance = 0
+        self.clock = UtteranceClock()
+        self.listener = ListenerClock()  # a fresh one: the old chain's pacer keeps the old
+        self._outputs.clear()
+
+    def _enqueue(self, segments: list[Segment], now: float, token: int | None = None) -> None:
+        for segment in segments:
+            self._segment_ids += 1
+            self._queued_chars += len(segment)
+            self._work.append(_SegmentWork(segment, self._segment_ids, self._pending_pitch, token, now))
+            self._pending_pitch = None
+            self._held_stalled = False
+
+    # ------------------------------------------------------------------ inputs: the runner
+    def held_due(self, due_in: float | None, now: float) -> None:
+        """The chain holds speech that must be converted within ``due_in`` seconds of ``now``
+        (None: nothing held, or nothing to wait for)."""
+        self.held_due_at = None if due_in is None else now + max(0.0, due_in)
+
+    def frames_handed(self, samples: int, now: float, generation: int) -> None:
+        """A frame of ``samples`` (48 kHz) reached the output queue at ``now``."""
+        if generation == self.generation:
+            self.listener.handed(samples / OUTPUT_SAMPLE_RATE, now)
+
+    def next_command(self, now: float) -> Command | None:
+        """The next piece of model work, or None: one is in flight, or there is nothing to do
+        (new input, or :attr:`held_due_at` passing, changes that)."""
+        if self._in_flight is not None or self.closed:
+            return None
+        command = self._decide(now)
+        self._in_flight = None if command is None else (id(command), command.generation)
+        return command
+
+    def command_done(self, command: Command, result: Any, now: float) -> None:
+        """``command`` returned ``result`` at ``now`` (see each command for its result)."""
+        self._settle(command)
+        if command.generation != self.generation:
+            return  # a cancel came meanwhile: whatever it made is dropped
+        if isinstance(command, OpenChain):
+            self.chain = result
+            self.chain_voice = command.voice
+            self.chain_format = command.format
+            self._open_bare = False
+        elif isinstance(command, StepSegment):
+            self._stepped(result, now)
+        elif isinstance(command, ConvertHeld):
+            self.clock.add(result.timing)
+            self._converting_held = self._emit_frames(result.frames, now) and not result.done
+            if not result.frames and result.done:
+                self._held_stalled = True  # due, yet nothing to convert: wait for new input
+        elif isinstance(command, FinishUtterance):
+            self.clock.add(result.timing)
+            self._emit_frames(result.frames, now)
+            self._flushed()
+
+    def command_failed(self, command: Command, exc: BaseException, now: float) -> None:
+        """``command`` raised ``exc`` at ``now``: report it; the session goes on."""
+        self._settle(command)
+        if command.generation != self.generation:
+            return
+        if isinstance(command, OpenChain):
+            speaking = self._speaking
+            if isinstance(exc, VoiceError) and command.voice is not None:
+                # The voice would not load: say so, and speak with the engine's bare voice.
+                self._emit(ErrorOut(str(exc), "voice"))
+                self._notices.append(Fault("voice"))
+                self.options.voice = None
+                self._open_bare = True
+                return
+            self._speaking = None
+            self._fault(exc, f"segment {speaking.work.id}" if speaking is not None else "utterance")
+        elif isinstance(command, StepSegment):
+            self._speaking = None
+            if isinstance(exc, Cancelled):
+                return
+            if not isinstance(exc, TTSError | VoiceError):
+                self.chain = None  # the chain's state is unknown after an unexpected fault
+            self._fault(exc, f"segment {command.segment_id}")
+        elif isinstance(command, ConvertHeld):
+            self._converting_held = False
+            if isinstance(exc, Cancelled):
+                return
+            self.chain = None
+            self._fault(exc, "held speech")
+        elif isinstance(command, FinishUtterance):
+            self._fault(exc, "utterance")
+            self._flushed()  # the client still learns that the utterance ended
+
+    def _settle(self, command: Command) -> None:
+        if self._in_flight is None or self._in_flight[0] != id(command):
+            raise RuntimeError(f"{type(command).__name__} was not the command in flight")
+        self._in_flight = None
+
+    # ------------------------------------------------------------------ deciding
+    def _due(self, now: float, *, cut_at: float | None = None, segment_start: bool = False) -> float:
+        return self.config.deadlines.deadline(self.listener, now, cut_at=cut_at, segment_start=segment_start)
+
+    def _voice(self) -> str | None:
+        if self._open_bare or not self.config.voice_conversion:
+            return None
+        return self.options.voice or self.config.default_voice
+
+    def _decide(self, now: float) -> Command | None:
+        generation = self.generation
+        if self._free_memory:
+            self._free_memory = False
+            return FreeMemory(generation, now)
+        while True:
+            speaking = self._speaking
+            if speaking is not None:
+                work = speaking.work
+                if self.chain is None:
+                    self.listener = ListenerClock()  # a new utterance: it starts with its first audio
+                    self.held_due_at = None
+                    return OpenChain(
+                        generation,
+                        self._due(now, cut_at=work.cut_at),
+                        self._voice(),
+                        self.options.pitch_shift,
+                        self.options.format,
+                        self.listener,
+                    )
+                start = None
+                if not speaking.started:
+                    speaking.started = True
+                    self._segments_in_utterance += 1
+                    self.clock.segments += 1
+                    text = str(work.segment)
+                    normalized = self.config.normalize(text) if self.config.normalize is not None else None
+                    speaking.text = normalized.spoken if normalized is not None else text
+                    if self.options.events:
+                        notes = segment_notes(normalized) if normalized is not None else {}
+                        self._emit(SegmentOut(work.id, text, work.token, notes))
+                    start = SegmentStart(work.segment.boundary, work.pitch_shift, self.options.speed, self.listener)
+                return StepSegment(
+                    generation,
+                    self._due(now, cut_at=work.cut_at, segment_start=speaking.first),
+                    self.chain,
+                    work.id,
+                    speaking.text,
+                    start,
+                    speaking.slot,
+                )
+            if self._converting_held and self.chain is not None and not self.over:
+                return ConvertHeld(generation, self._due(now), self.chain)
+            self._converting_held = False
+            if not self._work:
+                due = self.held_due_at
+                if due is not None and due <= now and self.chain is not None and not self.over:
+                    self.held_due_at = None
+                    self._converting_held = True
+                    return ConvertHeld(generation, self._due(now), self.chain)
+                return None
+            work_item = self._work.popleft()
+            self.held_due_at = None
+            if isinstance(work_item, _SegmentWork):
+                self._queued_chars = max(0, self._queued_chars - len(work_item.segment))
+                if not self.over:
+                    self._speaking = _Speaking(work_item)
+                continue
+            chain, self.chain = self.chain, None
+            if chain is not None and not self.over:
+                self.over = False
+                return FinishUtterance(generation, self._due(now), chain)
+            self._flushed()
+
+    def _stepped(self, result: ChainResult, now: float) -> None:
+        speaking = self._speaking
+        if speaking is None:  # cannot happen: a step is only asked for while speaking
+            return
+        self.clock.add(result.timing)
+        if speaking.first and result.frames:
+            speaking.first = False
+            latency = now - speaking.work.cut_at
+            self.clock.segment_latencies.append(latency)
+            self._notices.append(SegmentLatency(latency))
+        if not self._emit_frames(result.frames, now) or result.done:
+            self._speaking = None
+
+    def _emit_frames(self, frames: list[bytes], now: float) -> bool:
+        """Hand out frames of the chain's format; False once the utterance limit stopped it."""
+        per_sample = BYTES_PER_SAMPLE[self.chain_format]
+        for frame in frames:
+            if self.over:
+                return False
+            samples = len(frame) // per_sample
+            if self._max_samples is not None and self.clock.samples + samples > self._max_samples:
+                self._stop_utterance()
+                return False
+            first_text = None
+            if self.clock.first_audio is None:
+                self.clock.first_audio = now
+                first_text = self.clock.first_text
+            self.clock.samples += samples
+            self._emit(AudioOut(frame, samples, first_text))
+        return True
+
+    def _stop_utterance(self) -> None:
+        """``max_utterance_seconds`` reached: stop the engine, drop the rest up to the flush."""
+        self.over = True
+        self.held_due_at = None
+        self._speaking = None
+        self._converting_held = False
+        limit = self._max_samples / OUTPUT_SAMPLE_RATE if self._max_samples else 0.0
+        self._notices += [StopEngine(), LimitReached(limit)]
+        self._emit(
+            ErrorOut(f"utterance too long: stopped after {limit:g} s of audio (max_utterance_seconds)", "utterance_limit")
+        )
+
+    def _fault(self, exc: BaseException, where: str) -> None:
+        kind, message = fault_report(exc, where)
+        if kind == "oom":
+            self._free_memory = True
+        self._notices.append(Fault(kind, where, exc))
+        self._emit(ErrorOut(message, kind))
+
+    def _flushed(self) -> None:
+        seconds = self.clock.samples / OUTPUT_SAMPLE_RATE
+        self._emit(
+            FlushedOut(segments=self._segments_in_utterance, audio_seconds=round(seconds, 3), stats=self.clock.stats())
+        )
+        self._segments_in_utterance = 0
+        self.over = False
+        self.chain = None
+        self.held_due_at = None
+        self._converting_held = self._held_stalled = False
+        self.clock = UtteranceClock()
+
+    def _emit(self, item: OutputItem) -> None:
+        self._outputs.append(OutputEntry(self.generation, item))
