@@ -35,6 +35,8 @@ metric                                 what
 ``voice_bridge_cores``                 cores counted; ``voice_bridge_usable_cores`` less the margin
 ``voice_bridge_capacity_sessions``     listeners of the default voice the usable cores carry
 ``voice_bridge_cost_per_audio_second`` CPU-seconds per second of audio, by ``key`` (engine+voice)
+``voice_bridge_compute_seconds_total`` model steps' thread CPU time, by ``key`` (and
+``voice_bridge_compute_audio_seconds_total``: the audio they made): rate() ÷ rate() = the cost
 =====================================  ===========================================================
 """
 
@@ -177,6 +179,12 @@ class Metrics:
         self.stage_seconds = Counter("voice_bridge_stage_seconds", "Compute time, by stage", ["stage"], registry=r)
         self.audio_seconds = Counter("voice_bridge_audio_seconds", "Audio produced", registry=r)
         self.utterances = Counter("voice_bridge_utterances", "Utterances completed", registry=r)
+        self.compute_seconds = Counter(
+            "voice_bridge_compute_seconds", "Model steps' worker-thread CPU time, by engine and voice", ["key"], registry=r
+        )
+        self.compute_audio_seconds = Counter(
+            "voice_bridge_compute_audio_seconds", "Audio the model steps made, by engine and voice", ["key"], registry=r
+        )
         self._queues: Callable[[], QueueSnapshot] = QueueSnapshot
         #: Where model steps' compute goes (the server's :class:`bridge.load.ServerLoad`).
         self.compute: ComputeSink | None = None
@@ -197,6 +205,8 @@ class Metrics:
     # ------------------------------------------------------------------ events
     def observe_compute(self, key: str, cpu_seconds: float, audio_seconds: float) -> None:
         """One model step (any thread): to the load meter, which keeps its own lock."""
+        self.compute_seconds.labels(key).inc(max(0.0, cpu_seconds))
+        self.compute_audio_seconds.labels(key).inc(max(0.0, audio_seconds))
         if self.compute is not None:
             self.compute.observe(key, cpu_seconds, audio_seconds)
 

@@ -80,6 +80,7 @@ from bridge.normalize import session_normalizer
 from bridge.scheduler import DeadlinePolicy
 from bridge.segmenter import SegmenterConfig
 from bridge.tts.base import TTSEngine
+from bridge.workers import cores_for_this_call
 
 __all__ = [
     "AudioOut",
@@ -184,9 +185,10 @@ class PipelineObserver(Protocol):
     def observe_segment_latency(self, seconds: float) -> None: ...
 
     def observe_compute(self, key: str, cpu_seconds: float, audio_seconds: float) -> None:
-        """One model step: ``cpu_seconds`` of its worker thread's CPU time (``time.thread_time``)
-        made ``audio_seconds`` of output audio, for the voice ``key``
-        (:func:`bridge.capacity.compute_key`). Feeds the measured capacity."""
+        """One model step: ``cpu_seconds`` of CPU time (its worker thread's ``time.thread_time``,
+        or the process's while the call ran alone: :func:`step_cpu_clock`) made
+        ``audio_seconds`` of output audio, for the voice ``key`` (:func:`bridge.capacity.compute_key`).
+        Feeds the measured capacity."""
         ...
 
     def error(self, kind: str) -> None: ...
@@ -499,6 +501,16 @@ class _SegmentSteps:
     ended: bool = False
 
 
+def step_cpu_clock() -> Callable[[], float]:
+    """The clock a model step's CPU time is read from, in its worker thread: the thread's own
+    (``time.thread_time``), or the whole process's (``time.process_time``) while the call runs
+    alone on the workers. Then an engine may spread it over every core on threads of its own
+    (Piper's wide sessions), which the thread's clock would not see (the meter read 10 % short
+    at one session, 2 % with this: benchmarks/results/2026-12-03-capacity.md); alone, nothing
+    else but the event loop spends the process's CPU meanwhile."""
+    return time.process_time if cores_for_this_call() > 1 else time.thread_time
+
+
 def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> ChainResult:
     """Worker thread: one step of a segment, then back to the event loop with its frames.
 
@@ -507,7 +519,8 @@ def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> Chain
     soon as it is converted), else advances the engine one chunk through the chain. The
     segment is done when the engine has ended and the voice stage holds nothing ready.
     """
-    cpu_before = time.thread_time()
+    cpu_clock = step_cpu_clock()
+    cpu_before = cpu_clock()
     chain: AudioChain = command.chain
     start = command.start
     if start is not None:
@@ -542,7 +555,7 @@ def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> Chain
         tts_audio_seconds=0.0 if chunk is None else chunk.size / engine.sample_rate,
         voice_seconds=chain.voice_seconds - voice_before,
         resample_seconds=chain.resample_seconds - resample_before,
-        cpu_seconds=time.thread_time() - cpu_before,
+        cpu_seconds=cpu_clock() - cpu_before,
     )
     return ChainResult(frames, run.ended and not chain.voice_ready(), timing, chain.samples_out - samples_before)
 
@@ -560,13 +573,14 @@ def _finish(chain: AudioChain) -> ChainResult:
 
 
 def _chain_call(chain: AudioChain, fn: Callable[[], list[bytes]], done: Callable[[], bool]) -> ChainResult:
-    """Worker thread: ``fn()`` on the chain, timed (stages and this thread's CPU time)."""
-    cpu_before = time.thread_time()
+    """Worker thread: ``fn()`` on the chain, timed (stages and its CPU time: :func:`step_cpu_clock`)."""
+    cpu_clock = step_cpu_clock()
+    cpu_before = cpu_clock()
     voice_before, resample_before, samples_before = chain.voice_seconds, chain.resample_seconds, chain.samples_out
     frames = fn()
     timing = StepTiming(
         voice_seconds=chain.voice_seconds - voice_before,
         resample_seconds=chain.resample_seconds - resample_before,
-        cpu_seconds=time.thread_time() - cpu_before,
+        cpu_seconds=cpu_clock() - cpu_before,
     )
     return ChainResult(frames, done(), timing, chain.samples_out - samples_before)

@@ -194,7 +194,8 @@ class Session:
         self.opus_framing: OpusFraming = "ogg"
         #: The Opus encoder while ``wire_format`` is opus (made in a worker thread when needed).
         self.wire: WireEncoder | None = None
-        self._wire_stale = False  # the choice changed: a new encoder from the next utterance on
+        #: A format chosen during an utterance: (format, framing), applied when the next one starts.
+        self._wire_next: tuple[WireFormat, OpusFraming] | None = None
         self.sender = asyncio.create_task(self._send_loop(), name=f"sender-{session_id}")
 
     # ------------------------------------------------------------------ state
@@ -260,20 +261,23 @@ class Session:
             )
         )
 
-    def choose_format(self, fmt: WireFormat, framing: OpusFraming | None = None) -> None:
-        """Binary frames as ``fmt`` from the next utterance on (now, if none is under way)."""
-        if framing is not None:
-            self.opus_framing = framing
-        self.wire_format = fmt
+    def choose_format(self, fmt: WireFormat | None = None, framing: OpusFraming | None = None) -> None:
+        """Binary frames as ``fmt`` (``framing`` for Opus) from the next utterance on, or now if
+        none is under way: the frames of one utterance never change format midway."""
+        current_fmt, current_framing = self._wire_next or (self.wire_format, self.opus_framing)
+        fmt = fmt or current_fmt
+        self._wire_next = (fmt, framing or current_framing)
         self.options.format = "f32le" if fmt == "opus" else fmt  # Opus is encoded from full precision
-        self._wire_stale = True
         if not self.active:
             self._apply_format()
 
     def _apply_format(self) -> None:
-        if self._wire_stale:
-            self._wire_stale = False
-            self.wire = None
+        if self._wire_next is None:
+            return
+        chosen, self._wire_next = self._wire_next, None
+        if chosen != (self.wire_format, self.opus_framing):
+            self.wire_format, self.opus_framing = chosen
+            self.wire = None  # a new encoder (a new Ogg stream) for the new choice
 
     async def _send_audio(self, item: AudioOut) -> None:
         if item.first_text is not None:  # an utterance starts: a format chosen during the last applies
@@ -401,7 +405,7 @@ class Session:
         if message.pitch_shift is not None:
             self.pipeline.feed("", message.pitch_shift)
         if message.format is not None or message.opus_framing is not None:
-            self.choose_format(message.format or self.wire_format, message.opus_framing)
+            self.choose_format(message.format, message.opus_framing)
         if message.events is not None:
             self.options.events = message.events
             if message.events:

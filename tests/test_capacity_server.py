@@ -28,7 +28,10 @@ async def test_ready_turns_503_at_the_measured_capacity(server_factory) -> None:
         # The cost was measured, not the prior; capacity is what it says the usable cores carry.
         cost = load["cost_per_audio_second"]["piper"]
         assert load["warming_up"] == [] and cost > 2 * PRIOR
-        assert load["capacity_sessions"] == len(sessions) == math.floor(0.425 / cost + 1e-6)
+        # The last session may have been admitted at a slightly lower cost than its own speech
+        # then measured: capacity may read one below the sessions that are open.
+        assert load["capacity_sessions"] == math.floor(0.425 / cost + 1e-6)
+        assert load["capacity_sessions"] in (len(sessions), len(sessions) - 1)
         assert load["committed_cores"] == pytest.approx(len(sessions) * cost, rel=1e-3)
         assert load["load_ratio"] == pytest.approx(load["committed_cores"] / 0.425, rel=1e-3)
         assert load["headroom_sessions"] == 0
@@ -45,15 +48,19 @@ async def test_ready_turns_503_at_the_measured_capacity(server_factory) -> None:
         # /metrics exports the same figures.
         async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as response:
             text = await response.text()
-        assert f"voice_bridge_capacity_sessions {float(len(sessions))}" in text
+        assert f"voice_bridge_capacity_sessions {float(load['capacity_sessions'])}" in text
         assert 'voice_bridge_cost_per_audio_second{key="piper"}' in text
+        metrics = server.app[STATE].metrics
+        assert metrics.value("voice_bridge_compute_seconds_total", key="piper") > 0
+        assert metrics.value("voice_bridge_compute_audio_seconds_total", key="piper") > 1.0  # past the warm-up
         assert "voice_bridge_load_ratio " in text and "voice_bridge_load_cores 0.0" in text
         assert server.app[STATE].metrics.value("voice_bridge_refused_total", reason="load") == 2
-        # The open sessions carry on (being "not ready" touches none of them), and when one
-        # ends there is room again: with the cost unchanged, n - 1 sessions leave room for one.
+        # The open sessions carry on (being "not ready" touches none of them), and when sessions
+        # end there is room again: with the cost unchanged, capacity - 1 open leave room for one.
         for ws in sessions:
             await asyncio.wait_for(await ws.ping(), 30)
-        await sessions.pop().close()
+        while len(sessions) > load["capacity_sessions"] - 1:
+            await sessions.pop().close()
         for _ in range(600):
             if len(server.app[STATE].sessions) == len(sessions):
                 break

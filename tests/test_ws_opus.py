@@ -134,3 +134,22 @@ async def test_bad_format_options_get_an_error_frame_and_the_session_goes_on(ste
         assert error["type"] == "error" and ("format" in error["error"] or "opus_framing" in error["error"])
         frames = await utterance_frames(ws, "Still raw Opus.")
     assert frames and all(len(f) < 400 for f in frames)
+
+
+async def test_a_format_chosen_mid_utterance_applies_from_the_next(steady) -> None:
+    async with websockets.connect(steady.ws_url + "?events=1") as ws:
+        json.loads(await ws.recv())
+        await ws.send(json.dumps({"token": TEXT, "flush": True}))
+        frames: list[bytes] = []
+        while True:
+            message = await ws.recv()
+            if isinstance(message, bytes):
+                if not frames:  # audio is flowing: switch now
+                    await ws.send(json.dumps({"type": "config", "format": "opus", "opus_framing": "raw"}))
+                frames.append(message)
+            elif json.loads(message).get("type") == "flushed":
+                break
+        after = await utterance_frames(ws, "And now in Opus.")
+    # The whole first utterance stayed float32 PCM (20 ms = 3 840 bytes; the last frame shorter).
+    assert all(len(f) == 3840 for f in frames[:-1]) and len(frames) > 100
+    assert after and all(len(f) < 400 for f in after)
