@@ -125,7 +125,7 @@ test: test-node test-python
 
 # Mutation testing of the pure modules, each against its own unit tests (mutmut; the list and
 # the equivalent mutants are in benchmarks/mutation.toml). Not part of `make test`: it takes
-# a quarter of an hour on 2 cores. Report: $(MUTATION_OUT).json and .md; fails under 90 %.
+# about 25 minutes on 2 busy cores. Report: $(MUTATION_OUT).json and .md; fails under 90 %.
 MUTATION_OUT ?= benchmarks/results/$(shell date +%Y-%m-%d)-mutation
 mutation: install-dev
 	$(PY) -m benchmarks.mutation --out $(MUTATION_OUT)

@@ -186,7 +186,7 @@ async def run_mode(normalize: bool, whisper: Any) -> dict[str, Any]:
     env = {"VOICE_BRIDGE_NORMALIZE_TEXT": "true" if normalize else "false",
            "VOICE_BRIDGE_PIPER_NOISE_SCALE": "0", "VOICE_BRIDGE_PIPER_NOISE_W": "0"}  # fmt: skip
     spec = bridge_server("voice-bridge", env=env)
-    async with running_server(spec) as server:
+    async with running_server(spec, startup_timeout=300.0) as server:
         sentences = await stream_and_transcribe(server.ws_url, [s.text for s in SENTENCES], whisper)
         mixed = await stream_and_transcribe(server.ws_url, [m.text for m in MIXED], whisper)
     for row, sentence in zip(sentences, SENTENCES, strict=True):

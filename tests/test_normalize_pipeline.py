@@ -77,7 +77,7 @@ async def test_engine_gets_the_spoken_words_events_keep_the_original(engines_fac
     segments = await _speak(engines, text)
     assert " ".join(s.text for s in segments) == text
     spoken = " ".join(engine.calls)
-    assert "Doctor Patel paid three dollars and fourteen cents on January fifth at seven oh five A M" in spoken
+    assert "Doctor Patel paid three dollars and fourteen cents on January fifth at seven oh five AM" in spoken
     assert "konnichiwa to everyone" in spoken
     notes = [s.notes for s in segments if s.notes]
     assert notes == [{"transliterated": [{"text": "こんにちは", "as": "konnichiwa"}]}]

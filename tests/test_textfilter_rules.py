@@ -172,3 +172,23 @@ def test_flush_keeps_the_code_block_setting() -> None:
 )
 def test_inline_markers_exactly(text: str, spoken: str) -> None:
     assert whole(text) == spoken
+
+
+def test_markers_after_a_url_at_the_very_end() -> None:
+    assert whole("see https://x.com/a_") == "see x.com"
+    assert whole("see https://x.com/a~") == "see x.com~"
+    assert whole("see https://x.com/a!") == "see x.com!"
+    f = SpeechTextFilter()
+    assert f.feed("see https://x.com/a_\n") == "see x.com\n" and f.buffered_chars == 0
+
+
+def test_nothing_stays_held_once_resolved() -> None:
+    for text in ("a *b", "x `c", " hx", "a ]b", "a !b", "a \\b", "a | b"):
+        f = SpeechTextFilter()
+        f.feed(text)
+        assert f.buffered_chars == 0, text
+    f = SpeechTextFilter()
+    f.feed("```\ncode\n```\n")
+    assert f.buffered_chars == 0  # a closed block
+    f.feed("```\n  x")
+    assert f.buffered_chars == 0  # a line that turned out to be code

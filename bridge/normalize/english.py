@@ -233,7 +233,8 @@ def _clock(hour: int, minute: int, meridiem: str | None) -> str:
     else:
         words += f" {nw.cardinal(minute)}"
     if meridiem:
-        words += " A M" if meridiem.lower() == "a" else " P M"  # "a m": Whisper hears "at M"
+        # "AM": espeak-ng spells it; "a m" and "A M" came back from Whisper as "at M".
+        words += " AM" if meridiem.lower() == "a" else " PM"
     return words
 
 

@@ -87,6 +87,8 @@ _ABBREVIATION_DOT = re.compile(
 )
 _VERSUS = re.compile(r"\bvs\.?(?=\s)", re.IGNORECASE)
 _AM_PM = re.compile(r"\b(\d{1,2}(?::\d\d)?)\s*([AaPp])\.?\s?[Mm]\b(?:\.(?=\s+[a-z0-9]))?")
+# The bridge's normalizer writes "seven AM" (espeak-ng spells it); lower-cased it would be "am".
+_SPOKEN_AM_PM = re.compile(r"(?<=[a-z] )([AP])M\b")  # not "I AM SO HAPPY"
 
 
 def _clock_words(match: re.Match[str]) -> str:
@@ -110,6 +112,7 @@ def _prefix_fixes(text: str) -> str:
     text = _ABBREVIATION_DOT.sub(r"\1", text)
     text = _VERSUS.sub("versus", text)
     text = _AM_PM.sub(lambda m: f"{m.group(1)} {m.group(2).lower()} m", text)
+    text = _SPOKEN_AM_PM.sub(lambda m: f"{m.group(1).lower()} m", text)
     text = _EG.sub("for example", text)
     text = _IE.sub("that is", text)
     text = _CLOCK.sub(_clock_words, text)

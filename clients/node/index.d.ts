@@ -39,7 +39,14 @@ export interface ReadyEvent {
 export interface SegmentEvent {
   type: "segment";
   id: number;
+  /** The segment as written (before normalization). */
   text: string;
+  /** Index (1-based) of the token that completed the segment, if one did. */
+  token?: number;
+  /** Phrases in a script the voice cannot read, and how they were romanized. */
+  transliterated?: { text: string; as: string }[];
+  /** Phrases in a script the voice cannot read that were left out. */
+  skipped?: { text: string }[];
 }
 
 export interface FlushedEvent {
