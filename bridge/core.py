@@ -263,6 +263,9 @@ class ChainResult:
     done: bool = True
     timing: StepTiming = field(default_factory=StepTiming)
     samples: int = 0
+    #: ConvertHeld only: the voice stage had nothing ready, so nothing was converted. (A block
+    #: that was converted may still give no frame: the framer keeps what fills no whole frame.)
+    idle: bool = False
 
 
 # ----------------------------------------------------------------------------- notices
@@ -396,6 +399,7 @@ class UtteranceCore:
         self._open_bare = False  # the chosen voice failed to load: open the bare voice
         self._converting_held = False  # convert the next held block before anything else
         self._held_stalled = False  # held speech was due but gave nothing: wait for new input
+        self._held_fell_due = False  # the ConvertHeld in flight was asked for by its due time
         self._free_memory = False
         #: The command the runner is executing: (its id, its generation). Not the command
         #: itself: a cancelled utterance's engine stream must not live on through it.
@@ -561,8 +565,11 @@ class UtteranceCore:
         elif isinstance(command, ConvertHeld):
             self.clock.add(result.timing)
             self._converting_held = self._emit_frames(result.frames, now) and not result.done
-            if not result.frames and result.done:
-                self._held_stalled = True  # due, yet nothing to convert: wait for new input
+            if result.idle and self._held_fell_due:
+                # It fell due, yet the voice stage had nothing ready: wait for new input rather
+                # than ask again and again. (After a block the rest may just not be due yet:
+                # the block's audio refilled the listener; then its due time is asked anew.)
+                self._held_stalled = True
         elif isinstance(command, FinishUtterance):
             self.clock.add(result.timing)
             self._emit_frames(result.frames, now)
@@ -658,13 +665,14 @@ class UtteranceCore:
                     speaking.slot,
                 )
             if self._converting_held and self.chain is not None and not self.over:
+                self._held_fell_due = False
                 return ConvertHeld(generation, self._due(now), self.chain)
             self._converting_held = False
             if not self._work:
                 due = self.held_due_at
                 if due is not None and due <= now and self.chain is not None and not self.over:
                     self.held_due_at = None
-                    self._converting_held = True
+                    self._converting_held = self._held_fell_due = True
                     return ConvertHeld(generation, self._due(now), self.chain)
                 return None
             work_item = self._work.popleft()

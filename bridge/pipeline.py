@@ -563,7 +563,7 @@ def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> Chain
 def _convert_held(chain: AudioChain) -> ChainResult:
     """Worker thread: one block of the speech the voice stage held back, if it is ready now."""
     if not chain.voice_ready():
-        return ChainResult([], True)
+        return ChainResult([], True, idle=True)
     return _chain_call(chain, chain.convert_pending, lambda: not chain.voice_ready())
 
 

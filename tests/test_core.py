@@ -422,7 +422,19 @@ def test_held_speech_is_converted_when_it_is_due_and_not_before() -> None:
     assert again.deadline == pytest.approx(core.listener.runs_dry_at)
     core.command_done(again, ChainResult(frames(1), done=True), 200.4)
     assert core.next_command(200.4) is None and core.awaits_held_due
-    assert sum(1 for i in core.take_outputs() if isinstance(i, AudioOut)) == 2
+    # The rest was not ready after all (the blocks refilled the listener): its due time is
+    # asked anew, and it is converted then.
+    core.held_due(0.0, 200.5)
+    third = core.next_command(200.5)
+    core.command_done(third, ChainResult(frames(1), done=False), 200.55)
+    fourth = core.next_command(200.55)
+    assert isinstance(fourth, ConvertHeld)
+    core.command_done(fourth, ChainResult([], done=True, idle=True), 200.6)
+    assert core.awaits_held_due  # not stalled: only a block asked for by its due time can stall
+    core.held_due(0.2, 200.6)
+    assert core.next_command(200.7) is None
+    assert isinstance(core.next_command(200.8), ConvertHeld)
+    assert sum(1 for i in core.take_outputs() if isinstance(i, AudioOut)) == 3
 
 
 def test_new_text_goes_before_held_speech() -> None:
@@ -445,7 +457,12 @@ def test_held_speech_that_gives_nothing_waits_for_new_input() -> None:
     assert core.held_due_at is None and core.next_command(driver.now + 10) is None
     core.held_due(0.0, driver.now)
     held = core.next_command(driver.now)
+    # A small block converted may give no whole frame yet: the next one is still waited for.
     core.command_done(held, ChainResult([], done=True), driver.now)
+    assert core.awaits_held_due
+    core.held_due(0.0, driver.now)
+    held = core.next_command(driver.now)
+    core.command_done(held, ChainResult([], done=True, idle=True), driver.now)
     assert not core.awaits_held_due  # no spinning on a block that is not there
     core.feed(" Next one. And", None, driver.now)
     driver.run()
