@@ -396,6 +396,7 @@ class UtteranceCore:
         self._open_bare = False  # the chosen voice failed to load: open the bare voice
         self._converting_held = False  # convert the next held block before anything else
         self._held_stalled = False  # held speech was due but gave nothing: wait for new input
+        self._held_from_due = False  # the ConvertHeld in flight came from held speech falling due
         self._free_memory = False
         #: The command the runner is executing: (its id, its generation). Not the command
         #: itself: a cancelled utterance's engine stream must not live on through it.
@@ -561,8 +562,10 @@ class UtteranceCore:
         elif isinstance(command, ConvertHeld):
             self.clock.add(result.timing)
             self._converting_held = self._emit_frames(result.frames, now) and not result.done
-            if not result.frames and result.done:
+            if not result.frames and result.done and self._held_from_due:
                 self._held_stalled = True  # due, yet nothing to convert: wait for new input
+            # Nothing more ready after a block that converted: what is left (a remainder under
+            # the ladder's step) is due in its own time; the runner asks the chain again.
         elif isinstance(command, FinishUtterance):
             self.clock.add(result.timing)
             self._emit_frames(result.frames, now)
@@ -658,6 +661,7 @@ class UtteranceCore:
                     speaking.slot,
                 )
             if self._converting_held and self.chain is not None and not self.over:
+                self._held_from_due = False  # the next block after one that converted
                 return ConvertHeld(generation, self._due(now), self.chain)
             self._converting_held = False
             if not self._work:
@@ -665,6 +669,7 @@ class UtteranceCore:
                 if due is not None and due <= now and self.chain is not None and not self.over:
                     self.held_due_at = None
                     self._converting_held = True
+                    self._held_from_due = True
                     return ConvertHeld(generation, self._due(now), self.chain)
                 return None
             work_item = self._work.popleft()
