@@ -469,6 +469,25 @@ def test_held_speech_that_gives_nothing_waits_for_new_input() -> None:
     assert core.awaits_held_due
 
 
+def test_a_remainder_left_after_held_blocks_is_timed_again_not_stalled() -> None:
+    # Held speech converts in ladder sizes; a remainder under the step is not ready when the
+    # block before it is out (the listener's buffer was just refilled) but falls due later.
+    driver = Driver(make_core())
+    core = driver.core
+    core.feed("Hello there, my friend.", None, driver.now)
+    driver.run()
+    core.held_due(0.0, 200.0)
+    held = core.next_command(200.0)
+    core.command_done(held, ChainResult(frames(1), done=False), 200.05)
+    again = core.next_command(200.05)
+    assert isinstance(again, ConvertHeld)
+    core.command_done(again, ChainResult([], done=True), 200.06)  # the remainder: not yet due
+    assert core.awaits_held_due  # asks the chain when it is due, instead of waiting for input
+    core.held_due(0.4, 200.06)
+    assert core.next_command(200.2) is None
+    assert isinstance(core.next_command(200.46), ConvertHeld)
+
+
 def test_no_held_speech_without_an_open_chain() -> None:
     core = make_core()
     assert not core.awaits_held_due
