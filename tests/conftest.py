@@ -83,6 +83,18 @@ async def server(piper_engine: PiperEngine) -> AsyncIterator[RunningServer]:
     engines.executor.shutdown(wait=True)
 
 
+@pytest_asyncio.fixture(scope="module")
+async def steady(deterministic_piper: PiperEngine) -> AsyncIterator[RunningServer]:
+    """A server whose voice says the same text the same way every time (noise scales at 0),
+    one per test module: for comparing one path's audio with another's."""
+    engines = Engines(settings=make_settings(), tts=deterministic_piper)
+    engines.loaded = True
+    running, runner = await start_server(engines)
+    yield running
+    await runner.cleanup()
+    engines.executor.shutdown(wait=True)
+
+
 @pytest_asyncio.fixture
 async def server_factory(engines_factory: Callable[..., Engines]) -> AsyncIterator[Callable[..., Any]]:
     """Start extra servers with custom settings (cleaned up after the test)."""

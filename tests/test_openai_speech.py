@@ -3,23 +3,19 @@ package against a real server on loopback; the audio decoded with PyAV (FFmpeg).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import numpy as np
 import openai
 import pytest
-import pytest_asyncio
 
 from bridge.cancel import CancelToken
 from bridge.tts.base import TTSEngine
-from bridge.engines import Engines
 from tests.audio_decode import decode_audio
-from tests.conftest import RunningServer, make_settings, start_server
 from tests.engines_util import WrappedEngine
 
 TEXT = "Good morning to you all. This is the second sentence of the reply."
@@ -56,17 +52,6 @@ async def speech_bytes(client: openai.AsyncOpenAI, fmt: str, stream_format: str 
                 done = event
         assert done is not None and done["usage"]["input_tokens"] == len(TEXT)
         return b"".join(audio)
-
-
-@pytest_asyncio.fixture(scope="module")
-async def steady(deterministic_piper) -> AsyncIterator[RunningServer]:
-    """A server whose voice says the same text the same way every time (noise scales at 0)."""
-    engines = Engines(settings=make_settings(), tts=deterministic_piper)
-    engines.loaded = True
-    running, runner = await start_server(engines)
-    yield running
-    await runner.cleanup()
-    engines.executor.shutdown(wait=True)
 
 
 @pytest.mark.parametrize("stream_format", ["audio", "sse"])

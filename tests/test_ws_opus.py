@@ -4,32 +4,18 @@ deterministic voice), through the Python client and a bare websockets client."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import jiwer
 import numpy as np
 import pytest
-import pytest_asyncio
 import websockets
 
 from bridge.client import BridgeClient
-from bridge.engines import Engines
 from tests.audio_decode import aligned_snr_db, decode_audio
-from tests.conftest import RunningServer, make_settings, start_server, transcribe
+from tests.conftest import transcribe
 
 TEXT = "Welcome back. The package will arrive on Tuesday between nine and eleven in the morning."
 WORDS = "welcome back the package will arrive on tuesday between nine and eleven in the morning"
-
-
-@pytest_asyncio.fixture(scope="module")
-async def steady(deterministic_piper) -> AsyncIterator[RunningServer]:
-    """A server whose voice says the same text the same way every time (noise scales at 0)."""
-    engines = Engines(settings=make_settings(), tts=deterministic_piper)
-    engines.loaded = True
-    running, runner = await start_server(engines)
-    yield running
-    await runner.cleanup()
-    engines.executor.shutdown(wait=True)
 
 
 def _words(text: str) -> str:

@@ -4,34 +4,20 @@ as an ``is_opus()`` source (no encoder in the bot), against the PCM path on the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import jiwer
 import numpy as np
-import pytest_asyncio
 
 from bots.discord.source import OPUS_SILENCE, OpusStreamSource
 from bots.discord.testing import RecordingVoiceClient
 from bridge.audio.decode import OpusPacketDecoder
 from bridge.audio.encode import OpusPacketEncoder
-from bridge.engines import Engines
-from tests.conftest import RunningServer, make_settings, start_server, transcribe
+from tests.conftest import transcribe
 from tests.discord.conftest import say
 from tests.engines_util import wait_until
 
 REPLY = "Sure. The library opens at nine tomorrow, and the café next door serves breakfast until eleven."
 WORDS = "sure the library opens at nine tomorrow and the cafe next door serves breakfast until eleven"
-
-
-@pytest_asyncio.fixture(scope="module")
-async def steady(deterministic_piper) -> AsyncIterator[RunningServer]:
-    """A bridge whose voice says the same text the same way every time (noise scales at 0)."""
-    engines = Engines(settings=make_settings(), tts=deterministic_piper)
-    engines.loaded = True
-    running, runner = await start_server(engines)
-    yield running
-    await runner.cleanup()
-    engines.executor.shutdown(wait=True)
 
 
 def _words(text: str) -> str:
