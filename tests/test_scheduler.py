@@ -35,6 +35,13 @@ def test_withdrawn_work_never_runs_and_is_not_counted() -> None:
     assert queue.pop() == "c" and not queue.withdraw(taken)  # already handed out
 
 
+def test_withdrawing_one_of_several_leaves_the_others_counted() -> None:
+    queue: DeadlineScheduler[str] = DeadlineScheduler()
+    tickets = [queue.submit(name, d) for name, d in [("a", 1.0), ("b", 2.0), ("c", 3.0)]]
+    assert queue.withdraw(tickets[1])
+    assert len(queue) == 2 and [queue.pop(), queue.pop()] == ["a", "c"] and len(queue) == 0
+
+
 def test_work_submitted_later_with_an_earlier_deadline_overtakes() -> None:
     # Preemption happens at piece boundaries: what a worker takes next is the most urgent
     # piece at that moment, whenever it was submitted.
@@ -60,6 +67,8 @@ def test_the_listener_plays_in_real_time_from_its_first_sample_and_waits_when_dr
     listener.handed(0.2, 11.5)  # it ran dry at 11.0 and waited 0.5 s: plays this from 11.5
     assert listener.runs_dry_at == pytest.approx(11.7)
     assert listener.starved_seconds == pytest.approx(0.5) and listener.handed_seconds == pytest.approx(1.2)
+    listener.handed(0.1, 12.0)  # dry again at 11.7, waited 0.3 s: the waits add up
+    assert listener.starved_seconds == pytest.approx(0.8)
     listener.restart()
     assert not listener.started and listener.handed_seconds == 0.0 and listener.starved_seconds == 0.0
 
