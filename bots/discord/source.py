@@ -276,14 +276,17 @@ class StreamSource(discord.AudioSource):
             remaining = len(self._buffer) - self._offset
             if self._room is not None and remaining <= self.low_water_bytes:
                 wake, self._room = self._room, None
-            now = time.perf_counter()
-            if self.stats.first_audio_read is None:
-                self.stats.first_audio_read = now
-            self.stats.last_audio_read = now
-            self.stats.audio_frames += 1
+            self._count_audio()
         if wake is not None:
             _set_threadsafe(self.loop, wake)
         return frame
+
+    def _count_audio(self) -> None:
+        now = time.perf_counter()
+        if self.stats.first_audio_read is None:
+            self.stats.first_audio_read = now
+        self.stats.last_audio_read = now
+        self.stats.audio_frames += 1
 
     def _count_silence(self) -> None:
         if self.stats.first_audio_read is None:
@@ -382,11 +385,7 @@ class OpusStreamSource(StreamSource):
                 return OPUS_SILENCE
             if self._room is not None and self._held_bytes() <= self.low_water_bytes:
                 wake, self._room = self._room, None
-            now = time.perf_counter()
-            if self.stats.first_audio_read is None:
-                self.stats.first_audio_read = now
-            self.stats.last_audio_read = now
-            self.stats.audio_frames += 1
+            self._count_audio()
         if wake is not None:
             _set_threadsafe(self.loop, wake)
         return packet
