@@ -19,7 +19,7 @@ DIFF = """--- bridge/limits.py
 
 
 def test_every_listed_module_and_test_file_exists() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     config = load_config()
     assert config.target_percent == 90 and config.property_examples >= 1
     for module, tests in config.modules.items():

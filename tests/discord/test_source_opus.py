@@ -14,7 +14,7 @@ from bridge.audio.decode import OpusPacketDecoder
 from bridge.audio.encode import OpusPacketEncoder
 from tests.conftest import transcribe
 from tests.discord.conftest import say
-from tests.engines_util import wait_until
+from tests.support.engines_util import wait_until
 
 REPLY = "Sure. The library opens at nine tomorrow, and the café next door serves breakfast until eleven."
 WORDS = "sure the library opens at nine tomorrow and the cafe next door serves breakfast until eleven"

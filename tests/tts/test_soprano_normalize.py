@@ -17,9 +17,9 @@ from bridge.config import Settings  # noqa: E402
 from bridge.engines import Engines  # noqa: E402
 from bridge.pipeline import FlushedOut, SessionOptions, SessionPipeline  # noqa: E402
 from bridge.tts.soprano import SopranoEngine, prepare_text  # noqa: E402
-from tests.test_normalize import CASES, NORMALIZE  # noqa: E402
+from tests.normalize.test_normalizer import CASES, NORMALIZE  # noqa: E402
 
-from soprano_model import build_model_dir  # noqa: E402
+from tests.support.soprano_model import build_model_dir  # noqa: E402
 
 
 def words(text: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Offline tooling for deploy/kubernetes/: render a kustomization, validate objects, read them.
 
 No cluster is needed. Rendering has two ways, checked against each other in
-tests/test_kube_helper.py:
+tests/support/test_kube.py:
 
 * :func:`kubectl_kustomize`: the real kustomize built into kubectl (`kubectl kustomize DIR`,
   what `kubectl apply -k DIR` applies), when a kubectl is on PATH;

@@ -21,7 +21,7 @@ from bridge import modelstore
 from bridge.cli_models import app
 from bridge.modelstore import Manifest, ModelStoreError, PullError, load_manifest, pull
 
-REPO_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "manifest.toml"
+REPO_MANIFEST = Path(__file__).resolve().parents[1] / "models" / "manifest.toml"
 
 
 class FileServer:

@@ -2,7 +2,7 @@
 
 What every image must do (multi-stage, non-root, installs only through the Makefile, the same
 pip steps as a checkout, the health check, hadolint, compose validation) is checked for this
-image too by tests/test_docker.py, whose DOCKERFILES and BRIDGE_PROFILES name it. Here: what
+image too by tests/deploy/test_docker.py, whose DOCKERFILES and BRIDGE_PROFILES name it. Here: what
 is particular to ROCm. No AMD GPU and no Docker engine here: nothing builds or runs the image.
 """
 
@@ -13,7 +13,7 @@ import re
 import pytest
 
 from bridge.config import Settings
-from tests.test_docker import (
+from tests.deploy.test_docker import (
     DOCKER,
     DOCKERFILES,
     expand,

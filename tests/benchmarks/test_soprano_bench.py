@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 from benchmarks import soprano_bench as bench  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 COMMITTED = RESULTS / "2026-11-22-soprano.json"
 NO_GPU = "No GPU was available"
 

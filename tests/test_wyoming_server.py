@@ -18,7 +18,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from bridge.server import STATE, WYOMING
 from tests.conftest import transcribe
-from tests.engines_util import wait_until
+from tests.support.engines_util import wait_until
 
 FIRST = "The kitchen lights are now on."
 SECOND = " I also turned the heating up to twenty degrees."

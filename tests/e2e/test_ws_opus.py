@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from bridge.client import BridgeClient
-from tests.audio_decode import aligned_snr_db, decode_audio
+from tests.support.audio_decode import aligned_snr_db, decode_audio
 from tests.conftest import transcribe
 
 TEXT = "Welcome back. The package will arrive on Tuesday between nine and eleven in the morning."

@@ -39,7 +39,7 @@ from bridge.tts.soprano import (  # noqa: E402
 )
 from bridge.tts.soprano_scheduler import LOOKAHEAD, TOKEN_SAMPLES  # noqa: E402
 
-from soprano_model import build_model_dir  # noqa: E402
+from tests.support.soprano_model import build_model_dir  # noqa: E402
 
 ATOL = 1e-5
 CHAIN = 12  # audio tokens the chain model says for any text

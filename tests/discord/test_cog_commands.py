@@ -1,6 +1,6 @@
 """The commands as Discord delivers them, not as Python calls them.
 
-``test_discord_cog.py`` calls each command's callback with a stand-in context, so it cannot see
+``test_cog.py`` calls each command's callback with a stand-in context, so it cannot see
 how discord.py registers the slash commands, parses a prefix message or wraps an error. Here the
 bot is :class:`VoiceBot`, built as ``app.main`` builds it and logged in the way ``bot.run`` does
 (``login`` runs ``setup_hook``: the cog, the command sync, the service check), with Discord's HTTP

@@ -1,6 +1,6 @@
 """The browser demo (``GET /demo``): served by the bridge, and driven in headless Chromium.
 
-The browser test runs ``tests/demo_page_driver.mjs`` (playwright-core from clients/node's dev
+The browser test runs ``tests/support/demo_page_driver.mjs`` (playwright-core from clients/node's dev
 dependencies, the system's ``chromium``) against the real server and checks what the page
 displayed: it connected, streamed the tokens, received and played audio through its
 AudioWorklet (in an AudioContext running at the bridge's 48 kHz), showed first-token-to-speech and the segments, and Stop cancelled and cleared the
@@ -20,8 +20,8 @@ import pytest
 
 from bridge.cli import word_pieces
 
-ROOT = Path(__file__).resolve().parent.parent
-DRIVER = ROOT / "tests" / "demo_page_driver.mjs"
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = ROOT / "tests" / "support" / "demo_page_driver.mjs"
 PLAYWRIGHT = ROOT / "clients" / "node" / "node_modules" / "playwright-core"
 SHORT = "Sure! Your table for two is booked at 7:45 tonight. Dr. Patel will meet you at the door."
 

@@ -44,7 +44,7 @@ from tests.support.traefik import (  # noqa: F401 - balancer is a fixture
     until_sessions,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 DOCKERFILES = {"cpu": DOCKER / "Dockerfile.cpu", "cuda": DOCKER / "Dockerfile.cuda", "rocm": DOCKER / "Dockerfile.rocm"}
 HEALTHCHECK = DOCKER / "healthcheck.py"

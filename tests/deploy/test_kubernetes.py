@@ -2,7 +2,7 @@
 behaves as they expect (probes, metric, drain), all offline.
 
 No cluster here: every manifest and every rendered variant is validated against the Kubernetes
-schemas (``kubernetes-validate``, strict); the variants are rendered with tests/kube.py and, where
+schemas (``kubernetes-validate``, strict); the variants are rendered with tests/support/kube.py and, where
 a kubectl is on PATH, compared with what `kubectl kustomize` (`kubectl apply -k`) renders; the
 probes, the autoscaler's metric and the drain on SIGTERM are checked against real servers on
 loopback. What needs a cluster (scheduling, the device plugins, the Prometheus adapter, an
@@ -27,7 +27,7 @@ import websockets
 import yaml
 
 from bridge.config import Settings
-from tests.kube import (
+from tests.support.kube import (
     CLUSTER_SCOPED,
     canonical,
     container,
@@ -40,9 +40,9 @@ from tests.kube import (
     render,
     validate,
 )
-from tests.test_docker import DOCKERFILES, image_env, parse_dockerfile, resolved, route_paths
+from tests.deploy.test_docker import DOCKERFILES, image_env, parse_dockerfile, resolved, route_paths
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
 #: Every variant a user applies: `kubectl apply -k deploy/kubernetes[/overlays/X]`.
 VARIANTS = {"cpu": ".", "nvidia": "overlays/nvidia", "amd": "overlays/amd"}
@@ -134,10 +134,10 @@ def test_a_schema_violation_is_caught() -> None:
         validate(broken, KUBERNETES_VERSIONS[-1])
 
 
-@pytest.mark.skipif(kubectl() is None, reason="no kubectl on PATH: rendered with tests/kube.py only")
+@pytest.mark.skipif(kubectl() is None, reason="no kubectl on PATH: rendered with tests/support/kube.py only")
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_kubectl_kustomize_renders_each_variant_the_same(tmp_path: Path, variant: str, variants: dict[str, list[dict[str, Any]]]) -> None:
-    """The real kustomize (what `kubectl apply -k` applies) agrees with tests/kube.py."""
+    """The real kustomize (what `kubectl apply -k` applies) agrees with tests/support/kube.py."""
     root = configured_copy(tmp_path / "kubernetes")
     assert canonical(kubectl_kustomize(root / VARIANTS[variant])) == canonical(variants[variant])
 

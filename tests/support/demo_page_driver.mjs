@@ -1,6 +1,6 @@
 // Drives the demo page in headless Chromium (playwright-core from clients/node's dev
 // dependencies, the system's `chromium`) and prints what the page showed as one JSON object.
-// Used by tests/test_demo_page.py:  node tests/demo_page_driver.mjs BASE_URL CHROMIUM [SCREENSHOT_DIR]
+// Used by tests/e2e/test_demo_page.py:  node tests/support/demo_page_driver.mjs BASE_URL CHROMIUM [SCREENSHOT_DIR]
 
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(here, "..", "clients", "node", "package.json"));
+const require = createRequire(path.join(here, "..", "..", "clients", "node", "package.json"));
 const { chromium } = require("playwright-core");
 
 const [baseUrl, executablePath, screenshotDir] = process.argv.slice(2);
@@ -135,7 +135,7 @@ try {
   result.audioContextsAtEnd = await audioContexts();
 
   // 4. The README's embedding snippet, run as written in a page of the bridge's origin.
-  const readme = await readFile(path.join(here, "..", "bridge", "static", "README.md"), "utf8");
+  const readme = await readFile(path.join(here, "..", "..", "bridge", "static", "README.md"), "utf8");
   const snippet = /```js\n([\s\S]*?)```/.exec(readme)[1];
   const wsBase = baseUrl.replace(/^http/, "ws");
   const embed = await browser.newPage();

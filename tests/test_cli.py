@@ -84,7 +84,7 @@ def test_serve_tts_soprano_speaks_with_a_tiny_model(serve_settings, tmp_path: Pa
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     pytest.importorskip("soprano")
-    from soprano_model import build_model_dir
+    from tests.support.soprano_model import build_model_dir
 
     from bridge.cancel import CancelToken
 

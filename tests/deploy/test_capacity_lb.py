@@ -2,7 +2,7 @@
 at its measured capacity: the next session lands on the other.
 
 The balancer is the real binary with the checked-in static file and the replicas' labels
-(tests/support/traefik.py, as tests/test_docker.py runs it); the bridges run real Piper, and the
+(tests/support/traefik.py, as tests/deploy/test_docker.py runs it); the bridges run real Piper, and the
 full one got there by real sessions speaking (its cost per audio second measured, not set).
 """
 

@@ -38,7 +38,7 @@ from benchmarks.suite import Options, Utterance, cuda_unavailable_reason, summar
 from benchmarks.tokens import llm_tokens, load_corpus
 from benchmarks.wer import word_errors
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @given(st.text(max_size=300))

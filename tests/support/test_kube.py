@@ -1,4 +1,4 @@
-"""tests/kube.py: the Python kustomize subset, strategic merge, and their agreement with kubectl."""
+"""tests/support/kube.py: the Python kustomize subset, strategic merge, and their agreement with kubectl."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kube import KustomizeError, canonical, find, kubectl, kubectl_kustomize, render, strategic_merge
+from tests.support.kube import KustomizeError, canonical, find, kubectl, kubectl_kustomize, render, strategic_merge
 
 DEPLOYMENT = """\
 apiVersion: apps/v1

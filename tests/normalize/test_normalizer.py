@@ -14,7 +14,7 @@ from tests.test_segmenter import CORPUS as SEGMENTER_CORPUS
 from tests.test_segmenter import run as run_segmenter
 from tests.test_segmenter import wordpiece_tokens
 
-CORPUS_FILE = Path(__file__).parent / "data" / "normalize" / "corpus.tsv"
+CORPUS_FILE = Path(__file__).parents[1] / "data" / "normalize" / "corpus.tsv"
 
 
 def load_corpus() -> list[tuple[str, str, str]]:

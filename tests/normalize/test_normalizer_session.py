@@ -12,7 +12,7 @@ from bridge.normalize import session_normalizer
 from bridge.pipeline import FlushedOut, SegmentOut, SessionOptions, SessionPipeline
 from bridge.protocol import segment_event
 from bridge.tts.piper import PiperEngine
-from tests.engines_util import WrappedEngine
+from tests.support.engines_util import WrappedEngine
 
 
 # ------------------------------------------------------------------------------ settings

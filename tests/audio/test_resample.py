@@ -1,11 +1,10 @@
-"""Resampling continuity and WAV I/O (framing: test_framing.py; pause shaping: test_pauses.py)."""
+"""bridge.audio.resample: streamed resampling is continuous and equals the whole-buffer result."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from bridge.audio.resample import StreamResampler, resample
-from bridge.audio.wav import read_wav, wav_bytes
 
 RATE = 22050
 
@@ -15,7 +14,6 @@ def tone(seconds: float, freq: float = 220.0, rate: int = RATE, amp: float = 0.3
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-# ----------------------------------------------------------------------------- resampling
 def test_streamed_resampling_equals_whole_and_has_the_right_length() -> None:
     audio = tone(1.0, 440.0)
     stream = StreamResampler(RATE)
@@ -37,10 +35,3 @@ def test_same_rate_passes_through() -> None:
     audio = tone(0.1, rate=48000)
     stream = StreamResampler(48000)
     assert np.array_equal(stream.push(audio), audio) and stream.flush().size == 0
-
-
-# ----------------------------------------------------------------------------- wav
-def test_wav_round_trip() -> None:
-    audio = tone(0.1, rate=48000)
-    back, rate = read_wav(wav_bytes(audio, 48000))
-    assert rate == 48000 and np.allclose(back, audio, atol=1e-4)
