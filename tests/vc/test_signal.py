@@ -1,6 +1,6 @@
 """RMS mix (``rms_mix_rate``): how far the converted voice keeps its own loudness.
 
-``bridge.vc.rvc.rms_mix`` follows RVC's realtime GUI (``gui_v1.py``), not the WebUI pipeline:
+``bridge.vc.signal.rms_mix`` follows RVC's realtime GUI (``gui_v1.py``), not the WebUI pipeline:
 40 ms frames every 10 ms on both signals (the WebUI's ``change_rms`` uses 1 s frames every
 0.5 s), the output's RMS floored at 1e-3 (WebUI: 1e-6), and
 ``out · (rms_in / rms_out)^(1 − rate)``. So rate 1 keeps the output as it is, rate 0 gives
@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.vc.rvc import HOP_16K, RMS_FLOOR, frame_rms, rms_mix
+from bridge.vc.layout import HOP_16K
+from bridge.vc.signal import RMS_FLOOR, frame_rms, rms_mix
 
 HOP = 400  # one 10 ms frame at a 40 kHz model rate
 FRAMES = 100  # one second
