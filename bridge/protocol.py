@@ -102,11 +102,18 @@ class FlushMessage(_Message):
 
 
 def _a_position(value: Any) -> Any:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+    """``played_seconds``: absent, or a finite number of seconds, 0 or more."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("played_seconds must be a number")
-    if value is not None and (not math.isfinite(value) or value < 0):
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds < 0:
         raise ValueError("played_seconds must be a finite number of seconds, 0 or more")
-    return value
+    return seconds
 
 
 class CancelMessage(_Message):
