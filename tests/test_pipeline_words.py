@@ -18,7 +18,7 @@ import pytest
 import soxr
 from scipy import signal
 
-from bridge.audio.framing import decode_pcm
+from bridge.audio.formats import decode_pcm
 from bridge.cli import word_pieces
 from bridge.config import OUTPUT_SAMPLE_RATE
 from bridge.normalize import NormalizedText, session_normalizer
@@ -35,7 +35,7 @@ from bridge.pipeline import (
 from bridge.tts.phoneme_words import assign_words, text_words
 from bridge.tts.piper import embedded_voice_paths
 from bridge.words import SegmentWords, TimedSpan, WordTime
-from tests.engines_util import WrappedEngine
+from tests.support.engines_util import WrappedEngine
 
 FRAME = 0.020
 REPLIES = [

@@ -19,7 +19,7 @@ import websockets
 
 from bridge.cli import word_pieces
 from bridge.server import STATE
-from tests.engines_util import wait_until
+from tests.support.engines_util import wait_until
 
 REPLY = (
     "The lighthouse keeper counted ships until the fog rolled in. Then he climbed the stairs, "

@@ -17,7 +17,7 @@ from bridge.words import (
     heard_words,
     word_spans,
 )
-from tests.property_budget import examples
+from tests.support.property_budget import examples
 
 
 def timed(text: str, times: list[tuple[float, float]]) -> list[TimedSpan]:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bridge.tts.base import SpokenWord
 from bridge.tts.phoneme_words import WordTimer, assign_words, phoneme_samples, sounds, text_words
-from tests.property_budget import examples
+from tests.support.property_budget import examples
 
 ID_MAP = {"_": [0], "^": [1], "$": [2], " ": [3], ",": [8], ".": [10], "a": [14], "b": [15], "ˈ": [120], "ə": [59]}
 
