@@ -36,9 +36,8 @@ class CheckpointError(ValueError):
     """The file is missing, truncated, or not a torch checkpoint of the expected kind."""
 
     def __init__(self, path: Path | str, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
         super().__init__(f"{path}: {reason}")
+        self.reason = reason  # without the path: callers name the file their own way
 
 
 class MissingFileError(CheckpointError):
