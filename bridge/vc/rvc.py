@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from bridge.cancel import CancelToken
+from bridge.config import EngineSettings, RVCSettings
 from bridge.vc.base import VoiceConverter, VoiceError, VoiceStream
 from bridge.vc.checkpoint import (
     CheckpointError,
@@ -308,9 +309,8 @@ class DeviceDefaults:
         return cls(pitch_method="rmvpe", block_seconds=0.5, context_seconds=1.0, first_block_seconds=0.24)
 
 
-def _setting(settings: Any, name: str, default: Any) -> Any:
-    """``settings.name``, or ``default`` where it is missing, empty or ``auto``."""
-    value = getattr(settings, name, None)
+def _or_default(value: Any, default: Any) -> Any:
+    """A setting's value, or the device's ``default`` where it is empty or ``auto``."""
     return default if value is None or value == "auto" else value
 
 
@@ -1045,11 +1045,6 @@ def shared_device_models(
         return models
 
 
-def voices_dir_of(settings: Any) -> Path:
-    configured = getattr(settings, "rvc_voices_dir", None)
-    return Path(configured) if configured else Path(settings.models_dir) / "voices"
-
-
 class RVCConverter(VoiceConverter):
     """The RVC stage: voices from ``<voices dir>/<name>/`` on one device, shared by sessions.
 
@@ -1057,51 +1052,46 @@ class RVCConverter(VoiceConverter):
     randomly initialised full-size models through it).
     """
 
-    def __init__(self, settings: Any, *, models: DeviceModels | None = None) -> None:
+    def __init__(self, settings: RVCSettings, engines: EngineSettings, *, models: DeviceModels | None = None) -> None:
         self.settings = settings
-        self.voices_dir = voices_dir_of(settings)
-        device = models.device if models is not None else resolve_device(getattr(settings, "device", "auto"))
+        self.voices_dir = settings.voices_folder(engines.models_dir)
+        device = models.device if models is not None else resolve_device(engines.device)
         defaults = DeviceDefaults.for_device(device)
-        self.pitch_method = str(_setting(settings, "rvc_pitch_method", defaults.pitch_method))
+        self.pitch_method = str(_or_default(settings.pitch_method, defaults.pitch_method))
         if models is None:
-            dtype, autocast = resolve_precision(getattr(settings, "rvc_precision", "auto"), device)
+            dtype, autocast = resolve_precision(settings.precision, device)
             from bridge.vc.content import default_content_model_path
 
-            content_path = getattr(settings, "rvc_content_model", None) or default_content_model_path(
-                Path(settings.models_dir)
-            )
+            content_path = settings.content_model or default_content_model_path(engines.models_dir)
             models = shared_device_models(
                 device, dtype, autocast, Path(content_path), self.pitch_method,
-                Path(settings.models_dir), pitch_fallback=getattr(settings, "rvc_pitch_fallback", True),
-                concurrency=getattr(settings, "rvc_device_concurrency", 1),
+                engines.models_dir, pitch_fallback=settings.pitch_fallback,
+                concurrency=settings.device_concurrency,
             )  # fmt: skip
         self.models = models
-        threads = int(getattr(settings, "rvc_threads", 0) or 0)
-        if threads > 0 and models.device.type == "cpu":
-            torch.set_num_threads(threads)
+        if settings.threads > 0 and models.device.type == "cpu":
+            torch.set_num_threads(settings.threads)
         self.params = ConversionParams(
-            index_rate=float(getattr(settings, "rvc_index_rate", 0.75)),
-            protect=float(getattr(settings, "rvc_protect", 0.33)),
-            rms_mix_rate=float(getattr(settings, "rvc_rms_mix_rate", 0.25)),
-            noise_scale=float(getattr(settings, "rvc_noise_scale", NOISE_SCALE)),
-            speaker_id=int(getattr(settings, "rvc_speaker_id", 0)),
+            index_rate=settings.index_rate,
+            protect=settings.protect,
+            rms_mix_rate=settings.rms_mix_rate,
+            noise_scale=settings.noise_scale,
+            speaker_id=settings.speaker_id,
         )
-        block_seconds = float(_setting(settings, "rvc_block_seconds", defaults.block_seconds))
+        block_seconds = float(_or_default(settings.block_seconds, defaults.block_seconds))
         self.layout = StreamLayout.from_seconds(
             block=block_seconds,
-            crossfade=float(getattr(settings, "rvc_crossfade_seconds", 0.04)),
-            context=float(_setting(settings, "rvc_context_seconds", defaults.context_seconds)),
-            lookahead=float(getattr(settings, "rvc_lookahead_seconds", 0.04)),
-            start_context=getattr(settings, "rvc_start_context_seconds", 0.1),
-            step=float(getattr(settings, "rvc_block_step_seconds", 0.2)),
-            first_block=min(
-                float(_setting(settings, "rvc_first_block_seconds", defaults.first_block_seconds)), block_seconds
-            ),
+            crossfade=settings.crossfade_seconds,
+            context=float(_or_default(settings.context_seconds, defaults.context_seconds)),
+            lookahead=settings.lookahead_seconds,
+            start_context=settings.start_context_seconds,
+            step=settings.block_step_seconds,
+            first_block=min(float(_or_default(settings.first_block_seconds, defaults.first_block_seconds)), block_seconds),
         )
-        self.paced = bool(getattr(settings, "rvc_paced_blocks", True))
-        self.require_index = bool(getattr(settings, "rvc_require_index", False))
-        self.fold = bool(getattr(settings, "rvc_fold_weight_norm", True))
-        self.cache = VoiceCache(int(getattr(settings, "rvc_voice_cache", 4)), self._load_voice)
+        self.paced = settings.paced_blocks
+        self.require_index = settings.require_index
+        self.fold = settings.fold_weight_norm
+        self.cache = VoiceCache(settings.voice_cache, self._load_voice)
 
     # ---- voices ----------------------------------------------------------------------------
 
@@ -1198,7 +1188,7 @@ class RVCConverter(VoiceConverter):
 
     def warm_sizes(self) -> tuple[int, ...]:
         """The block sizes :meth:`warm` runs (setting ``rvc_warm_block_sizes``)."""
-        mode = str(getattr(self.settings, "rvc_warm_block_sizes", "auto"))
+        mode = self.settings.warm_block_sizes
         if mode == "auto":
             per_size = self.models.device.type == "cpu" and self.models.autocast == torch.bfloat16
             mode = "all" if per_size else "edges"
