@@ -18,6 +18,7 @@ sections.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import os
 import sys
@@ -37,6 +38,10 @@ from pydantic_settings import (
 )
 
 from bridge.audio.formats import PcmFormat
+from bridge.audio.pauses import PauseConfig
+from bridge.capacity import CapacityConfig
+from bridge.scheduler import DeadlinePolicy
+from bridge.segmenter import SegmenterConfig
 
 ENV_PREFIX = "VOICE_BRIDGE_"
 CONFIG_FILE_ENV = "VOICE_BRIDGE_CONFIG"
@@ -147,6 +152,20 @@ def config_file_path() -> Path | None:
     return default if default.is_file() else None
 
 
+def default_of(stage_config: type, name: str) -> Any:
+    """The default of a field of a stage's own (plain dataclass) config: the stage knows its
+    tuned value; the setting documents it and lets it be changed."""
+    for item in dataclasses.fields(stage_config):
+        if item.name == name:
+            return item.default
+    raise AttributeError(f"{stage_config.__name__} has no field {name!r}")
+
+
+def milliseconds(seconds: float) -> int:
+    """A stage's default in seconds as a ``*_ms`` setting."""
+    return round(seconds * 1000)
+
+
 def prefixed(prefix: str) -> Callable[[str], str]:
     """Alias generator of a section whose settings share a prefix: ``index_rate`` → ``rvc_index_rate``."""
     return lambda name: prefix + name
@@ -213,13 +232,13 @@ class SchedulerSettings(Section):
         "urgent first (0: one per core the process may use).",
     )
     first_audio_target_ms: int = Field(
-        100,
+        milliseconds(default_of(DeadlinePolicy, "first_audio_target")),
         ge=0,
         description="Scheduling: an utterance's first audio is due this long after its first "
         "segment is cut; work for listeners with more audio left waits behind it.",
     )
     boundary_grace_ms: int = Field(
-        150,
+        milliseconds(default_of(DeadlinePolicy, "boundary_grace")),
         ge=0,
         description="Scheduling: a segment's first work may be this much later than its "
         "listener running dry, so that under overload gaps fall at sentence and clause ends.",
@@ -279,17 +298,17 @@ class SopranoSettings(Section):
 class SegmenterSettings(Section):
     """Where the token stream is cut into segments (bridge/segmenter.py)."""
 
-    segment_max_chars: int = Field(200, ge=20, description="Hard cap on one segment's length.")
+    segment_max_chars: int = Field(default_of(SegmenterConfig, "max_chars"), ge=20, description="Hard cap on one segment's length.")
     first_segment_min_words: int = Field(
-        2, ge=1, description="Fast path: the first segment may end at a pause mark after this many words."
+        default_of(SegmenterConfig, "first_min_words"), ge=1, description="Fast path: the first segment may end at a pause mark after this many words."
     )
     first_segment_max_words: int = Field(
-        2, ge=1, description="Fast path: cut the first segment after this many words when no boundary came (tuned: benchmarks/results/*-fast-path-tuning.md)."
+        default_of(SegmenterConfig, "first_max_words"), ge=1, description="Fast path: cut the first segment after this many words when no boundary came (tuned: benchmarks/results/*-fast-path-tuning.md)."
     )
     pause_min_chars: int = Field(
-        30, ge=0, description="Later segments end at a pause mark (, ; :) only past this many characters."
+        default_of(SegmenterConfig, "pause_min_chars"), ge=0, description="Later segments end at a pause mark (, ; :) only past this many characters."
     )
-    skip_code_blocks: bool = Field(True, description="Do not speak fenced code blocks.")
+    skip_code_blocks: bool = Field(default_of(SegmenterConfig, "skip_code_blocks"), description="Do not speak fenced code blocks.")
     idle_flush_ms: int = Field(
         0, ge=0, description="Speak buffered text after this long without tokens (0: only on flush)."
     )
@@ -326,10 +345,10 @@ class AudioSettings(Section):
 
     frame_ms: int = Field(20, ge=5, le=1000, description="Audio per binary WebSocket frame.")
     output_format: PcmFormat = Field("f32le", description="Default PCM format.")
-    sentence_pause_ms: int = Field(250, ge=0, description="Silence kept after a sentence end.")
-    clause_pause_ms: int = Field(120, ge=0, description="Silence kept after a pause mark.")
-    word_pause_ms: int = Field(30, ge=0, description="Silence kept where a segment was cut between words.")
-    fade_ms: float = Field(4.0, ge=0, description="Raised-cosine fade where silence is trimmed.")
+    sentence_pause_ms: int = Field(round(default_of(PauseConfig, "sentence_ms")), ge=0, description="Silence kept after a sentence end.")
+    clause_pause_ms: int = Field(round(default_of(PauseConfig, "clause_ms")), ge=0, description="Silence kept after a pause mark.")
+    word_pause_ms: int = Field(round(default_of(PauseConfig, "word_ms")), ge=0, description="Silence kept where a segment was cut between words.")
+    fade_ms: float = Field(default_of(PauseConfig, "fade_ms"), ge=0, description="Raised-cosine fade where silence is trimmed.")
     opus_bitrate: int = Field(
         64000, ge=6000, le=510000, description="Opus bitrate (bit/s) for WebSocket `format: opus` and OpenAI `response_format: opus`."
     )
@@ -389,22 +408,22 @@ class CapacitySettings(Section):
         0.0, ge=0, description="Cores the capacity counts (0: the CPUs this process may use, capped by a cgroup CPU quota)."
     )
     margin: float = Field(
-        0.15, ge=0, lt=1, description="Share of the cores kept free: usable cores = cores × (1 − margin)."
+        default_of(CapacityConfig, "margin"), ge=0, lt=1, description="Share of the cores kept free: usable cores = cores × (1 − margin)."
     )
     window_seconds: float = Field(
-        10.0, gt=0, description="Wall time over which the load (model CPU-seconds per second) is measured."
+        default_of(CapacityConfig, "window_seconds"), gt=0, description="Wall time over which the load (model CPU-seconds per second) is measured."
     )
     prior_cost_per_audio_second: float = Field(
-        0.25,
+        default_of(CapacityConfig, "prior_cost"),
         gt=0,
         description="CPU-seconds per second of audio assumed for a voice not yet measured (about 2× embedded "
         "Piper's cost on one core; raise it when the default voice is RVC on the CPU).",
     )
     warmup_audio_seconds: float = Field(
-        2.0, ge=0, description="Audio a voice must have made before its measured cost replaces the prior."
+        default_of(CapacityConfig, "warmup_audio_seconds"), ge=0, description="Audio a voice must have made before its measured cost replaces the prior."
     )
     cost_half_life_audio_seconds: float = Field(
-        60.0, gt=0, description="A cost measurement weighs half once the voice has made this much newer audio."
+        default_of(CapacityConfig, "half_life_audio_seconds"), gt=0, description="A cost measurement weighs half once the voice has made this much newer audio."
     )
 
 
@@ -585,10 +604,6 @@ class RVCSettings(Section):
         description="Silence before an utterance converted as the first blocks' left context (less: a "
         "cheaper first block, sooner first audio). Empty: all of rvc_context_seconds, as RVC's realtime GUI.",
     )
-
-    def voices_folder(self, models_dir: Path) -> Path:
-        """Where the voice folders are: ``voices_dir``, else ``<models_dir>/voices``."""
-        return self.voices_dir or models_dir / "voices"
 
 
 class Settings(BaseSettings):

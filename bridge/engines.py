@@ -32,16 +32,18 @@ def create_tts(settings: Settings) -> TTSEngine:
 
 def create_voice_converter(settings: Settings) -> VoiceConverter | None:
     """The RVC stage, when voices are installed and the RVC extra is available; else None."""
-    voices_dir = settings.rvc.voices_folder(settings.engines.models_dir)
+    from bridge.vc.stage_settings import VoiceStageSettings, voices_dir as voices_dir_of
+
+    voices_dir = voices_dir_of(settings)
     has_voices = voices_dir.is_dir() and any(p.is_dir() for p in voices_dir.iterdir())
     if not has_voices and settings.rvc.default_voice is None:
         return None
     try:
-        from bridge.vc.rvc import RVCConverter  # type: ignore[import-not-found,unused-ignore]
+        from bridge.vc.converter import RVCConverter  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         log.warning("voices are installed but the RVC stage is unavailable: %s", exc)
         return None
-    return RVCConverter(settings.rvc, settings.engines)
+    return RVCConverter(VoiceStageSettings.from_settings(settings))
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

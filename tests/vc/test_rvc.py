@@ -404,13 +404,7 @@ def test_bf16_autocast_runs_and_stays_close(voice_files, speech) -> None:
 
 def make_converter(root: Path, models: DeviceModels, **overrides) -> RVCConverter:
     settings = Settings(**{"models_dir": root, "rvc_block_seconds": 0.2, "rvc_context_seconds": 0.4, **overrides})
-    return RVCConverter(settings.rvc, settings.engines, models=models)
-
-
-def converter_of(models: DeviceModels, **values) -> RVCConverter:
-    """A converter built from settings given by their documented (flat) names."""
-    settings = Settings(**values)
-    return RVCConverter(settings.rvc, settings.engines, models=models)
+    return RVCConverter(settings, models=models)
 
 
 def test_converter_lists_loads_and_streams(tmp_path: Path, models: DeviceModels, speech) -> None:
@@ -444,11 +438,11 @@ def test_warm_runs_each_block_size_the_streams_use(tmp_path: Path, models: Devic
     converted = record_blocks(monkeypatch)
     for mode, sizes in (("all", [20, 30, 40, 60, 80, 100]), ("edges", [30, 100])):
         converted.clear()
-        conv.settings.warm_block_sizes = mode
+        conv.stage = replace(conv.stage, warm_block_sizes=mode)
         conv.warm("alice")
         assert converted == sizes, mode
     # auto: every size where kernels are set up per input shape (bf16 on a CPU), else the edges.
-    conv.settings.warm_block_sizes = "auto"
+    conv.stage = replace(conv.stage, warm_block_sizes="auto")
     monkeypatch.setattr(conv.models, "autocast", torch.bfloat16)
     assert conv.warm_sizes() == conv.layout.sizes
     monkeypatch.setattr(conv.models, "autocast", None)
@@ -507,7 +501,7 @@ def test_noise_tape_is_a_function_of_position() -> None:
 
 
 def test_auto_precision(monkeypatch) -> None:
-    from bridge.vc import rvc
+    from bridge.vc import device as rvc
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(rvc, "cpu_has_native_bf16", lambda: True)
@@ -526,14 +520,17 @@ def test_empty_settings_take_the_devices_defaults(tmp_path: Path, models: Device
     from bridge.vc.rvc import DeviceDefaults
 
     # The CPU: real time on 2 cores (parselmouth, 2 s blocks, 0.5 s context), paced from 0.6 s.
-    conv = converter_of(models, models_dir=tmp_path)
+    conv = RVCConverter(Settings(models_dir=tmp_path), models=models)
     info = conv.info()
     assert (info["pitch_method"], info["block_ms"], info["context_ms"]) == ("parselmouth", 2000, 500)
     assert info["first_block_ms"] == 600 and info["paced_blocks"] is True
     # A first block longer than the blocks is cut to them.
-    assert converter_of(models, models_dir=tmp_path, rvc_block_seconds=0.2).info()["first_block_ms"] == 200
+    assert RVCConverter(Settings(models_dir=tmp_path, rvc_block_seconds=0.2), models=models).info()["first_block_ms"] == 200
     # Explicit settings win over the device's defaults.
-    conv = converter_of(models, models_dir=tmp_path, rvc_pitch_method="rmvpe", rvc_block_seconds=0.5, rvc_context_seconds=1.0)
+    conv = RVCConverter(
+        Settings(models_dir=tmp_path, rvc_pitch_method="rmvpe", rvc_block_seconds=0.5, rvc_context_seconds=1.0),
+        models=models,
+    )
     info = conv.info()
     assert (info["pitch_method"], info["block_ms"], info["context_ms"]) == ("rmvpe", 500, 1000)
     # CUDA: RMVPE and short blocks.
