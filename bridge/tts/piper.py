@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bridge.cancel import CancelToken
-from bridge.tts.base import TTSEngine, TTSError
+from bridge.tts.base import SpokenWord, TTSEngine, TTSError
+from bridge.tts.phoneme_words import WordTimer, text_words
 from bridge.workers import available_cores, cores_for_this_call
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 _DECODER_FIRST_CONV = "/dec/conv_pre/Conv"
 _DECODER_COND_CONV = "/dec/cond/Conv"
 _GRAPH_OUTPUT = "output"
+#: The duration predictor's frames per phoneme id end in the graph's one ``Ceil`` node
+#: (piper-tts's ``patch_voice_with_alignment`` exposes the same tensor).
+_DURATION_OP = "Ceil"
 
 
 def embedded_voice_paths() -> tuple[Path, Path]:
@@ -98,6 +102,7 @@ class PiperEngine(TTSEngine):
     name = "piper"
     supports_speed = True
     paces_chunks = True
+    reports_words = True
 
     def __init__(
         self,
@@ -125,6 +130,8 @@ class PiperEngine(TTSEngine):
         self._encoder: onnxruntime.InferenceSession | None = None
         self._decoder: onnxruntime.InferenceSession | None = None
         self._decoder_inputs: list[str] = []
+        #: Whether the encoder half also gives the frames per phoneme id (word timings).
+        self._has_durations = False
         #: Sessions over every core (encoder, decoder; the whole graph twice when unsplit), for
         #: calls that run alone (threads = 0); None: the one set above serves every call.
         self._wide: tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession] | None = None
@@ -217,7 +224,7 @@ class PiperEngine(TTSEngine):
         wide = available_cores() if not self.threads and available_cores() > 1 else 0
         split = self._split_graph() if self.streaming else None
         if split is not None:
-            encoder_bytes, decoder_bytes, self._decoder_inputs = split
+            encoder_bytes, decoder_bytes, self._decoder_inputs, self._has_durations = split
             self._encoder = onnxruntime.InferenceSession(encoder_bytes, options(narrow), providers=providers)
             self._decoder = onnxruntime.InferenceSession(decoder_bytes, options(narrow), providers=providers)
             if wide:
@@ -239,7 +246,7 @@ class PiperEngine(TTSEngine):
             extra={"model": self.model_path.name, "rate": self._rate, "streaming": self.is_streaming},
         )
 
-    def _split_graph(self) -> tuple[bytes, bytes, list[str]] | None:
+    def _split_graph(self) -> tuple[bytes, bytes, list[str], bool] | None:
         """Cut the graph at the decoder input; None (with a log line) when it has another shape."""
         try:
             import onnx
@@ -261,13 +268,17 @@ class PiperEngine(TTSEngine):
                 decoder_inputs.append(cond.input[0])
             graph_inputs = [i.name for i in model.graph.input]
             extractor = onnx.utils.Extractor(model)
-            encoder = extractor.extract_model(graph_inputs, decoder_inputs)
+            # The encoder half also outputs the durations, after the decoder's inputs.
+            durations = [out for node in model.graph.node if node.op_type == _DURATION_OP for out in node.output]
+            encoder_outputs = decoder_inputs + durations[:1] if len(durations) == 1 else decoder_inputs
+            encoder = extractor.extract_model(graph_inputs, encoder_outputs)
             decoder = extractor.extract_model(decoder_inputs, [_GRAPH_OUTPUT])
             # The decoder must depend on nothing but its declared inputs.
             if sorted(i.name for i in decoder.graph.input) != sorted(decoder_inputs):
                 log.warning("Piper decoder has unexpected inputs: decoding whole sentences")
                 return None
-            return encoder.SerializeToString(), decoder.SerializeToString(), decoder_inputs
+            has_durations = len(encoder_outputs) > len(decoder_inputs)
+            return encoder.SerializeToString(), decoder.SerializeToString(), decoder_inputs, has_durations
         except Exception:  # an odd graph must not stop the service: fall back
             log.exception("could not split the Piper graph: decoding whole sentences")
             return None
@@ -279,12 +290,22 @@ class PiperEngine(TTSEngine):
                 pass
 
     # ------------------------------------------------------------------ synthesis
-    def _phoneme_ids(self, text: str) -> list[list[int]]:
+    def _phonemes(self, text: str) -> list[list[str]]:
+        """The phonemes of each sentence of ``text`` (empty sentences left out)."""
         if self._voice is None:
             raise TTSError("the Piper engine is not loaded")
         with self._phonemize_lock:
-            sentences = self._voice.phonemize(text)
-        return [self._voice.phonemes_to_ids(p) for p in sentences if p]
+            return [p for p in self._voice.phonemize(text) if p]
+
+    def _phoneme_ids(self, text: str) -> list[list[int]]:
+        assert self._voice is not None
+        return [self._voice.phonemes_to_ids(p) for p in self._phonemes(text)]
+
+    def _word_timer(self, text: str, sentences: list[list[str]]) -> WordTimer:
+        """Word timings of ``text`` (alignment path): each word phonemized alone as well."""
+        words = [text[a:b] for a, b in text_words(text)]
+        alone = [[p for sentence in self._phonemes(word) for p in sentence] for word in words]
+        return WordTimer(text, sentences, alone)
 
     def _inputs(self, ids: list[int], speed: float = 1.0) -> dict[str, np.ndarray]:
         scales = self._scales
@@ -301,29 +322,49 @@ class PiperEngine(TTSEngine):
         return feeds
 
     def stream(
-        self, text: str, cancel: CancelToken, lead: Callable[[], float] | None = None, *, speed: float = 1.0
+        self,
+        text: str,
+        cancel: CancelToken,
+        lead: Callable[[], float] | None = None,
+        *,
+        speed: float = 1.0,
+        words: list[SpokenWord] | None = None,
     ) -> Iterator[np.ndarray]:
-        """``speed``: speaking rate (2.0: twice as fast), applied through the length scale."""
+        """``speed``: speaking rate (2.0: twice as fast), applied through the length scale.
+        ``words``: each word's timing is appended to it as soon as its sentence's durations are
+        known, before that sentence's first chunk (only when the graph was split and gives
+        durations; otherwise nothing is appended and the pipeline estimates)."""
         if speed <= 0:
             raise TTSError(f"speed must be positive, got {speed}")
         if not text or not text.strip():
             return
+        timer = None
         try:
-            sentences = self._phoneme_ids(text)
+            phonemes = self._phonemes(text)
+            assert self._voice is not None
+            sentences = [self._voice.phonemes_to_ids(p) for p in phonemes]
+            if words is not None and self._has_durations:
+                timer = self._word_timer(text, phonemes)
         except TTSError:
             raise
         except Exception as exc:
             raise TTSError(f"could not phonemize {text[:40]!r}: {exc}") from exc
+        id_map = self._voice.config.phoneme_id_map
         for ids in sentences:
             if cancel.cancelled:
                 return
             try:
                 if self._decoder is not None:
-                    yield from self._stream_chunks(ids, cancel, speed, lead)
+                    timed = None
+                    if timer is not None and words is not None:
+                        timed = lambda samples, w=words, t=timer: w.extend(t.timed(id_map, samples))  # noqa: E731
+                    yield from self._stream_chunks(ids, cancel, speed, lead, timed)
                 else:
                     yield self._run_whole(ids, speed)
             except Exception as exc:
                 raise TTSError(f"Piper synthesis failed: {exc}") from exc
+        if timer is not None and words is not None:
+            words.extend(timer.finish())
 
     def _sessions(
         self, lead: Callable[[], float] | None = None
@@ -343,14 +384,23 @@ class PiperEngine(TTSEngine):
         return np.ascontiguousarray(audio.reshape(-1), dtype=np.float32)
 
     def _stream_chunks(
-        self, ids: list[int], cancel: CancelToken, speed: float = 1.0, lead: Callable[[], float] | None = None
+        self,
+        ids: list[int],
+        cancel: CancelToken,
+        speed: float = 1.0,
+        lead: Callable[[], float] | None = None,
+        timed: Callable[[np.ndarray], None] | None = None,
     ) -> Iterator[np.ndarray]:
+        """``timed`` (alignment path) gets the samples of each phoneme id before the first chunk."""
         assert self._encoder is not None and self._decoder is not None
         encoder, _ = self._sessions(lead)
         assert encoder is not None
         encoded = encoder.run(None, self._inputs(ids, speed))
         latent = encoded[0]
-        extra = {name: value for name, value in zip(self._decoder_inputs[1:], encoded[1:], strict=True)}
+        inputs = len(self._decoder_inputs)
+        extra = {name: value for name, value in zip(self._decoder_inputs[1:], encoded[1:inputs], strict=True)}
+        if timed is not None and len(encoded) > inputs:
+            timed(np.asarray(encoded[inputs]).reshape(-1).astype(np.int64) * self._hop)
         total = latent.shape[2]
         ctx = self.schedule.context_frames
         hop = self._hop

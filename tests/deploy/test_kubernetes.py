@@ -40,7 +40,9 @@ from tests.support.kube import (
     render,
     validate,
 )
-from tests.deploy.test_docker import DOCKERFILES, image_env, parse_dockerfile, resolved, route_paths
+from tests.support.compose import resolved
+from tests.support.dockerfile import DOCKERFILES, image_env, parse_dockerfile
+from tests.support.routes import route_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"

@@ -2,8 +2,9 @@
 
 What every image must do (multi-stage, non-root, installs only through the Makefile, the same
 pip steps as a checkout, the health check, hadolint, compose validation) is checked for this
-image too by tests/deploy/test_docker.py, whose DOCKERFILES and BRIDGE_PROFILES name it. Here: what
-is particular to ROCm. No AMD GPU and no Docker engine here: nothing builds or runs the image.
+image too by tests/deploy/test_docker.py, whose DOCKERFILES (tests/support/dockerfile.py) and
+BRIDGE_PROFILES name it. Here: what is particular to ROCm. No AMD GPU and no Docker engine
+here: nothing builds or runs the image.
 """
 
 from __future__ import annotations
@@ -13,17 +14,10 @@ import re
 import pytest
 
 from bridge.config import Settings
-from tests.deploy.test_docker import (
-    DOCKER,
-    DOCKERFILES,
-    expand,
-    image_env,
-    make_calls,
-    make_dry_run,
-    parse_dockerfile,
-    resolved,
-    tool,
-)
+from tests.support.compose import resolved
+from tests.support.dockerfile import DOCKER, DOCKERFILES, expand, image_env, make_calls, parse_dockerfile
+from tests.support.makefile import make_dry_run
+from tests.support.traefik import tool
 
 ROCM = DOCKERFILES["rocm"]
 
