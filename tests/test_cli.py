@@ -54,7 +54,7 @@ def serve_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
 def test_tts_flag_selects_soprano(serve_settings, tmp_path: Path) -> None:
     settings = serve_settings("--tts", "soprano", "--device", "cpu", "--port", "0")
-    assert (settings.tts, settings.device, settings.port) == ("soprano", "cpu", 0)
+    assert (settings.engines.tts, settings.engines.device, settings.server.port) == ("soprano", "cpu", 0)
     pytest.importorskip("torch")
     from bridge.tts.soprano import SopranoEngine
 
@@ -67,20 +67,20 @@ def test_tts_flag_selects_soprano(serve_settings, tmp_path: Path) -> None:
 
 def test_without_the_flag_the_default_engine_is_piper(serve_settings) -> None:
     settings = serve_settings()
-    assert settings.tts == "piper"
+    assert settings.engines.tts == "piper"
     pytest.importorskip("piper")
     assert type(create_tts(settings)).__name__ == "PiperEngine"
 
 
 def test_flag_overrides_the_environment(serve_settings) -> None:
-    assert serve_settings(env={"VOICE_BRIDGE_TTS": "soprano"}).tts == "soprano"
-    assert serve_settings("--tts", "piper").tts == "piper"
+    assert serve_settings(env={"VOICE_BRIDGE_TTS": "soprano"}).engines.tts == "soprano"
+    assert serve_settings("--tts", "piper").engines.tts == "piper"
 
 
 def test_flag_overrides_the_config_file(serve_settings, tmp_path: Path) -> None:
     (tmp_path / "voice-bridge.toml").write_text('tts = "soprano"\n')
-    assert serve_settings().tts == "soprano"  # the file is read…
-    assert serve_settings("--tts", "piper").tts == "piper"  # …and the flag wins over it
+    assert serve_settings().engines.tts == "soprano"  # the file is read…
+    assert serve_settings("--tts", "piper").engines.tts == "piper"  # …and the flag wins over it
 
 
 def test_serve_tts_soprano_speaks_with_a_tiny_model(serve_settings, tmp_path: Path) -> None:

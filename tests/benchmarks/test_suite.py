@@ -85,8 +85,8 @@ def test_gpu_peer_starts_soprano_on_cuda_with_or_without_a_voice(voice: str | No
     result = CliRunner().invoke(bridge.cli.app, argv[3:])
     assert result.exit_code == 0, result.output
     [settings] = started
-    assert (settings.tts, settings.device, settings.default_voice) == ("soprano", "cuda", voice)
-    assert (settings.host, settings.port, settings.log_level) == ("127.0.0.1", 8123, "WARNING")
+    assert (settings.engines.tts, settings.engines.device, settings.rvc.default_voice) == ("soprano", "cuda", voice)
+    assert (settings.server.host, settings.server.port, settings.server.log_level) == ("127.0.0.1", 8123, "WARNING")
     # The row says what ran: an RVC voice only when there was one.
     assert spec.description == gpu_description(Options(gpu_voice=voice))
     assert ("RVC" in spec.description) == (voice is not None) and "Soprano" in spec.description

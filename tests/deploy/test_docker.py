@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import websockets
 
-from bridge.config import Settings
+from bridge.config import Settings, flat_fields
 from bridge.server import STATE
 from tests.support.capacity import get_json
 from tests.support.compose import answers_as_bridge, compose, read_env_file, resolved
@@ -254,19 +254,19 @@ def test_cuda_image_takes_torch_from_the_cuda_index_of_its_base_image() -> None:
     assert any(f"--index-url '{index}'" in s and "torch==" in s for s in steps)
     env = " ".join(e.args for e in dockerfile.final.all("ENV"))
     assert "VOICE_BRIDGE_TTS=soprano" in env and "VOICE_BRIDGE_DEVICE=cuda" in env
-    assert Settings(tts="soprano", device="cuda").tts == "soprano"
+    assert Settings(tts="soprano", device="cuda").engines.tts == "soprano"
 
 
 def test_images_listen_probe_and_keep_models_on_a_volume(image: tuple[str, Dockerfile]) -> None:
     name, dockerfile = image
     env = image_env(dockerfile)
     settings = Settings(**{k.removeprefix("VOICE_BRIDGE_").lower(): v for k, v in env.items() if k.startswith("VOICE_BRIDGE_")})
-    assert settings.host == "0.0.0.0"
+    assert settings.server.host == "0.0.0.0"
     exposed = {e.args for e in dockerfile.final.all("EXPOSE")}
-    assert exposed == {str(settings.port)}
+    assert exposed == {str(settings.server.port)}
     volumes = json.loads(dockerfile.final.all("VOLUME")[-1].args)
-    assert volumes == [str(settings.models_dir)]
-    assert env["HF_HOME"].startswith(str(settings.models_dir) + "/"), "hub downloads must land on the volume"
+    assert volumes == [str(settings.engines.models_dir)]
+    assert env["HF_HOME"].startswith(str(settings.engines.models_dir) + "/"), "hub downloads must land on the volume"
     healthcheck = dockerfile.final.all("HEALTHCHECK")[-1].args
     command = json.loads(healthcheck[healthcheck.index("CMD") + 3 :].strip())
     assert command[:2] == ["python", "/app/docker/healthcheck.py"]
@@ -406,7 +406,7 @@ def test_each_bridge_profile_gives_exactly_one_bridge_host_and_one_published_por
     assert len(published) == 1
     name, port = published[0]
     assert port["published"] == "8765" and port["host_ip"] == "127.0.0.1"
-    assert port["target"] == Settings().port
+    assert port["target"] == Settings().server.port
     # The bot waits for whichever bridge this profile runs.
     depends = config["services"]["bot"]["depends_on"]
     assert name in depends and depends[name]["condition"] == "service_healthy"
@@ -416,7 +416,7 @@ def test_bot_and_llm_urls_point_at_services_of_the_stack() -> None:
     bot_env = dict(read_env_file(DOCKER / "bot.env.example"))
     url = bot_env["VOICE_BRIDGE_DISCORD_BRIDGE_URL"]
     match = re.fullmatch(r"ws://([\w-]+):(\d+)(/\S*)", url)
-    assert match and match.group(1) == "bridge" and int(match.group(2)) == Settings().port
+    assert match and match.group(1) == "bridge" and int(match.group(2)) == Settings().server.port
     assert match.group(3) in route_paths()
     config = resolved(profiles=("gpu", "bot", "llm"))
     llm = config["services"]["llm"]
@@ -457,7 +457,7 @@ def test_traefik_routes_sessions_to_ready_replicas_with_least_connections() -> N
     static = traefik_static()
     assert router["entrypoints"] in static["entryPoints"]
     # Ports: the label, the image's port, the entry point and what compose publishes agree.
-    assert int(service["loadbalancer.server.port"]) == Settings().port
+    assert int(service["loadbalancer.server.port"]) == Settings().server.port
     image_port = image_env(parse_dockerfile(DOCKERFILES["cpu"]))["VOICE_BRIDGE_PORT"]
     assert service["loadbalancer.server.port"] == image_port
     entry_port = int(static["entryPoints"][router["entrypoints"]]["address"].rsplit(":", 1)[1])
@@ -489,7 +489,7 @@ def test_replica_settings_from_compose_are_valid_bridge_settings() -> None:
     assert replica["deploy"]["replicas"] == 5
     env = replica["environment"]
     settings = Settings(**{k.removeprefix("VOICE_BRIDGE_").lower(): v for k, v in env.items()})
-    assert settings.max_sessions == 12 and settings.piper_threads == 1
+    assert settings.sessions.max_sessions == 12 and settings.piper.threads == 1
 
 
 # =============================================================================== env files
@@ -497,7 +497,7 @@ def test_bridge_env_example_holds_valid_bridge_settings_only() -> None:
     pairs = read_env_file(DOCKER / "bridge.env.example")
     fields = {name.lower(): value for name, value in ((n.removeprefix("VOICE_BRIDGE_"), v) for n, v in pairs)}
     assert all(n.startswith("VOICE_BRIDGE_") for n, _ in pairs)
-    assert set(fields) <= set(Settings.model_fields), set(fields) - set(Settings.model_fields)
+    assert set(fields) <= set(flat_fields(Settings)), set(fields) - set(flat_fields(Settings))
     Settings(**fields)  # values validate
     # The images fix these; an env file that set them would break the container's wiring.
     assert not {"host", "port", "models_dir"} & set(fields)

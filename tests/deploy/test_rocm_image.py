@@ -50,7 +50,7 @@ def test_rocm_image_uses_the_cuda_device_api_and_keeps_kernel_caches_on_the_volu
     settings = Settings(device=env["VOICE_BRIDGE_DEVICE"], tts=env["VOICE_BRIDGE_TTS"], models_dir=env["VOICE_BRIDGE_MODELS_DIR"])
     # MIOpen's compiled kernels survive a restart (and a read-only root file system).
     for name in ("MIOPEN_USER_DB_PATH", "MIOPEN_CUSTOM_CACHE_DIR"):
-        assert env[name].startswith(str(settings.models_dir) + "/"), name
+        assert env[name].startswith(str(settings.engines.models_dir) + "/"), name
     healthcheck = parse_dockerfile(ROCM).final.all("HEALTHCHECK")[-1].args
     start = int(re.search(r"--start-period=(\d+)s", healthcheck).group(1))  # type: ignore[union-attr]
     cuda_start = int(re.search(r"--start-period=(\d+)s", parse_dockerfile(DOCKERFILES["cuda"]).final.all("HEALTHCHECK")[-1].args).group(1))  # type: ignore[union-attr]

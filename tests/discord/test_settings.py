@@ -15,7 +15,7 @@ def test_server_settings_skip_the_discord_table(tmp_path: Path, monkeypatch: pyt
     config = tmp_path / "voice-bridge.toml"
     config.write_text('port = 9999\n[discord]\nbusy_policy = "interrupt"\n[discord.llm]\nmodel = "llama3.2"\n')
     monkeypatch.setenv("VOICE_BRIDGE_CONFIG", str(config))
-    assert Settings().port == 9999
+    assert Settings().server.port == 9999
     bot = DiscordSettings()
     assert bot.busy_policy == "interrupt" and bot.llm_model == "llama3.2"
 
@@ -26,4 +26,4 @@ def test_unknown_keys_in_the_discord_table_are_named(tmp_path: Path, monkeypatch
     monkeypatch.setenv("VOICE_BRIDGE_CONFIG", str(config))
     with pytest.raises(ValueError, match=r"\[discord\].*busy_polcy"):
         DiscordSettings()
-    assert Settings().port == 8765  # the server does not care
+    assert Settings().server.port == 8765  # the server does not care
