@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from benchmarks.normalize_bench import load_cases as load_corpus
 from bridge.normalize import Normalizer, NormalizerConfig, normalizer_for, segment_notes
 from bridge.segmenter import Segmenter, SegmenterConfig
-from tests.support.normalize_corpus import load_corpus
 from tests.test_segmenter import CORPUS as SEGMENTER_CORPUS
 from tests.test_segmenter import run as run_segmenter
 from tests.test_segmenter import wordpiece_tokens
