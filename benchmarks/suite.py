@@ -387,6 +387,8 @@ async def ramp_server(name: str, options: Options, replies: list[Reply], progres
                     ),
                     # Gap time per session (ms): how the gaps spread over the listeners.
                     "session_underrun_ms": [round(v, 1) for v in per_session],
+                    # Every stall: (session, corpus reply, audio position s, length ms).
+                    "stalls": [[u.session, u.reply, at, ms] for u in results for at, ms in u.stalls],
                 })
     except (ServerFailed, OSError, TimeoutError) as exc:
         progress.update(task, visible=False)
