@@ -196,11 +196,13 @@ def test_the_first_chunk_is_larger_while_other_work_competes(deterministic_piper
     assert [e - s for s, e in schedule.spans(600, busy=True)][:3] == [48, 96, 192]
     import bridge.workers as workers
 
-    if deterministic_piper._wide is None:  # noqa: SLF001
-        pytest.skip("one core: never busy")
-    workers._call.cores = 1  # noqa: SLF001 - as inside a worker with company
+    workers._call.cores = 1  # noqa: SLF001 - as inside a worker with company: one job waiting
+    workers._call.waiting = 1  # noqa: SLF001
     try:
         first = next(iter(deterministic_piper.stream(LONG, CancelToken())))
+        assert first.size == deterministic_piper.schedule.first_frames * 256
+        workers._call.waiting = workers.available_cores()  # noqa: SLF001 - a round of work waits
+        first = next(iter(deterministic_piper.stream(LONG, CancelToken())))
     finally:
-        del workers._call.cores  # noqa: SLF001
+        del workers._call.cores, workers._call.waiting  # noqa: SLF001
     assert first.size == deterministic_piper.schedule.busy_first_frames * 256

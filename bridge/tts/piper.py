@@ -40,7 +40,7 @@ import numpy as np
 
 from bridge.cancel import CancelToken
 from bridge.tts.base import TTSEngine, TTSError
-from bridge.workers import available_cores, cores_for_this_call
+from bridge.workers import available_cores, cores_for_this_call, jobs_waiting_for_this_call
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -88,9 +88,9 @@ class ChunkSchedule:
     #: 16 frames = 186 ms of audio; Piper's leading silence (15–65 ms) is trimmed downstream, so
     #: at least ~120 ms of sound must cover the time to decode the next chunk.
     first_frames: int = 16
-    #: The first chunk while other model work runs or waits: the listener's next chunk then
-    #: waits its turn behind others, so the first one must carry it further (48 frames = 0.56 s
-    #: costs ~1.5× the decode of 16 and gives 3× the audio).
+    #: The first chunk while a round of other model work (a job per core) waits: the listener's
+    #: next chunk then waits its turn behind them, so the first one must carry it further (48
+    #: frames = 0.56 s costs ~1.5× the decode of 16 and gives 3× the audio).
     busy_first_frames: int = 48
     max_frames: int = 192
     #: Each chunk twice the last: the next decode (chunk + 2 × context frames) stays far
@@ -444,7 +444,9 @@ class PiperEngine(TTSEngine):
         total = flowed.total
         ctx = self.schedule.context_frames
         hop = self._hop
-        for start, end in self.schedule.spans(total, lead, busy=cores_for_this_call() == 1 and available_cores() > 1):
+        # Busy: at least a round of other work (a job per core) waits behind this one.
+        busy = jobs_waiting_for_this_call() >= available_cores()
+        for start, end in self.schedule.spans(total, lead, busy=busy):
             if cancel.cancelled:
                 return
             lo, hi = max(0, start - ctx), min(total, end + ctx)
