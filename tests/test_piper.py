@@ -193,11 +193,14 @@ def test_flow_pieces_cover_what_the_decoder_needs_growing_without_slivers(total:
 
 def test_the_first_chunk_is_larger_while_other_work_competes(deterministic_piper: PiperEngine) -> None:
     schedule = ChunkSchedule(first_frames=16, busy_first_frames=48, max_frames=192, growth=2.0)
-    assert [e - s for s, e in schedule.spans(600, busy=True)][:3] == [48, 96, 192]
+    assert [e - s for s, e in schedule.spans(600, busy=1.0)][:3] == [48, 96, 192]
+    assert [e - s for s, e in schedule.spans(600, busy=0.5)][:3] == [32, 64, 128]
+    assert [e - s for s, e in schedule.spans(600, busy=3.0)][0] == 48  # more than a round: the same
+    assert [e - s for s, e in schedule.spans(600, busy=0.0)][0] == 16
     import bridge.workers as workers
 
     workers._call.cores = 1  # noqa: SLF001 - as inside a worker with company: one job waiting
-    workers._call.waiting = 1  # noqa: SLF001
+    workers._call.waiting = 0  # noqa: SLF001
     try:
         first = next(iter(deterministic_piper.stream(LONG, CancelToken())))
         assert first.size == deterministic_piper.schedule.first_frames * 256

@@ -90,7 +90,8 @@ class ChunkSchedule:
     first_frames: int = 16
     #: The first chunk while a round of other model work (a job per core) waits: the listener's
     #: next chunk then waits its turn behind them, so the first one must carry it further (48
-    #: frames = 0.56 s costs ~1.5× the decode of 16 and gives 3× the audio).
+    #: frames = 0.56 s costs ~1.5× the decode of 16 and gives 3× the audio). In between, the
+    #: size goes from ``first_frames`` to this in proportion to the work waiting.
     busy_first_frames: int = 48
     max_frames: int = 192
     #: Each chunk twice the last: the next decode (chunk + 2 × context frames) stays far
@@ -119,12 +120,13 @@ class ChunkSchedule:
         return done, end
 
     def spans(
-        self, total: int, lead: Callable[[], float] | None = None, *, busy: bool = False
+        self, total: int, lead: Callable[[], float] | None = None, *, busy: float = 0.0
     ) -> Iterator[tuple[int, int]]:
         """``(start, end)`` frames of each decoder call. ``lead``, asked before each chunk: the
         seconds of audio the listener still has (None: unknown, the growing schedule). ``busy``:
-        other model work competes for the cores (the first chunk is ``busy_first_frames``)."""
-        start, size = 0, self.busy_first_frames if busy else self.first_frames
+        the share of a round of work (a job per core) waiting behind this call, 0 to 1."""
+        busy = min(1.0, max(0.0, busy))
+        start, size = 0, round(self.first_frames + (self.busy_first_frames - self.first_frames) * busy)
         while start < total:
             if lead is not None and lead() >= self.relaxed_lead_seconds:
                 size = self.max_frames
@@ -444,8 +446,8 @@ class PiperEngine(TTSEngine):
         total = flowed.total
         ctx = self.schedule.context_frames
         hop = self._hop
-        # Busy: at least a round of other work (a job per core) waits behind this one.
-        busy = jobs_waiting_for_this_call() >= available_cores()
+        # How much of a round of other work (a job per core) waits behind this call.
+        busy = jobs_waiting_for_this_call() / available_cores()
         for start, end in self.schedule.spans(total, lead, busy=busy):
             if cancel.cancelled:
                 return
