@@ -23,6 +23,7 @@ import aiohttp
 import websockets
 
 from benchmarks.metrics import Trace, segments_from_messages
+from bridge.audio.formats import sample_count
 
 #: The repository this benchmark belongs to: servers run its code, not an installed copy.
 REPO = Path(__file__).resolve().parent.parent
@@ -163,7 +164,7 @@ class Session:
             async for message in ws:
                 now = time.perf_counter()
                 if isinstance(message, bytes):
-                    samples = len(message) // 4
+                    samples = sample_count(message, "f32le")
                     audio.append((now, samples))
                     messages.append((now, "audio", samples))
                     if keep_audio is not None:

@@ -21,6 +21,7 @@ import time
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from bridge.audio.formats import sample_count
 from bridge.audio.framing import Framer
 from bridge.audio.resample import resample
 from bridge.tts.piper import PiperEngine
@@ -114,7 +115,7 @@ async def handle(request: web.Request) -> web.WebSocketResponse:
             for frame in framer.push(audio) + framer.flush():
                 if utterance.first_audio is None:
                     utterance.first_audio = time.perf_counter()
-                utterance.samples += len(frame) // 4
+                utterance.samples += sample_count(frame, framer.fmt)
                 await ws.send_bytes(frame)
 
     task = asyncio.create_task(worker())

@@ -34,11 +34,13 @@ from benchmarks.client import bridge_server, free_port, running_server
 from benchmarks.discord_latency import write_results
 from benchmarks.suite import machine_info
 from benchmarks.tokens import load_corpus
+from bridge.audio.encode import SPEECH_FORMATS
+from bridge.audio.formats import PCM_FORMATS
 
 console = Console(stderr=True)
 
-FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"]
-WIRE = [("f32le", None), ("s16le", None), ("opus", "raw"), ("opus", "ogg")]
+FORMATS = list(SPEECH_FORMATS)
+WIRE: list[tuple[str, str | None]] = [(fmt, None) for fmt in PCM_FORMATS] + [("opus", framing) for framing in ("raw", "ogg")]
 
 
 def _median_ms(values: list[float]) -> float:

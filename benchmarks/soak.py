@@ -40,8 +40,9 @@ from aiohttp import web
 
 from benchmarks.stats import summary_ms
 from benchmarks.tokens import load_corpus
+from bridge.audio.formats import sample_count
 from bridge.cli import word_pieces
-from bridge.config import Settings
+from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines
 from bridge.logs import setup_logging
 from bridge.server import STATE, create_app
@@ -131,7 +132,7 @@ class Soak:
                     first = time.perf_counter() - started
                     self.report.ftts_s.append(first)
             elif json.loads(message).get("type") == "flushed":
-                return audio / 4 / 48000
+                return sample_count(audio, "f32le") / OUTPUT_SAMPLE_RATE
 
     async def normal(self, rng: random.Random) -> None:
         text = rng.choice(self.replies)

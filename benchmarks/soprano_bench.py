@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import torch  # noqa: E402
 
+from bridge import accelerator  # noqa: E402
 from bridge.cancel import CancelToken  # noqa: E402
 from bridge.tts.soprano import SopranoEngine  # noqa: E402
 from bridge.tts.soprano_scheduler import TOKEN_SAMPLES  # noqa: E402
@@ -210,13 +211,12 @@ def summarize(runs: list[RunResult]) -> dict:
 
 
 def resolve_device(name: str) -> str:
-    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``. Asking for ``cuda`` without
-    one is an error rather than a silent CPU run, whose figures would be mislabelled."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit(f"--device {name}: torch {torch.__version__} sees no CUDA GPU")
-    return name
+    """The bridge's device resolver; asking for ``cuda`` without a GPU ends the run (a silent
+    CPU run's figures would be mislabelled)."""
+    try:
+        return accelerator.resolve_device(torch, name)
+    except accelerator.NoGPUError as exc:
+        raise SystemExit(f"--device {name}: {exc}") from exc
 
 
 def device_environment(device: str) -> dict:

@@ -40,6 +40,7 @@ from benchmarks.ramp import Ramp
 from benchmarks.report import write_reports
 from benchmarks.stats import summary_ms
 from benchmarks.tokens import Reply, llm_tokens, load_corpus
+from bridge.audio.formats import decode_pcm
 
 RESULTS = Path(__file__).with_name("results")
 console = Console(stderr=True)
@@ -471,10 +472,7 @@ def score_wer(peers: dict[str, dict[str, Any]], replies: list[Reply], progress: 
     task = progress.add_task("WER (Whisper)", total=len(todo))
     for _, utterance, (data, rate, fmt) in todo:
         if data:
-            dtype = "<f4" if fmt == "f32le" else "<i2"
-            samples = np.frombuffer(data, dtype=dtype).astype(np.float32)
-            if fmt == "s16le":
-                samples /= 32768.0
+            samples = decode_pcm(data, fmt)
             utterance.wer_errors, utterance.wer_words = transcript_errors(model, replies[utterance.reply].text, samples, rate)
         progress.advance(task)
 

@@ -22,21 +22,17 @@ import json
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from bridge.audio.framing import decode_pcm
+from bridge.audio.formats import WireFormat, decode_pcm
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws/stream"
-PcmFormat = Literal["f32le", "s16le"]
-#: ``opus``: the server sends raw 20 ms Opus packets, decoded here (a quarter of s16le's bytes or
-#: less); each AudioChunk also carries its packet, to hand through (Discord) without decoding.
-WireFormat = Literal["f32le", "s16le", "opus"]
 
 
 class BridgeError(RuntimeError):
@@ -90,7 +86,9 @@ class BridgeClient:
     ) -> BridgeClient:
         """Connect, turn events on, apply the options and wait for the server's ``ready``.
 
-        ``decode=False`` with ``format="opus"``: chunks carry only their packet (empty samples).
+        ``format="opus"``: the server sends raw 20 ms Opus packets (a quarter of s16le's bytes or
+        less), decoded here; each chunk also carries its packet, to hand through (Discord) without
+        decoding. ``decode=False`` with ``format="opus"``: chunks carry only their packet (empty samples).
         """
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         try:

@@ -29,6 +29,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bridge.audio.formats import PcmFormat
+
 ENV_PREFIX = "VOICE_BRIDGE_"
 CONFIG_FILE_ENV = "VOICE_BRIDGE_CONFIG"
 DEFAULT_CONFIG_FILE = "voice-bridge.toml"
@@ -258,7 +260,7 @@ class Settings(BaseSettings):
 
     # --- audio --------------------------------------------------------------------------
     frame_ms: int = Field(20, ge=5, le=1000, description="Audio per binary WebSocket frame.")
-    output_format: Literal["f32le", "s16le"] = Field("f32le", description="Default PCM format.")
+    output_format: PcmFormat = Field("f32le", description="Default PCM format.")
     sentence_pause_ms: int = Field(250, ge=0, description="Silence kept after a sentence end.")
     clause_pause_ms: int = Field(120, ge=0, description="Silence kept after a pause mark.")
     word_pause_ms: int = Field(30, ge=0, description="Silence kept where a segment was cut between words.")

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.audio.framing import BYTES_PER_SAMPLE, PcmFormat
+from bridge.audio.formats import PcmFormat, sample_count
 from bridge.cancel import Cancelled
 from bridge.config import OUTPUT_SAMPLE_RATE
 from bridge.engines import is_out_of_memory
@@ -702,9 +702,8 @@ class UtteranceCore:
 
     def _emit_frames(self, frames: list[bytes], now: float) -> bool:
         """Hand out frames of the chain's format; False once the utterance limit stopped it."""
-        per_sample = BYTES_PER_SAMPLE[self.chain_format]
         for frame in frames:
-            samples = len(frame) // per_sample
+            samples = sample_count(frame, self.chain_format)
             if self._max_samples is not None and self.clock.samples + samples > self._max_samples:
                 self._stop_utterance(self._max_samples / OUTPUT_SAMPLE_RATE)
                 return False

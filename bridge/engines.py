@@ -32,12 +32,14 @@ def create_tts(settings: Settings) -> TTSEngine:
 
 def create_voice_converter(settings: Settings) -> VoiceConverter | None:
     """The RVC stage, when voices are installed and the RVC extra is available; else None."""
-    voices_dir = settings.rvc_voices_dir or settings.models_dir / "voices"
+    from bridge.vc.stage_settings import voices_dir as voices_dir_of
+
+    voices_dir = voices_dir_of(settings)
     has_voices = voices_dir.is_dir() and any(p.is_dir() for p in voices_dir.iterdir())
     if not has_voices and settings.default_voice is None:
         return None
     try:
-        from bridge.vc.rvc import RVCConverter  # type: ignore[import-not-found,unused-ignore]
+        from bridge.vc.converter import RVCConverter  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         log.warning("voices are installed but the RVC stage is unavailable: %s", exc)
         return None

@@ -31,7 +31,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bridge.audio.encode import SPEECH_SPECS, Encoder, speech_encoder
-from bridge.audio.framing import decode_pcm
+from bridge.audio.formats import decode_pcm
 from bridge.batches import output_batches
 from bridge.logs import current_session
 from bridge.pipeline import AudioOut, ErrorOut, FlushedOut, SessionOptions, SessionPipeline

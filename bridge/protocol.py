@@ -24,11 +24,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
+from bridge.audio.formats import OpusFraming, WireFormat
+
 PITCH_SHIFT_LIMIT = 24.0
 
-PcmFormatName = Literal["f32le", "s16le"]
-#: What binary frames hold: PCM, or Opus (bridge/wire.py).
-WireFormatName = Literal["f32le", "s16le", "opus"]
 
 
 #: Longest error message sent back (messages quote bits of the input).
@@ -109,9 +108,9 @@ class ConfigMessage(_Message):
     events: StrictBool | None = None
     voice: Annotated[UnicodeText, Field(max_length=200)] | None = None
     pitch_shift: PitchShift = None
-    format: WireFormatName | None = None
+    format: WireFormat | None = None
     #: With ``format: "opus"``: ``ogg`` (Ogg Opus pages) or ``raw`` (one 20 ms packet per frame).
-    opus_framing: Literal["ogg", "raw"] | None = None
+    opus_framing: OpusFraming | None = None
 
 
 ClientMessage = TokenMessage | FlushMessage | CancelMessage | ConfigMessage

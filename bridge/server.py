@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bridge import __version__, openai_speech
 from bridge.accelerator import accelerators_in_use
-from bridge.audio.framing import decode_pcm
+from bridge.audio.formats import decode_pcm, is_pcm_format
 from bridge.audio.wav import wav_bytes
 from bridge.auth import Access, access_middleware, redact_access_log, warn_if_exposed
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
@@ -119,7 +119,7 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
     options = SessionOptions(
         events=_flag(request.query.get("events")),
         voice=settings.default_voice,
-        format=fmt if fmt in ("f32le", "s16le") else settings.output_format,
+        format=fmt if is_pcm_format(fmt) else settings.output_format,
     )
     session_id = f"s{next(state.session_ids)}"
     context = current_session.set(session_id)  # the session's tasks inherit it: their log lines say so

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bridge import __version__
+from bridge.audio.formats import OpusFraming, WireFormat, is_pcm_format
 from bridge.capacity import CapacityReport, compute_key
 from bridge.config import OUTPUT_SAMPLE_RATE, Settings
 from bridge.engines import Engines
@@ -65,7 +66,7 @@ from bridge.protocol import (
     ready_event,
     segment_event,
 )
-from bridge.wire import OpusFraming, WireEncoder, WireFormat
+from bridge.wire import WireEncoder
 
 #: Session lines log under the server's name, as they did before the session had its own module.
 log = logging.getLogger("bridge.server")
@@ -267,7 +268,7 @@ class Session:
         current_fmt, current_framing = self._wire_next or (self.wire_format, self.opus_framing)
         fmt = fmt or current_fmt
         self._wire_next = (fmt, framing or current_framing)
-        self.options.format = "f32le" if fmt == "opus" else fmt  # Opus is encoded from full precision
+        self.options.format = fmt if is_pcm_format(fmt) else "f32le"  # Opus is encoded from full precision
         if not self.active:
             self._apply_format()
 

@@ -1,4 +1,5 @@
-"""What a WebSocket session's binary frames hold: PCM as the pipeline makes it, or Opus.
+"""What a WebSocket session's binary frames hold: PCM as the pipeline makes it, or Opus
+(the format names and PCM layouts: :mod:`bridge.audio.formats`).
 
 ``format`` in the config message (or ``?format=`` in the URL) is ``f32le``, ``s16le`` or
 ``opus``; with ``opus``, ``opus_framing`` is ``ogg`` (default: one Ogg Opus stream for the
@@ -14,22 +15,15 @@ with silence to 20 ms when its ``flushed`` passes.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
 from bridge.audio.encode import OggOpusStream, OpusPacketEncoder
-from bridge.audio.framing import decode_pcm
-
-WireFormat = Literal["f32le", "s16le", "opus"]
-OpusFraming = Literal["ogg", "raw"]
-WIRE_FORMATS: tuple[str, ...] = ("f32le", "s16le", "opus")
-OPUS_FRAMINGS: tuple[str, ...] = ("ogg", "raw")
+from bridge.audio.formats import OpusFraming, decode_pcm, format_of_frame
 
 
 def pcm_of(data: bytes, samples: int) -> np.ndarray:
     """An ``AudioOut``'s frame as float32, whichever PCM format the pipeline made it in."""
-    return decode_pcm(data, "f32le" if samples and len(data) == 4 * samples else "s16le")
+    return decode_pcm(data, format_of_frame(data, samples))
 
 
 class WireEncoder:

@@ -10,7 +10,7 @@ from bridge.audio.resample import resample
 from bridge.cli import word_pieces
 from bridge.client import BridgeClient
 from bridge.pipeline import AudioOut, FlushedOut, SessionOptions, SessionPipeline
-from bridge.audio.framing import decode_pcm
+from bridge.audio.formats import decode_pcm
 from tests.audio_checks import find_clicks, word_errors
 from tests.conftest import transcribe
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from bridge.audio.framing import decode_pcm
+from bridge.audio.formats import decode_pcm
 from bridge.cli import word_pieces
 from bridge.engines import Engines
 from bridge.pipeline import (

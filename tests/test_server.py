@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import websockets
 
-from bridge.audio.framing import decode_pcm
+from bridge.audio.formats import decode_pcm
 from bridge.audio.wav import read_wav
 from bridge.cli import word_pieces
 from bridge.server import STATE

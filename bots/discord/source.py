@@ -38,20 +38,20 @@ from typing import Any
 import discord
 import numpy as np
 
+from bridge.audio.formats import BYTES_PER_SAMPLE, to_s16
+
 SAMPLE_RATE = 48_000
 CHANNELS = 2
 FRAME_SAMPLES = 960  # 20 ms
-BYTES_PER_SECOND = SAMPLE_RATE * CHANNELS * 2
-FRAME_BYTES = FRAME_SAMPLES * CHANNELS * 2  # 3 840
+#: Discord's PCM: 16-bit little-endian, interleaved stereo.
+BYTES_PER_SECOND = SAMPLE_RATE * CHANNELS * BYTES_PER_SAMPLE["s16le"]
+FRAME_BYTES = FRAME_SAMPLES * CHANNELS * BYTES_PER_SAMPLE["s16le"]  # 3 840
 SILENCE = bytes(FRAME_BYTES)
 
 
 def to_discord_pcm(samples: np.ndarray) -> bytes:
     """48 kHz float32 mono → 16-bit LE interleaved stereo, clipped to [-1, 1] (NaN → 0)."""
-    mono = np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
-    np.clip(mono, -1.0, 1.0, out=mono)
-    s16 = np.rint(mono * 32767.0).astype("<i2")
-    return np.repeat(s16, CHANNELS).tobytes()
+    return np.repeat(to_s16(samples), CHANNELS).tobytes()
 
 
 @dataclass

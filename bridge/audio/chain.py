@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from bridge.audio.framing import Framer, PcmFormat
+from bridge.audio.formats import PcmFormat
+from bridge.audio.framing import Framer
 from bridge.audio.pauses import PauseConfig, PauseShaper
 from bridge.audio.resample import StreamResampler
 from bridge.config import OUTPUT_SAMPLE_RATE

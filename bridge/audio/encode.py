@@ -29,7 +29,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from bridge.audio.framing import encode_pcm
+from bridge.audio.formats import encode_pcm
 from bridge.audio.resample import StreamResampler
 from bridge.config import OUTPUT_SAMPLE_RATE
 

@@ -1,4 +1,5 @@
-"""PCM framing: float32 audio → fixed-duration binary frames in the session's wire format.
+"""PCM framing: float32 audio → fixed-duration binary frames in the session's wire format
+(the formats themselves: :mod:`bridge.audio.formats`).
 
 Pure and stateful per utterance: samples that do not fill a frame wait for the next push; the
 last, shorter frame goes out at :meth:`Framer.flush`.
@@ -6,33 +7,9 @@ last, shorter frame goes out at :meth:`Framer.flush`.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
-PcmFormat = Literal["f32le", "s16le"]
-
-BYTES_PER_SAMPLE: dict[str, int] = {"f32le": 4, "s16le": 2}
-
-
-def encode_pcm(audio: np.ndarray, fmt: PcmFormat) -> bytes:
-    """Mono float32 in [-1, 1] → little-endian bytes. Clips; NaN becomes silence."""
-    audio = np.nan_to_num(np.asarray(audio, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
-    audio = np.clip(audio, -1.0, 1.0)
-    if fmt == "f32le":
-        return audio.astype("<f4", copy=False).tobytes()
-    if fmt == "s16le":
-        return np.round(audio * 32767.0).astype("<i2").tobytes()
-    raise ValueError(f"unknown PCM format {fmt!r}")
-
-
-def decode_pcm(data: bytes, fmt: PcmFormat) -> np.ndarray:
-    """Little-endian bytes → mono float32 (copying, so unaligned buffers are fine)."""
-    if fmt == "f32le":
-        return np.frombuffer(data, dtype="<f4").astype(np.float32)
-    if fmt == "s16le":
-        return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32767.0
-    raise ValueError(f"unknown PCM format {fmt!r}")
+from bridge.audio.formats import PcmFormat, encode_pcm, is_pcm_format
 
 
 class Framer:
@@ -41,7 +18,7 @@ class Framer:
     def __init__(self, frame_samples: int, fmt: PcmFormat = "f32le") -> None:
         if frame_samples <= 0:
             raise ValueError("frame_samples must be positive")
-        if fmt not in BYTES_PER_SAMPLE:
+        if not is_pcm_format(fmt):
             raise ValueError(f"unknown PCM format {fmt!r}")
         self.frame_samples = frame_samples
         self.fmt: PcmFormat = fmt

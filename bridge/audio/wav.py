@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.audio.framing import encode_pcm
+from bridge.audio.formats import encode_pcm
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:

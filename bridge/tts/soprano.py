@@ -233,14 +233,6 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 class SopranoEngine(TTSEngine):
     """Soprano 1.1 through a batched streaming scheduler. Thread-safe ``stream``."""
 
@@ -328,10 +320,10 @@ class SopranoEngine(TTSEngine):
         from soprano.vocos.decoder import SopranoDecoder
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from bridge.accelerator import auto_lm_dtype, resolve_device
         from bridge.tts.soprano_scheduler import BatchScheduler, SamplingConfig
-        from bridge.accelerator import auto_lm_dtype
 
-        device = resolve_device(self.device_setting)
+        device = resolve_device(torch, self.device_setting)
         if self.threads > 0:
             torch.set_num_threads(self.threads)
         dtype_name = self.dtype_setting

@@ -1,4 +1,13 @@
-"""Voice conversion (RVC): contracts in :mod:`bridge.vc.base`, the converter in :mod:`bridge.vc.rvc`."""
+"""Voice conversion (RVC): contracts in :mod:`bridge.vc.base`, the stage in :mod:`bridge.vc.converter`.
+
+One concern per module: settings (:mod:`~bridge.vc.stage_settings`), parameters and block
+geometry (:mod:`~bridge.vc.layout`), device and precision (:mod:`~bridge.vc.device`), models
+shared per device (:mod:`~bridge.vc.device_models`), voice files (:mod:`~bridge.vc.checkpoint`),
+the synthesizer (:mod:`~bridge.vc.synthesizer` with its prior, flow and decoder), content
+features, pitch and retrieval, the voice's chain (:mod:`~bridge.vc.voice`), streaming
+(:mod:`~bridge.vc.stream`, :mod:`~bridge.vc.pacing`), signal helpers (:mod:`~bridge.vc.signal`),
+the voice cache (:mod:`~bridge.vc.cache`). :mod:`bridge.vc.rvc` gathers the public names.
+"""
 
 import os
 

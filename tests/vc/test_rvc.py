@@ -438,11 +438,11 @@ def test_warm_runs_each_block_size_the_streams_use(tmp_path: Path, models: Devic
     converted = record_blocks(monkeypatch)
     for mode, sizes in (("all", [20, 30, 40, 60, 80, 100]), ("edges", [30, 100])):
         converted.clear()
-        conv.settings.rvc_warm_block_sizes = mode
+        conv.stage = replace(conv.stage, warm_block_sizes=mode)
         conv.warm("alice")
         assert converted == sizes, mode
     # auto: every size where kernels are set up per input shape (bf16 on a CPU), else the edges.
-    conv.settings.rvc_warm_block_sizes = "auto"
+    conv.stage = replace(conv.stage, warm_block_sizes="auto")
     monkeypatch.setattr(conv.models, "autocast", torch.bfloat16)
     assert conv.warm_sizes() == conv.layout.sizes
     monkeypatch.setattr(conv.models, "autocast", None)
@@ -501,7 +501,7 @@ def test_noise_tape_is_a_function_of_position() -> None:
 
 
 def test_auto_precision(monkeypatch) -> None:
-    from bridge.vc import rvc
+    from bridge.vc import device as rvc
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(rvc, "cpu_has_native_bf16", lambda: True)

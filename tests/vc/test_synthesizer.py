@@ -7,12 +7,11 @@ import math
 import pytest
 import torch
 
+from bridge.vc.synth_decoder import SineGen
+from bridge.vc.synth_prior import _band_to_full, _full_to_band
 from bridge.vc.synthesizer import (
     FLOW_CONTEXT,
     SYNTHESIZERS,
-    SineGen,
-    _band_to_full,
-    _full_to_band,
     fold_weight_norm,
     has_weight_norm,
 )
