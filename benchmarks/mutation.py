@@ -142,7 +142,7 @@ def run_module(
     shutil.rmtree(scratch / "mutants", ignore_errors=True)
     if reuse is not None:  # a finished run's mutants/ (its results, read again; nothing runs)
         shutil.copytree(reuse, scratch / "mutants")
-    # tests/property_budget.py: fewer, derandomized hypothesis examples per mutant.
+    # tests/support/property_budget.py: fewer, derandomized hypothesis examples per mutant.
     env = {**os.environ, "PYTHONPATH": str(scratch), "VOICE_BRIDGE_PROPERTY_EXAMPLES": str(property_examples)}
     started = time.monotonic()
     output = ""
@@ -270,7 +270,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"{payload['machine']}; each module against its own unit tests only (benchmarks/mutation.toml). "
         f"Score = killed / (killed + survived), equivalent mutants left out; target ≥ {target:.0f} %. "
         f"Property tests draw {payload.get('property_examples', '?')} derandomized examples per mutant "
-        "(tests/property_budget.py).",
+        "(tests/support/property_budget.py).",
         "",
         "| module | tests | mutants | killed | survived | equivalent | not run | score | time |",
         "|---|---|---|---|---|---|---|---|---|",

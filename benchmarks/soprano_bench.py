@@ -42,7 +42,6 @@ from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 import torch  # noqa: E402
 
@@ -364,7 +363,7 @@ def main() -> None:
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     if not (args.model_dir / "decoder.pth").is_file():
-        from soprano_model import build_model_dir
+        from tests.support.soprano_model import build_model_dir
 
         print(f"building a full-size random model in {args.model_dir}", file=sys.stderr)
         build_model_dir(args.model_dir, "random", size="full", seed=0)

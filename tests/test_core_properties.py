@@ -25,7 +25,7 @@ from bridge.core import (
 )
 from bridge.tts.base import TTSError
 from bridge.vc.base import VoiceError
-from tests.property_budget import examples
+from tests.support.property_budget import examples
 
 FRAME = 960
 LIMIT_SECONDS = 0.2  # 10 frames: random utterances reach it

@@ -15,8 +15,8 @@ import pytest
 
 from bridge.cancel import CancelToken
 from bridge.tts.base import TTSEngine
-from tests.audio_decode import decode_audio
-from tests.engines_util import WrappedEngine
+from tests.support.audio_decode import decode_audio
+from tests.support.engines_util import WrappedEngine
 
 TEXT = "Good morning to you all. This is the second sentence of the reply."
 CONTAINER = {"wav": "wav", "mp3": "mp3", "aac": "aac", "flac": "flac", "opus": "ogg"}

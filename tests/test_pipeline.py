@@ -1,6 +1,6 @@
 """One session's pipeline runner without a socket: order, flush, cancel, backpressure, timers.
 
-Most tests use a fake engine (tests/fake_engines.py): what the runner does is move data between
+Most tests use a fake engine (tests/support/fake_engines.py): what the runner does is move data between
 the core (tested alone in tests/test_core.py), the model workers and the output queue, and that
 needs no model. Two tests keep the real embedded voice end to end.
 """
@@ -27,8 +27,8 @@ from bridge.pipeline import (
     SessionOptions,
     SessionPipeline,
 )
-from tests.engines_util import WrappedEngine, wait_until
-from tests.fake_engines import FakeEngine, FakeVoices, fake_engines
+from tests.support.engines_util import WrappedEngine, wait_until
+from tests.support.fake_engines import FakeEngine, FakeVoices, fake_engines
 
 REPLY = (
     "Sure! The museum opens at 9:30 a.m. on weekdays, and tickets cost $12.50 for adults. "

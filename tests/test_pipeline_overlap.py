@@ -19,7 +19,7 @@ from typing import Any
 import websockets
 
 from bridge.pipeline import AudioOut, FlushedOut, OutputItem, SegmentOut, SessionOptions, SessionPipeline
-from tests.engines_util import WrappedEngine, wait_until
+from tests.support.engines_util import WrappedEngine, wait_until
 
 #: Several segments (the first, cut early by the fast path, is "Good morning,"), each less
 #: than the output queue's 4 s of speech, so segment 1's frames fit in the queue unread.

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bridge.segmenter import Boundary, Segment, Segmenter, SegmenterConfig
 from bridge.textfilter import SpeechTextFilter
-from tests.property_budget import examples
+from tests.support.property_budget import examples
 
 S, P, PA, W, F = Boundary.SENTENCE, Boundary.PARAGRAPH, Boundary.PAUSE, Boundary.WORD, Boundary.FLUSH
 

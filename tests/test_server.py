@@ -18,7 +18,7 @@ from bridge.cli import word_pieces
 from bridge.server import STATE
 from bridge.session import Session
 from bridge.vc.base import VoiceConverter, VoiceError, VoiceStream
-from tests.engines_util import ToneEngine, wait_until
+from tests.support.engines_util import ToneEngine, wait_until
 
 REPLY = "Sure! Your table for two is booked at 7:45 tonight. Dr. Patel will meet you at the door."
 LONG_REPLY = " ".join(

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.textfilter import SpeechTextFilter, strip_emoji
-from tests.property_budget import examples
+from tests.support.property_budget import examples
 
 
 def whole(text: str, **kw) -> str:

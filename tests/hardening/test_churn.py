@@ -19,7 +19,7 @@ import pytest
 import websockets
 
 from bridge.server import STATE
-from tests.engines_util import ToneEngine, WrappedEngine, wait_until
+from tests.support.engines_util import ToneEngine, WrappedEngine, wait_until
 from tests.test_server import LONG_REPLY
 
 CYCLES = 200

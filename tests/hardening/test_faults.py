@@ -13,7 +13,7 @@ import websockets
 from bridge.engines import free_accelerator_memory, is_out_of_memory
 from bridge.pipeline import ErrorOut, SessionOptions, SessionPipeline
 from bridge.server import STATE
-from tests.engines_util import RaisingEngine
+from tests.support.engines_util import RaisingEngine
 from tests.test_pipeline import audio_of, collect_until_flushed
 from tests.test_server import read_utterance, recv_json
 

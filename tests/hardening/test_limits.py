@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from bridge.server import STATE
-from tests.engines_util import ToneEngine, wait_until
+from tests.support.engines_util import ToneEngine, wait_until
 from tests.test_server import read_utterance, recv_json
 
 

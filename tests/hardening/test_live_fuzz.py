@@ -12,7 +12,7 @@ import websockets
 from bridge.protocol import ConfigMessage, ProtocolError, parse_client_message
 from bridge.server import STATE
 from bridge.session import MAX_PENDING_ERRORS
-from tests.engines_util import wait_until
+from tests.support.engines_util import wait_until
 from tests.hardening.test_protocol_fuzz import SEEDS, mutate
 
 FRAMES_PER_CONNECTION = 1000

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bridge.cancel import CancelToken
 from bridge.logs import JsonFormatter, SessionFilter
 from bridge.server import STATE
-from tests.engines_util import RaisingEngine, wait_until
+from tests.support.engines_util import RaisingEngine, wait_until
 from tests.test_server import read_utterance, recv_json
 
 

@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 from bridge.server import STATE
-from tests.engines_util import ToneEngine, wait_until
+from tests.support.engines_util import ToneEngine, wait_until
 from tests.test_server import LONG_REPLY, REPLY, read_utterance, recv_json
 
 #: Figures for the report (printed with -s; the soak benchmark prints its own).

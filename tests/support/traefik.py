@@ -1,6 +1,6 @@
 """Traefik, the compose ``scale`` profile's balancer, run for real on loopback in front of bridges.
 
-Shared by the tests that need a balancer (tests/test_docker.py, tests/test_capacity_lb.py): the
+Shared by the tests that need a balancer (tests/deploy/test_docker.py, tests/deploy/test_capacity_lb.py): the
 replicas' Docker labels translated into Traefik's file provider, the static file used as it is
 checked in but for loopback addresses, and the real binary (``make docker-tools`` installs it
 into the venv; tests skip with the reason without it).
