@@ -43,6 +43,7 @@ from bridge.scheduler import DeadlinePolicy
 from bridge.segmenter import Boundary, Segment, Segmenter, SegmenterConfig
 from bridge.tts.base import TTSError
 from bridge.vc.base import VoiceError
+from bridge.words import SegmentWords, TimedSpan, WordTime
 
 
 # ----------------------------------------------------------------------------- output items
@@ -76,17 +77,31 @@ class SegmentOut:
 
 
 @dataclass(frozen=True, slots=True)
+class WordsOut:
+    """The times of words of segment ``segment`` (sent before the audio they describe):
+    seconds from the first sample of the utterance's audio (:mod:`bridge.words`)."""
+
+    segment: int
+    words: tuple[WordTime, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FlushedOut:
-    """Everything up to a flush has been handed out; ``stats`` are the utterance's timings."""
+    """Everything up to a flush has been handed out; ``stats`` are the utterance's timings.
+    ``cut``: the utterance limit stopped it early."""
 
     segments: int
     audio_seconds: float
     stats: dict[str, float] = field(default_factory=dict)
+    cut: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class CancelledOut:
-    pass
+    """A cancel dropped the rest of the utterance. ``played_seconds``: the client's playback
+    position it sent with the cancel (None: it sent none)."""
+
+    played_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +110,7 @@ class ErrorOut:
     kind: str = "error"
 
 
-OutputItem = AudioOut | SegmentOut | FlushedOut | CancelledOut | ErrorOut
+OutputItem = AudioOut | SegmentOut | WordsOut | FlushedOut | CancelledOut | ErrorOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +132,14 @@ class SessionOptions:
     format: PcmFormat = "f32le"
     #: Speaking rate for engines that take one (``TTSEngine.supports_speed``); 1.0: the voice's own.
     speed: float = 1.0
+    #: Word timing events (``words``); the core also times words while ``events`` is on, for
+    #: what was heard at a cancel.
+    words: bool = False
+
+    @property
+    def times_words(self) -> bool:
+        """Whether segments' words are timed (:class:`WordsOut`)."""
+        return self.words or self.events
 
 
 @dataclass
@@ -180,6 +203,8 @@ class SegmentStart:
     pitch_shift: float | None
     speed: float = 1.0
     listener: ListenerClock | None = None
+    #: Time the segment's words (``ChainResult.words``).
+    words: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +291,10 @@ class ChainResult:
     #: ConvertHeld only: the voice stage had nothing ready, so nothing was converted. (A block
     #: that was converted may still give no frame: the framer keeps what fills no whole frame.)
     idle: bool = False
+    #: StepSegment with ``words``: spoken words placed in the chain's output by this step,
+    #: from the engine's alignment, and by the estimate rule (``bridge.words``).
+    words: tuple[TimedSpan, ...] = ()
+    estimated_words: tuple[TimedSpan, ...] = ()
 
 
 # ----------------------------------------------------------------------------- notices
@@ -363,6 +392,7 @@ class _Speaking:
     first: bool = True  # no audio of it yet
     text: str = ""  # what the engine speaks (normalized), set when it starts
     slot: EngineSlot = field(default_factory=EngineSlot)
+    words: SegmentWords | None = None  # its words' times, when they are wanted
 
 
 class UtteranceCore:
@@ -401,6 +431,8 @@ class UtteranceCore:
         self._held_stalled = False  # held speech was due but gave nothing: wait for new input
         self._held_fell_due = False  # the ConvertHeld in flight was asked for by its due time
         self._free_memory = False
+        self._chain_base = 0.0  # where the open chain's output starts in the utterance (seconds)
+        self._cut = False  # the utterance limit stopped the utterance
         #: The command the runner is executing: (its id, its generation). Not the command
         #: itself: a cancelled utterance's engine stream must not live on through it.
         self._in_flight: tuple[int, int] | None = None
@@ -494,12 +526,13 @@ class UtteranceCore:
         self.idle_flush_at = None
         self._enqueue(self.segmenter.flush(), now)
 
-    def cancel(self, now: float) -> None:
+    def cancel(self, now: float, played_seconds: float | None = None) -> None:
         """Drop the buffered text, the queued work and every output item not yet handed out;
-        a fresh utterance follows. A command in flight comes back stale and is dropped."""
+        a fresh utterance follows. A command in flight comes back stale and is dropped.
+        ``played_seconds``: the client's playback position, passed on in the ``CancelledOut``."""
         self._reset_utterance()
         self._notices += [StopEngine(), UtteranceCancelled()]
-        self._emit(CancelledOut())
+        self._emit(CancelledOut(played_seconds))
 
     def close(self) -> None:
         """The session ended: nothing more is asked for or handed out."""
@@ -513,6 +546,7 @@ class UtteranceCore:
         self._work.clear()
         self._queued_chars = 0
         self.over = False
+        self._cut = False
         self.chain = None  # a fresh utterance: no voice context or resampler tail carried over
         self.held_due_at = None
         self._speaking = None
@@ -557,6 +591,7 @@ class UtteranceCore:
             return  # a cancel came meanwhile: whatever it made is dropped
         if isinstance(command, OpenChain):
             self.chain = result
+            self._chain_base = self.clock.samples / OUTPUT_SAMPLE_RATE
             self.chain_voice = command.voice
             self.chain_format = command.format
             self._open_bare = False
@@ -654,7 +689,15 @@ class UtteranceCore:
                     if self.options.events:
                         notes = segment_notes(normalized) if normalized is not None else {}
                         self._emit(SegmentOut(work.id, text, work.token, notes))
-                    start = SegmentStart(work.segment.boundary, work.pitch_shift, self.options.speed, self.listener)
+                    if self.options.times_words:
+                        speaking.words = SegmentWords(normalized or NormalizedText(text, text), offset=self._chain_base)
+                    start = SegmentStart(
+                        work.segment.boundary,
+                        work.pitch_shift,
+                        self.options.speed,
+                        self.listener,
+                        words=speaking.words is not None,
+                    )
                 return StepSegment(
                     generation,
                     self._due(now, cut_at=work.cut_at, segment_start=speaking.first),
@@ -692,6 +735,13 @@ class UtteranceCore:
         if speaking is None:  # cannot happen: a step is only asked for while speaking
             return
         self.clock.add(result.timing)
+        words = speaking.words
+        if words is not None:
+            timed = words.add(result.words) + words.add(result.estimated_words, estimated=True)
+            if result.done:
+                timed += words.finish()
+            if timed:
+                self._emit(WordsOut(speaking.work.id, tuple(timed)))
         if speaking.first and result.frames:
             speaking.first = False
             latency = now - speaking.work.cut_at
@@ -718,6 +768,7 @@ class UtteranceCore:
     def _stop_utterance(self, limit: float) -> None:
         """``max_utterance_seconds`` (``limit``) reached: stop the engine, drop the rest up to the flush."""
         self.over = True
+        self._cut = True
         self.held_due_at = None
         self._speaking = None
         self._converting_held = False
@@ -736,10 +787,16 @@ class UtteranceCore:
     def _flushed(self) -> None:
         seconds = self.clock.samples / OUTPUT_SAMPLE_RATE
         self._emit(
-            FlushedOut(segments=self._segments_in_utterance, audio_seconds=round(seconds, 3), stats=self.clock.stats())
+            FlushedOut(
+                segments=self._segments_in_utterance,
+                audio_seconds=round(seconds, 3),
+                stats=self.clock.stats(),
+                cut=self._cut,
+            )
         )
         self._segments_in_utterance = 0
         self.over = False
+        self._cut = False
         self.chain = None
         self.held_due_at = None
         self._converting_held = self._held_stalled = False

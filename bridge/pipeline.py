@@ -72,6 +72,7 @@ from bridge.core import (
     UtteranceCancelled,
     UtteranceClock,
     UtteranceCore,
+    WordsOut,
 )
 from bridge.engines import Engines
 from bridge.listener import ListenerClock
@@ -79,7 +80,8 @@ from bridge.logs import SessionLog
 from bridge.normalize import session_normalizer
 from bridge.scheduler import DeadlinePolicy
 from bridge.segmenter import SegmenterConfig
-from bridge.tts.base import TTSEngine
+from bridge.tts.base import SpokenWord, TTSEngine
+from bridge.words import TimedSpan, estimate_spoken_words
 from bridge.workers import cores_for_this_call
 
 __all__ = [
@@ -95,6 +97,7 @@ __all__ = [
     "SessionPipeline",
     "StepTiming",
     "UtteranceClock",
+    "WordsOut",
 ]
 
 log = logging.getLogger(__name__)
@@ -302,9 +305,10 @@ class SessionPipeline:
         self._arm_idle_flush()
         self._wake.set()
 
-    async def cancel(self) -> None:
-        """Drop buffered text and all audio not yet handed out; stop the model work now."""
-        self.core.cancel(time.perf_counter())
+    async def cancel(self, played_seconds: float | None = None) -> None:
+        """Drop buffered text and all audio not yet handed out; stop the model work now.
+        ``played_seconds``: the client's playback position, passed on in the ``CancelledOut``."""
+        self.core.cancel(time.perf_counter(), played_seconds)
         self._arm_idle_flush()
         self._handle_notices()
         dropped = await self.output.clear()
@@ -496,10 +500,48 @@ class SessionPipeline:
 # ----------------------------------------------------------------------------- worker threads
 @dataclass
 class _SegmentSteps:
-    """One segment's engine stream, and whether it has ended (its trailing pause pushed)."""
+    """One segment's engine stream, and whether it has ended (its trailing pause pushed).
+
+    With word timings: ``words`` is where the engine appends its timed words (engine samples)
+    and ``placed`` how many of them are already placed in the chain's output."""
 
     chunks: Iterator[np.ndarray]
     ended: bool = False
+    text: str = ""
+    words: list[SpokenWord] | None = None
+    placed: int = 0
+    placed_end: float | None = None  # where the last placed word ends
+    estimated: bool = False  # the words the engine did not time were estimated
+
+
+def _place_words(run: _SegmentSteps, chain: AudioChain) -> list[TimedSpan]:
+    """Worker thread: the engine's timed words placed in the chain's output, once pause
+    shaping knows the segment's shift (before any of its audio goes out)."""
+    placed: list[TimedSpan] = []
+    if run.words is None:
+        return placed
+    while run.placed < len(run.words):
+        word = run.words[run.placed]
+        start, end = chain.stream_seconds(word.start), chain.stream_seconds(word.end)
+        if start is None or end is None:
+            break
+        placed.append(TimedSpan(word.start_char, word.end_char, start, end))
+        run.placed += 1
+        run.placed_end = end
+    return placed
+
+
+def _estimate_rest(run: _SegmentSteps, chain: AudioChain) -> list[TimedSpan]:
+    """Worker thread, once the segment has ended: the words the engine did not time (all of
+    them for an engine without alignments), estimated over its measured sound (``bridge.words``)."""
+    if run.words is None or not run.ended or run.estimated:
+        return []
+    run.estimated = True
+    sound = chain.segment_sound
+    if sound is None:
+        return []
+    begin = sound[0] if run.placed_end is None else min(max(sound[0], run.placed_end), sound[1])
+    return estimate_spoken_words(run.text, begin, sound[1], after=run.placed)
 
 
 def step_cpu_clock() -> Callable[[], float]:
@@ -530,11 +572,15 @@ def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> Chain
         if engine.paces_chunks and start.listener is not None:
             listener = start.listener
             options["lead"] = lambda: listener.buffered(time.perf_counter())
-        command.slot.stream = _SegmentSteps(iter(engine.stream(command.text, cancel, **options)))
+        words: list[SpokenWord] | None = [] if start.words else None
+        if words is not None and engine.reports_words:
+            options["words"] = words
+        command.slot.stream = _SegmentSteps(iter(engine.stream(command.text, cancel, **options)), text=command.text, words=words)
     run: _SegmentSteps = command.slot.stream
     voice_before, resample_before, samples_before = chain.voice_seconds, chain.resample_seconds, chain.samples_out
     chunk = None
     tts = 0.0
+    placed: list[TimedSpan] = []
     if chain.voice_ready():
         frames = chain.convert_pending()
     elif run.ended:
@@ -548,9 +594,12 @@ def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> Chain
         tts = time.perf_counter() - started
         if chunk is None:
             run.ended = True
+            placed = _place_words(run, chain)  # before the segment's end resets pause shaping
             frames = chain.end_segment()
         else:
             frames = chain.push(chunk)
+            placed = _place_words(run, chain)
+    estimated = _estimate_rest(run, chain)
     timing = StepTiming(
         tts_seconds=tts,
         tts_audio_seconds=0.0 if chunk is None else chunk.size / engine.sample_rate,
@@ -558,7 +607,14 @@ def _step(command: StepSegment, engine: TTSEngine, cancel: CancelToken) -> Chain
         resample_seconds=chain.resample_seconds - resample_before,
         cpu_seconds=cpu_clock() - cpu_before,
     )
-    return ChainResult(frames, run.ended and not chain.voice_ready(), timing, chain.samples_out - samples_before)
+    return ChainResult(
+        frames,
+        run.ended and not chain.voice_ready(),
+        timing,
+        chain.samples_out - samples_before,
+        words=tuple(placed),
+        estimated_words=tuple(estimated),
+    )
 
 
 def _convert_held(chain: AudioChain) -> ChainResult:

@@ -7,9 +7,12 @@ Seed-compatible core (what existing clients send and expect):
 * server → binary frames of 48 kHz mono PCM (float32 LE by default) and ``{"error": "..."}``
   text frames, nothing else.
 
-Opt-in extensions: ``{"type": "config", ...}`` (events, voice, pitch_shift, PCM or Opus format),
-``{"type": "cancel"}`` / ``{"interrupt": true}``, and, only when events are on, the
-``ready`` / ``segment`` / ``flushed`` / ``cancelled`` events.
+Opt-in extensions: ``{"type": "config", ...}`` (events, words, voice, pitch_shift, PCM or Opus
+format), ``{"type": "cancel", "played_seconds"?: s}`` / ``{"interrupt": true}``, and, only when
+events are on, the ``ready`` / ``segment`` / ``flushed`` / ``cancelled`` events; only when words
+are on (``{"type": "config", "words": true}`` or ``?words=1``), ``words`` events (each before
+the audio it times). ``cancelled`` (and a ``flushed`` the utterance limit cut short) say what was
+heard: ``heard`` and ``heard_seconds``.
 
 Every malformed frame becomes a :class:`ProtocolError` whose message is sent back as an
 ``error`` frame; the session goes on. :func:`parse_client_message` raises nothing else, whatever
@@ -97,8 +100,27 @@ class FlushMessage(_Message):
     flush: Literal[True]
 
 
+def _a_position(value: Any) -> Any:
+    """``played_seconds``: absent, or a finite number of seconds, 0 or more."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("played_seconds must be a number")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError("played_seconds must be a finite number of seconds, 0 or more")
+    return seconds
+
+
 class CancelMessage(_Message):
-    """Drop buffered text and all audio not yet sent, now."""
+    """Drop buffered text and all audio not yet sent, now. ``played_seconds``: how much of the
+    utterance's audio the client has played (its buffer held the rest): what was heard is cut
+    there."""
+
+    played_seconds: Annotated[float | None, BeforeValidator(_a_position)] = None
 
 
 class ConfigMessage(_Message):
@@ -106,6 +128,8 @@ class ConfigMessage(_Message):
 
     type: Literal["config"]
     events: StrictBool | None = None
+    #: Word timing events (``words``) for the segments from now on.
+    words: StrictBool | None = None
     voice: Annotated[UnicodeText, Field(max_length=200)] | None = None
     pitch_shift: PitchShift = None
     format: WireFormat | None = None
@@ -155,7 +179,7 @@ def _parse(data: str) -> ClientMessage:
             if kind == "config":
                 return ConfigMessage.model_validate(obj)
             if kind == "cancel":
-                return CancelMessage()
+                return CancelMessage.model_validate(obj)
             if kind == "token":
                 return TokenMessage.model_validate(obj)
             if kind == "flush":
@@ -164,7 +188,7 @@ def _parse(data: str) -> ClientMessage:
         if "token" in obj:
             return TokenMessage.model_validate(obj)
         if obj.get("interrupt") is True:
-            return CancelMessage()
+            return CancelMessage.model_validate(obj)
         if "flush" in obj:
             if obj["flush"] is True:
                 return FlushMessage(flush=True)
@@ -208,9 +232,16 @@ def segment_event(
     return _dump(event)
 
 
+def words_event(segment_id: int, words: list[dict[str, Any]]) -> str:
+    """``{"type": "words", "segment": n, "words": [{"text", "start", "end", "estimated"?}, …]}``:
+    seconds from the first sample of the utterance's audio (``WordTime.as_json``)."""
+    return _dump({"type": "words", "segment": segment_id, "words": words})
+
+
 def flushed_event(**fields: Any) -> str:
     return _dump({"type": "flushed", **fields})
 
 
-def cancelled_event() -> str:
-    return _dump({"type": "cancelled"})
+def cancelled_event(**fields: Any) -> str:
+    """``fields``: ``heard`` (text) and ``heard_seconds`` when words were timed."""
+    return _dump({"type": "cancelled", **fields})

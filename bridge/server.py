@@ -118,6 +118,7 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
     framing = request.query.get("opus_framing")
     options = SessionOptions(
         events=_flag(request.query.get("events")),
+        words=_flag(request.query.get("words")),
         voice=settings.default_voice,
         format=fmt if is_pcm_format(fmt) else settings.output_format,
     )

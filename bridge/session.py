@@ -52,6 +52,7 @@ from bridge.pipeline import (
     SegmentOut,
     SessionOptions,
     SessionPipeline,
+    WordsOut,
 )
 from bridge.protocol import (
     CancelMessage,
@@ -65,8 +66,10 @@ from bridge.protocol import (
     parse_client_message,
     ready_event,
     segment_event,
+    words_event,
 )
 from bridge.wire import WireEncoder
+from bridge.words import HeardTracker
 
 #: Session lines log under the server's name, as they did before the session had its own module.
 log = logging.getLogger("bridge.server")
@@ -197,6 +200,8 @@ class Session:
         self.wire: WireEncoder | None = None
         #: A format chosen during an utterance: (format, framing), applied when the next one starts.
         self._wire_next: tuple[WireFormat, OpusFraming] | None = None
+        #: What the client received of the current utterance (for ``heard``).
+        self.heard = HeardTracker(OUTPUT_SAMPLE_RATE)
         self.sender = asyncio.create_task(self._send_loop(), name=f"sender-{session_id}")
 
     # ------------------------------------------------------------------ state
@@ -313,9 +318,22 @@ class Session:
                 item = await self.pipeline.next_output()
                 if isinstance(item, AudioOut):
                     await self._send_audio(item)
+                    self.heard.audio(item.samples)
                     if item.first_text is not None:
                         metrics.observe_ftts(time.perf_counter() - item.first_text)
                     continue
+                if isinstance(item, WordsOut):
+                    self.heard.words(item.words)
+                    if self.options.words:
+                        words = [word.as_json() for word in item.words]
+                        await self._send(ws.send_str(words_event(item.segment, words)))
+                    continue
+                heard: dict[str, object] = {}
+                if isinstance(item, FlushedOut | CancelledOut):
+                    if self.options.times_words and (isinstance(item, CancelledOut) or item.cut):
+                        played = item.played_seconds if isinstance(item, CancelledOut) else None
+                        heard = self.heard.report(played)
+                    self.heard.reset()
                 if isinstance(item, FlushedOut):
                     metrics.observe_utterance(item.stats)
                     await self._end_audio()
@@ -323,18 +341,20 @@ class Session:
                     self.wire.drop_pending()
                 if isinstance(item, ErrorOut):
                     await self._send(ws.send_str(error_frame(item.message)))
-                elif not self.options.events:
+                elif not self.options.events and not (self.options.words and isinstance(item, CancelledOut)):
                     continue  # seed-compatible clients get audio and errors only
                 elif isinstance(item, SegmentOut):
                     await self._send(ws.send_str(segment_event(item.id, item.text, item.token, item.notes)))
                 elif isinstance(item, FlushedOut):
                     await self._send(
                         ws.send_str(
-                            flushed_event(segments=item.segments, audio_seconds=item.audio_seconds, stats=item.stats)
+                            flushed_event(
+                                segments=item.segments, audio_seconds=item.audio_seconds, stats=item.stats, **heard
+                            )
                         )
                     )
                 elif isinstance(item, CancelledOut):
-                    await self._send(ws.send_str(cancelled_event()))
+                    await self._send(ws.send_str(cancelled_event(**heard)))
         except (ConnectionError, asyncio.CancelledError):
             pass  # the client went away; the receive loop ends the session
         except Exception:
@@ -383,7 +403,7 @@ class Session:
         elif isinstance(message, FlushMessage):
             self.pipeline.flush()
         elif isinstance(message, CancelMessage):
-            await self.pipeline.cancel()
+            await self.pipeline.cancel(message.played_seconds)
         elif isinstance(message, ConfigMessage):
             await self._configure(message)
         return None
@@ -407,6 +427,8 @@ class Session:
             self.pipeline.feed("", message.pitch_shift)
         if message.format is not None or message.opus_framing is not None:
             self.choose_format(message.format, message.opus_framing)
+        if message.words is not None:
+            self.options.words = message.words
         if message.events is not None:
             self.options.events = message.events
             if message.events:
@@ -445,6 +467,8 @@ class Session:
             transport.abort()
 
     async def close(self) -> None:
+        if self.heard.active and self.options.times_words:
+            self.log.info("session closed mid-utterance", extra=self.heard.report())
         await self.pipeline.close()
         self.sender.cancel()
         try:

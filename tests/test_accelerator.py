@@ -14,7 +14,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bridge.accelerator import accelerators_in_use, auto_lm_dtype, describe, gpu_api, has_native_bf16
+from bridge.accelerator import (
+    NoGPUError,
+    accelerators_in_use,
+    auto_lm_dtype,
+    cpu_has_native_bf16,
+    describe,
+    gpu_api,
+    has_native_bf16,
+    resolve_device,
+)
 from bridge.server import STATE
 from tests.test_server import AcceleratedTone, StubConverter
 
@@ -106,6 +115,35 @@ def test_bf16_is_native_only_where_the_hardware_computes_it(torch: Any, native: 
     # Soprano's LM: bf16 where native, else fp32 (never fp16, whose range a LM can overflow).
     assert auto_lm_dtype(torch, "cuda") == ("bfloat16" if native else "float32")
     assert auto_lm_dtype(torch, "cpu") == "float32"
+
+
+def cpu_only_torch() -> Any:
+    return SimpleNamespace(__version__="2.13.0+cpu", version=SimpleNamespace(hip=None, cuda=None),
+                           cuda=SimpleNamespace(is_available=lambda: False))
+
+
+@pytest.mark.parametrize("torch", [rocm_torch(), cuda_torch("NVIDIA H200", (9, 0))], ids=["rocm", "cuda"])
+def test_every_stage_resolves_auto_to_the_gpu_on_either_vendor(torch: Any) -> None:
+    assert resolve_device(torch, "auto") == resolve_device(torch, "") == "cuda"
+    assert resolve_device(torch, " CUDA:1 ") == "cuda:1"
+    assert resolve_device(torch, "cpu") == "cpu"
+
+
+def test_without_a_gpu_auto_is_the_cpu_and_asking_for_cuda_is_an_error() -> None:
+    torch = cpu_only_torch()
+    assert resolve_device(torch, "auto") == "cpu"
+    for name in ("cuda", "cuda:0"):
+        with pytest.raises(NoGPUError, match=f"device '{name}' requested but torch 2.13.0\\+cpu sees no CUDA GPU"):
+            resolve_device(torch, name)
+
+
+def test_native_cpu_bf16_is_read_from_the_cpu_flags(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n")
+    assert cpu_has_native_bf16(cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert not cpu_has_native_bf16(cpuinfo)
+    assert not cpu_has_native_bf16(tmp_path / "absent")
 
 
 def test_health_facts_only_for_gpus_and_one_entry_per_card() -> None:

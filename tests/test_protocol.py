@@ -19,6 +19,7 @@ from bridge.protocol import (
     parse_client_message,
     ready_event,
     segment_event,
+    words_event,
 )
 
 
@@ -41,6 +42,35 @@ def test_extensions() -> None:
     assert isinstance(parse_client_message('{"interrupt": true}'), CancelMessage)
     assert isinstance(parse_client_message('{"type": "flush"}'), FlushMessage)
     assert parse_client_message('{"type": "token", "token": "x"}') == TokenMessage(token="x")
+
+
+def test_word_timings_are_a_config_option_and_cancel_may_say_what_was_played() -> None:
+    assert parse_client_message('{"type": "config", "words": true}') == ConfigMessage(type="config", words=True)
+    assert parse_client_message('{"type": "config"}') == ConfigMessage(type="config", words=None)
+    assert parse_client_message('{"type": "cancel", "played_seconds": 2.35}') == CancelMessage(played_seconds=2.35)
+    assert parse_client_message('{"interrupt": true, "played_seconds": 0}') == CancelMessage(played_seconds=0.0)
+    assert parse_client_message('{"type": "cancel"}') == CancelMessage(played_seconds=None)
+
+
+@pytest.mark.parametrize(
+    "value", ["-0.5", '"2"', "true", "1e400", "1" + "0" * 400, "[1]"]
+)
+def test_a_played_position_must_be_seconds(value: str) -> None:
+    with pytest.raises(ProtocolError, match="played_seconds"):
+        parse_client_message('{"type": "cancel", "played_seconds": %s}' % value)
+    with pytest.raises(ProtocolError, match="words"):
+        parse_client_message('{"type": "config", "words": "yes"}')
+
+
+def test_words_and_heard_frames() -> None:
+    words = [{"text": "Hello", "start": 0.015, "end": 0.259}, {"text": "$3.14", "start": 0.3, "end": 1.2}]
+    assert json.loads(words_event(3, words)) == {"type": "words", "segment": 3, "words": words}
+    assert cancelled_event() == '{"type":"cancelled"}'  # nothing timed: the seed's frame
+    assert json.loads(cancelled_event(heard="Hello", heard_seconds=0.2)) == {
+        "type": "cancelled",
+        "heard": "Hello",
+        "heard_seconds": 0.2,
+    }
 
 
 def test_unknown_fields_are_ignored() -> None:

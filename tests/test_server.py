@@ -166,9 +166,9 @@ def observe_cancel(session: Session, sent: SentFrames) -> CancelSeen:
     seen = CancelSeen()
     cancel = session.pipeline.cancel
 
-    async def observed_cancel() -> None:
+    async def observed_cancel(*args: float | None) -> None:
         seen.queued_samples = session.pipeline.output.samples
-        await cancel()
+        await cancel(*args)
         seen.finished = sent.finished
         seen.bytes_finished = sent.bytes_finished
 

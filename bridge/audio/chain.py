@@ -42,8 +42,32 @@ class AudioChain:
         #: Seconds spent in each stage, for metrics and benchmarks.
         self.voice_seconds = 0.0
         self.resample_seconds = 0.0
+        self._tts_rate = tts_rate
+        #: Word timings: engine-rate samples that went on past pause shaping (the timeline every
+        #: later stage keeps: the voice stage and the resampler only delay or rescale it), and
+        #: where the current segment's output begins in it.
+        self._shaped = 0
+        self._segment_at = 0
+        self._segment_sound: tuple[float, float] | None = None
+
+    def stream_seconds(self, sample: int) -> float | None:
+        """Where sample ``sample`` of the current segment's engine speech (from its first) is
+        in the utterance's output, in seconds from the chain's first output sample; None until
+        the segment's first sound is out of pause shaping (the shift is known then)."""
+        shaped = self._shaper.output_position(sample)
+        if shaped is None:
+            return None
+        delay = self.voice.output_delay_seconds() if self.voice is not None else 0.0
+        return (self._segment_at + shaped) / self._tts_rate + delay
+
+    @property
+    def segment_sound(self) -> tuple[float, float] | None:
+        """After :meth:`end_segment`: where the segment's sound began and ended in the output
+        (seconds, as :meth:`stream_seconds`), its trailing pause left out; None when it made none."""
+        return self._segment_sound
 
     def _to_frames(self, audio: np.ndarray, *, last: bool = False) -> list[bytes]:
+        self._shaped += audio.size
         started = time.perf_counter()
         if self.voice is not None:
             converted = self.voice.push(audio) if audio.size else np.zeros(0, np.float32)
@@ -90,6 +114,8 @@ class AudioChain:
         if pitch_shift is not None and self.voice is not None:
             self.voice.set_pitch_shift(pitch_shift)
         self._shaper.begin_segment(boundary)
+        self._segment_at = self._shaped
+        self._segment_sound = None
 
     def push(self, chunk: np.ndarray) -> list[bytes]:
         """One engine chunk of the current segment → the frames ready now."""
@@ -98,7 +124,13 @@ class AudioChain:
     def end_segment(self) -> list[bytes]:
         """The segment's trailing pause, trimmed to its boundary; the voice stage may then
         convert what it holds without waiting for the next segment (``convert_pending``)."""
-        frames = self._to_frames(self._shaper.end_segment())
+        made_sound = self._shaper.lead_dropped is not None
+        tail = self._shaper.end_segment()
+        if made_sound and self._shaper.sound_end is not None:
+            delay = self.voice.output_delay_seconds() if self.voice is not None else 0.0
+            start, end = self._segment_at / self._tts_rate, (self._segment_at + self._shaper.sound_end) / self._tts_rate
+            self._segment_sound = (start + delay, end + delay)
+        frames = self._to_frames(tail)
         if self.voice is not None:
             self.voice.input_paused()
         return frames

@@ -59,6 +59,13 @@ class PauseShaper:
         self._lead_silence = _EMPTY  # silence seen before the first sound of the segment
         self._pending = _EMPTY  # audio not yet classified (less than one window)
         self._held = _EMPTY  # a run of trailing silence, released if sound follows
+        #: Word timings: the segment's input samples (from its first) dropped before its first
+        #: sound, once that sound is found (None before), and its output so far; where its
+        #: sound ends in the output, once the segment ended.
+        self.lead_dropped: int | None = None
+        self.segment_out = 0
+        self.sound_end: int | None = None
+        self._seen = 0  # the segment's input samples classified so far
 
     def begin_segment(self, boundary: Boundary) -> None:
         """The next pushes belong to a new segment that will end at ``boundary``."""
@@ -67,6 +74,17 @@ class PauseShaper:
         self._lead_silence = _EMPTY
         self._pending = _EMPTY
         self._held = _EMPTY
+        self.lead_dropped = None
+        self.segment_out = 0
+        self._seen = 0
+
+    def output_position(self, sample: int) -> int | None:
+        """Where input sample ``sample`` of the segment (from its first) lands in the segment's
+        output; None until the first sound is found. Only leading silence is ever dropped
+        before sound, and silences inside a segment are kept, so this is a shift."""
+        if self.lead_dropped is None:
+            return None
+        return max(0, sample - self.lead_dropped)
 
     def _silent(self, window: np.ndarray) -> bool:
         return float(np.max(np.abs(window))) < self.config.threshold
@@ -90,6 +108,7 @@ class PauseShaper:
                     self._lead_silence = joined[joined.size - self._lead :] if self._lead else _EMPTY
                     continue
                 self._in_lead = False
+                self.lead_dropped = self._seen + start - self._lead_silence.size
                 out.append(self._fade_in(self._lead_silence))
                 self._lead_silence = _EMPTY
                 out.append(window)
@@ -101,23 +120,29 @@ class PauseShaper:
                     out.append(self._held)
                     self._held = _EMPTY
                 out.append(window)
-        return np.concatenate(out) if out else _EMPTY
+        self._seen += full
+        released = np.concatenate(out) if out else _EMPTY
+        self.segment_out += released.size
+        return released
 
     def end_segment(self) -> np.ndarray:
         """The segment is over: release its trailing pause, trimmed to the boundary's length."""
         if self._in_lead:
             # The segment never made a sound: keep nothing of it.
+            self.sound_end = self.segment_out
             self.begin_segment(self._boundary)
             return _EMPTY
         tail = np.concatenate([self._held, self._pending])
         if tail.size and not self._silent(tail):
             # Sound right up to the end (a cut inside the last window): keep it all.
             kept = tail
+            self.sound_end = self.segment_out + tail.size
         else:
             keep = round(self.sample_rate * self.config.pause_ms(self._boundary) / 1000)
             kept = tail[:keep] if tail.size > keep else tail
             if tail.size > keep:
                 kept = self._fade_out(kept)
+            self.sound_end = self.segment_out
         self.begin_segment(self._boundary)
         return kept
 

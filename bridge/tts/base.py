@@ -14,11 +14,24 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from bridge.cancel import CancelToken
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenWord:
+    """Where one word of the engine's text sounds: ``text[start_char:end_char]`` (a run of
+    non-space characters) fills samples ``[start, end)`` of the segment's speech, counted from
+    the first sample the engine yields for the segment."""
+
+    start_char: int
+    end_char: int
+    start: int
+    end: int
 
 
 class TTSError(RuntimeError):
@@ -35,6 +48,10 @@ class TTSEngine(ABC):
     supports_speed: ClassVar[bool] = False
     #: Whether :meth:`stream` sizes its chunks by the listener's ``lead`` (see :meth:`stream`).
     paces_chunks: ClassVar[bool] = False
+    #: Whether :meth:`stream` takes ``words=`` (a list it appends :class:`SpokenWord` s to, each
+    #: before the chunk that holds the word's first sample; every word of the text once, in
+    #: order). Engines without alignments get estimated word times from the pipeline instead.
+    reports_words: ClassVar[bool] = False
 
     @property
     @abstractmethod

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bridge.cancel import CancelToken
-from bridge.tts.base import TTSEngine, TTSError
+from bridge.tts.base import SpokenWord, TTSEngine, TTSError
+from bridge.tts.phoneme_words import WordTimer, text_words
 from bridge.workers import available_cores, cores_for_this_call, jobs_waiting_for_this_call
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ _DECODER_FIRST_CONV = "/dec/conv_pre/Conv"
 _DECODER_COND_CONV = "/dec/cond/Conv"
 _FLOW_PREFIX = "/flow/"
 _GRAPH_OUTPUT = "output"
+#: The duration predictor's frames per phoneme id end in the graph's one ``Ceil`` node
+#: (piper-tts's ``patch_voice_with_alignment`` exposes the same tensor).
+_DURATION_OP = "Ceil"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class _SplitGraph:
     decoder_inputs: list[str]
     flow: bytes | None = None
     flow_inputs: list[str] = ()  # type: ignore[assignment]
+    #: The encoder output with each phoneme id's frames (word timings), when the graph has it.
+    durations: str | None = None
 
 
 def embedded_voice_paths() -> tuple[Path, Path]:
@@ -145,6 +151,7 @@ class PiperEngine(TTSEngine):
     name = "piper"
     supports_speed = True
     paces_chunks = True
+    reports_words = True
 
     def __init__(
         self,
@@ -315,21 +322,28 @@ class PiperEngine(TTSEngine):
                 decoder_inputs.append(cond.input[0])
             graph_inputs = [i.name for i in model.graph.input]
             extractor = onnx.utils.Extractor(model)
+            # The encoder half also outputs the durations (frames per phoneme id, word timings).
+            ceils = [out for node in model.graph.node if node.op_type == _DURATION_OP for out in node.output]
+            durations = ceils[0] if len(ceils) == 1 else None
             decoder = extractor.extract_model(decoder_inputs, [_GRAPH_OUTPUT])
             # The decoder must depend on nothing but its declared inputs.
             if sorted(i.name for i in decoder.graph.input) != sorted(decoder_inputs):
                 log.warning("Piper decoder has unexpected inputs: decoding whole sentences")
                 return None
             flow = self._split_flow(model, extractor, latent)
+            timing = [durations] if durations else []
             if flow is None:
-                encoder = extractor.extract_model(graph_inputs, decoder_inputs)
-                return _SplitGraph(encoder.SerializeToString(), decoder_inputs, decoder.SerializeToString(), decoder_inputs)
+                encoder = extractor.extract_model(graph_inputs, decoder_inputs + timing)
+                return _SplitGraph(
+                    encoder.SerializeToString(), decoder_inputs + timing, decoder.SerializeToString(), decoder_inputs,
+                    durations=durations,
+                )  # fmt: skip
             flow_model, flow_inputs = flow
-            outputs = flow_inputs + [name for name in decoder_inputs[1:] if name not in flow_inputs]
+            outputs = flow_inputs + [name for name in decoder_inputs[1:] if name not in flow_inputs] + timing
             encoder = extractor.extract_model(graph_inputs, outputs)
             return _SplitGraph(
                 encoder.SerializeToString(), outputs, decoder.SerializeToString(), decoder_inputs,
-                flow_model.SerializeToString(), flow_inputs,
+                flow_model.SerializeToString(), flow_inputs, durations,
             )  # fmt: skip
         except Exception:  # an odd graph must not stop the service: fall back
             log.exception("could not split the Piper graph: decoding whole sentences")
@@ -369,12 +383,22 @@ class PiperEngine(TTSEngine):
                 pass
 
     # ------------------------------------------------------------------ synthesis
-    def _phoneme_ids(self, text: str) -> list[list[int]]:
+    def _phonemes(self, text: str) -> list[list[str]]:
+        """The phonemes of each sentence of ``text`` (empty sentences left out)."""
         if self._voice is None:
             raise TTSError("the Piper engine is not loaded")
         with self._phonemize_lock:
-            sentences = self._voice.phonemize(text)
-        return [self._voice.phonemes_to_ids(p) for p in sentences if p]
+            return [p for p in self._voice.phonemize(text) if p]
+
+    def _phoneme_ids(self, text: str) -> list[list[int]]:
+        assert self._voice is not None
+        return [self._voice.phonemes_to_ids(p) for p in self._phonemes(text)]
+
+    def _word_timer(self, text: str, sentences: list[list[str]]) -> WordTimer:
+        """Word timings of ``text`` (alignment path): each word phonemized alone as well."""
+        words = [text[a:b] for a, b in text_words(text)]
+        alone = [[p for sentence in self._phonemes(word) for p in sentence] for word in words]
+        return WordTimer(text, sentences, alone)
 
     def _inputs(self, ids: list[int], speed: float = 1.0) -> dict[str, np.ndarray]:
         scales = self._scales
@@ -391,29 +415,49 @@ class PiperEngine(TTSEngine):
         return feeds
 
     def stream(
-        self, text: str, cancel: CancelToken, lead: Callable[[], float] | None = None, *, speed: float = 1.0
+        self,
+        text: str,
+        cancel: CancelToken,
+        lead: Callable[[], float] | None = None,
+        *,
+        speed: float = 1.0,
+        words: list[SpokenWord] | None = None,
     ) -> Iterator[np.ndarray]:
-        """``speed``: speaking rate (2.0: twice as fast), applied through the length scale."""
+        """``speed``: speaking rate (2.0: twice as fast), applied through the length scale.
+        ``words``: each word's timing is appended to it as soon as its sentence's durations are
+        known, before that sentence's first chunk (only when the graph was split and gives
+        durations; otherwise nothing is appended and the pipeline estimates)."""
         if speed <= 0:
             raise TTSError(f"speed must be positive, got {speed}")
         if not text or not text.strip():
             return
+        timer = None
         try:
-            sentences = self._phoneme_ids(text)
+            phonemes = self._phonemes(text)
+            assert self._voice is not None
+            sentences = [self._voice.phonemes_to_ids(p) for p in phonemes]
+            if words is not None and self._graph is not None and self._graph.durations is not None:
+                timer = self._word_timer(text, phonemes)
         except TTSError:
             raise
         except Exception as exc:
             raise TTSError(f"could not phonemize {text[:40]!r}: {exc}") from exc
+        id_map = self._voice.config.phoneme_id_map
         for ids in sentences:
             if cancel.cancelled:
                 return
             try:
                 if self._decoder is not None:
-                    yield from self._stream_chunks(ids, cancel, speed, lead)
+                    timed = None
+                    if timer is not None and words is not None:
+                        timed = lambda samples, w=words, t=timer: w.extend(t.timed(id_map, samples))  # noqa: E731
+                    yield from self._stream_chunks(ids, cancel, speed, lead, timed)
                 else:
                     yield self._run_whole(ids, speed)
             except Exception as exc:
                 raise TTSError(f"Piper synthesis failed: {exc}") from exc
+        if timer is not None and words is not None:
+            words.extend(timer.finish())
 
     def _sessions(self, lead: Callable[[], float] | None = None) -> _Sessions:
         """The sessions for this call: over every core when the call runs alone and its listener
@@ -431,16 +475,23 @@ class PiperEngine(TTSEngine):
         return np.ascontiguousarray(audio.reshape(-1), dtype=np.float32)
 
     def _stream_chunks(
-        self, ids: list[int], cancel: CancelToken, speed: float = 1.0, lead: Callable[[], float] | None = None
+        self,
+        ids: list[int],
+        cancel: CancelToken,
+        speed: float = 1.0,
+        lead: Callable[[], float] | None = None,
+        timed: Callable[[np.ndarray], None] | None = None,
     ) -> Iterator[np.ndarray]:
+        """``timed`` (alignment path) gets the samples of each phoneme id before the first chunk."""
         graph = self._graph
         encoder = self._sessions(lead).encoder
         assert graph is not None and encoder is not None
         encoded = dict(zip(graph.encoder_outputs, encoder.run(graph.encoder_outputs, self._inputs(ids, speed)), strict=True))
         extra = {name: encoded[name] for name in graph.decoder_inputs[1:]}
+        if timed is not None and graph.durations is not None:
+            timed(np.asarray(encoded[graph.durations]).reshape(-1).astype(np.int64) * self._hop)
         if graph.flow is None:
-            latent = encoded[graph.decoder_inputs[0]]
-            flowed = _FlowedLatent.whole(latent)
+            flowed = _FlowedLatent.whole(encoded[graph.decoder_inputs[0]])
         else:
             flowed = _FlowedLatent({name: encoded[name] for name in graph.flow_inputs}, self.schedule)
         total = flowed.total

@@ -50,6 +50,12 @@ class VoiceStream(ABC):
         """No more input for a while (a segment ended; the next may wait for text). New input
         ends the pause. Default: nothing to do."""
 
+    def output_delay_seconds(self) -> float:
+        """How much later than it went in a sound comes out, on the stream's own timeline (not
+        the time conversion takes): word timings shift by it. A stream whose output sample ``n``
+        holds input time ``n / rate`` (RVC's blocks and crossfades keep that) says 0."""
+        return 0.0
+
     def held_due_in(self) -> float | None:
         """While input is paused: seconds until the input held back (for a larger block) must
         be converted so the listener does not run dry; then ``ready`` turns true. None: nothing

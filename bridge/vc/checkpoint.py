@@ -19,8 +19,6 @@ needs more than that is refused.
 from __future__ import annotations
 
 import logging
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,8 @@ from torch import Tensor
 
 from bridge.vc.base import VoiceError
 from bridge.vc.synthesizer import SR_BY_NAME, Synthesizer, build_synthesizer, fold_weight_norm
+from bridge.vc.torchfile import CheckpointError as TorchFileError
+from bridge.vc.torchfile import ForeignObjectsError, MissingFileError, load_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -121,23 +121,19 @@ class VoiceCheckpoint:
 
 
 def _torch_load(path: Path) -> Any:
-    if not path.is_file():
-        raise CheckpointError(path, "no such file")
+    """The voice file through the one weights-only reader, its errors in the voice stage's terms."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "Unsupported global" in text:
-            raise CheckpointError(
-                path,
-                "the file holds Python objects beyond tensors and plain data; voice files never "
-                "need them, so it is refused (re-export it with RVC or Applio)",
-            ) from exc
-        detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0][:200] if text else ""
-        raise CorruptCheckpointError(path, f"corrupt or truncated file ({detail or 'unreadable pickle'})") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise CorruptCheckpointError(path, f"corrupt or truncated file ({first})") from exc
+        return load_torch_file(path)
+    except MissingFileError as exc:
+        raise CheckpointError(path, "no such file") from exc
+    except ForeignObjectsError as exc:
+        raise CheckpointError(
+            path,
+            "the file holds Python objects beyond tensors and plain data; voice files never "
+            "need them, so it is refused (re-export it with RVC or Applio)",
+        ) from exc
+    except TorchFileError as exc:
+        raise CorruptCheckpointError(path, f"corrupt or truncated file, or not a torch file ({exc.reason})") from exc
 
 
 def _parse_sample_rate(path: Path, cpt: dict[str, Any], config: list[Any]) -> int:

@@ -29,11 +29,23 @@ from typing import Any
 
 import torch
 
-__all__ = ["CheckpointError", "Opaque", "load_torch_file", "plain"]
+__all__ = ["CheckpointError", "ForeignObjectsError", "MissingFileError", "Opaque", "load_torch_file", "plain"]
 
 
 class CheckpointError(ValueError):
     """The file is missing, truncated, or not a torch checkpoint of the expected kind."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason  # without the path: callers name the file their own way
+
+
+class MissingFileError(CheckpointError):
+    """There is no file at the path."""
+
+
+class ForeignObjectsError(CheckpointError):
+    """A readable torch file that pickles objects beyond tensors and plain data."""
 
 
 class Opaque(dict):
@@ -139,9 +151,16 @@ _restricted_pickle = types.SimpleNamespace(
 
 def _check_readable(path: Path) -> None:
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+        raise MissingFileError(path, "no such file")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: empty file")
+        raise CheckpointError(path, "empty file")
+
+
+def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return CheckpointError(
+        path, f"not a readable torch checkpoint (truncated or wrong file?): {type(exc).__name__}: {first}".rstrip(": ")
+    )
 
 
 def load_torch_file(path: Path | str, *, allow_opaque: bool = False) -> Any:
@@ -150,7 +169,9 @@ def load_torch_file(path: Path | str, *, allow_opaque: bool = False) -> Any:
     ``weights_only=True`` first. With ``allow_opaque`` (fairseq checkpoints), a file that the
     weights-only unpickler refuses because of foreign globals is read again with the
     restricted unpickler described in the module docstring. Raises :class:`CheckpointError`
-    with the file name for missing, truncated or non-torch files.
+    with the file name for missing, truncated or non-torch files, whatever torch's unpickler
+    raised on them (bytes that are not a pickle stream raise ``KeyError``, ``IndexError``,
+    ``struct.error`` … from inside it: a text file starting with ``h`` reads as a memo lookup).
     """
     path = Path(path)
     _check_readable(path)
@@ -161,15 +182,19 @@ def load_torch_file(path: Path | str, *, allow_opaque: bool = False) -> Any:
         # corrupt pickle stream alike; the restricted pass tells them apart.
         first_error: Exception = exc
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for garbage input
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or wrong file?): {exc}") from exc
+        raise _unreadable(path, exc) from exc
     if not allow_opaque:
-        raise CheckpointError(
-            f"{path}: holds non-tensor objects that a weights-only load refuses: {first_error}"
+        # "Unsupported global: GLOBAL argparse.Namespace …", "… unsupported GLOBAL posix.system
+        # whose module posix is blocked": objects; any other refusal is a broken stream.
+        if "unsupported global" not in str(first_error).lower():
+            raise _unreadable(path, first_error) from first_error
+        raise ForeignObjectsError(
+            path, f"holds non-tensor objects that a weights-only load refuses: {first_error}"
         ) from first_error
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle)
     except Exception as exc:  # noqa: BLE001 - any failure here means an unreadable file
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or wrong file?): {exc}") from exc
+        raise _unreadable(path, exc) from exc
 
 
 def plain(value: Any, _depth: int = 0) -> Any:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import collections
 import io
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -136,6 +138,39 @@ def test_garbage_and_empty_files(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     assert isinstance(_error(empty), CorruptCheckpointError)
     assert "no such file" in str(_error(tmp_path / "absent.pth"))
+
+
+def _zip_that_is_not_a_checkpoint() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("alice/readme.txt", "the voice is on the release page")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"https://huggingface.co/someone/alice/resolve/main/alice.pth\n", id="url-pasted-into-the-file"),
+        pytest.param(b"hello", id="text-starting-with-h"),
+        pytest.param(b"version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 55000000\n", id="git-lfs-pointer"),
+        pytest.param(b"<!DOCTYPE html><html><body>Not Found</body></html>", id="html-error-page"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"\x80\x02}q\x00(X", id="truncated-pickle"),
+        pytest.param(_zip_that_is_not_a_checkpoint(), id="zip-that-is-not-a-checkpoint"),
+        *[pytest.param(np.random.default_rng(seed).bytes(1 + seed * 7), id=f"random-bytes-{seed}") for seed in range(8)],
+        # Each of these made torch's unpickler raise a bare KeyError / IndexError / struct.error.
+        pytest.param(b"j\x00\x00\x00\x00", id="long-memo-get"),
+        pytest.param(b"g0\n", id="text-memo-get"),
+        pytest.param(b"K", id="cut-short-opcode"),
+    ],
+)
+def test_files_that_are_not_torch_checkpoints_are_corrupt_checkpoint_errors(tmp_path: Path, content: bytes) -> None:
+    """Regression: a text file starting with ``h`` escaped as a bare KeyError from torch's unpickler."""
+    path = tmp_path / "alice.pth"
+    path.write_bytes(content)
+    error = _error(path)
+    assert isinstance(error, CorruptCheckpointError)
+    assert "alice.pth: corrupt or truncated file, or not a torch file" in str(error)
 
 
 @pytest.mark.parametrize("vocoder", ["RefineGAN", "MRF HiFi-GAN"])

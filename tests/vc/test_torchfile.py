@@ -60,3 +60,12 @@ def test_legacy_format_with_foreign_objects(tmp_path):
     ckpt = load_torch_file(path, allow_opaque=True)
     assert ckpt["model"]["w"].dtype == torch.float16 and ckpt["model"]["w"].tolist() == [0, 1, 2, 3]
     assert plain(ckpt["args"]) == {"a": 1}
+
+
+@pytest.mark.parametrize("allow_opaque", [False, True])
+def test_text_is_not_a_torch_file(tmp_path, allow_opaque):
+    """Regression: ``h`` (a pasted URL) is a pickle memo lookup that raised a bare KeyError."""
+    path = tmp_path / "hubert_base.pt"
+    path.write_bytes(b"https://huggingface.co/lj1995/VoiceConversionWebUI/resolve/main/hubert_base.pt\n")
+    with pytest.raises(CheckpointError, match="hubert_base.pt: not a readable torch checkpoint"):
+        load_torch_file(path, allow_opaque=allow_opaque)
