@@ -151,13 +151,20 @@ def estimate_spoken_words(text: str, start: float, end: float, *, after: int = 0
     spans = word_spans(text)[after:]
     weights = [len(_VOICED.findall(text[a:b])) for a, b in spans]
     total = sum(weights)
-    out: list[TimedSpan] = []
-    at = start
     length = max(0.0, end - start)
+
+    def point(weight_before: int) -> float:
+        """Where the words with ``weight_before`` letters and digits before them have ended
+        (by the running sum of weights, so that the last one ends exactly at ``end``)."""
+        if not total:
+            return start
+        return end if weight_before == total and length else start + length * weight_before / total
+
+    out: list[TimedSpan] = []
+    done = 0
     for (a, b), weight in zip(spans, weights, strict=True):
-        share = length * weight / total if total else 0.0
-        out.append(TimedSpan(a, b, at, at + share))
-        at += share
+        out.append(TimedSpan(a, b, point(done), point(done + weight)))
+        done += weight
     return out
 
 
