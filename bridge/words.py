@@ -69,7 +69,7 @@ def word_spans(text: str) -> list[tuple[int, int]]:
 class SegmentWords:
     """One segment's written words, timed as its spoken words' times come in (see module doc)."""
 
-    def __init__(self, normalized: NormalizedText, *, offset: float = 0.0) -> None:
+    def __init__(self, normalized: NormalizedText, *, offset: float = 0.0, after: float = 0.0) -> None:
         #: Added to every time (where the chain's output starts in the utterance).
         self.offset = offset
         self._original = original = normalized.original
@@ -85,7 +85,13 @@ class SegmentWords:
                     self._needs[word].add(index)
         self._times: dict[int, tuple[float, float, bool]] = {}
         self._next = 0
-        self._last_end = offset
+        #: Where the last word ended (``after``: where the utterance's words so far ended).
+        self._last_end = max(offset, after)
+
+    @property
+    def last_end(self) -> float:
+        """Where the last word handed out ended (or ``after``)."""
+        return self._last_end
 
     @property
     def done(self) -> bool:
