@@ -10,7 +10,6 @@ Each word event must then be within one 20 ms frame of the reference word time s
 from __future__ import annotations
 
 import asyncio
-import functools
 from typing import Any
 
 import numpy as np
@@ -32,53 +31,16 @@ from bridge.pipeline import (
     SessionPipeline,
     WordsOut,
 )
-from bridge.tts.phoneme_words import assign_words, text_words
-from bridge.tts.piper import embedded_voice_paths
+from bridge.tts.phoneme_words import text_words
 from bridge.words import SegmentWords, TimedSpan, WordTime
 from tests.support.engines_util import WrappedEngine
+from tests.support.piper_reference import reference
 
 FRAME = 0.020
 REPLIES = [
     "Hello there! It costs $3.14 today, of the people -- by the people. See example.com at 9:30 a.m. please.",
     "The lighthouse keeper counted ships until the fog rolled in; then, quietly, he went home.",
 ]
-
-
-@functools.cache
-def reference_voice() -> Any:
-    from piper import PiperVoice
-
-    model, config = embedded_voice_paths()
-    return PiperVoice.load(model, config, include_alignments=True)
-
-
-def reference(spoken: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """piper-tts's audio of ``spoken`` (engine rate) and each word's [start, end) in samples,
-    from its own phoneme alignments (words ↔ phonemes as the engine maps them)."""
-    from piper.config import SynthesisConfig
-
-    voice = reference_voice()
-    chunks = list(voice.synthesize(spoken, SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0), include_alignments=True))
-    phonemes: list[str] = []
-    spans: list[tuple[int, int]] = []
-    at = 0
-    for chunk in chunks:
-        assert chunk.phoneme_alignments is not None, "the reference has alignments"
-        for alignment in chunk.phoneme_alignments:
-            if alignment.phoneme not in ("^", "$"):
-                phonemes.append(alignment.phoneme)
-                spans.append((at, at + alignment.num_samples))
-            at += alignment.num_samples
-    alone = [[p for s in voice.phonemize(spoken[a:b]) for p in s] for a, b in text_words(spoken)]
-    words = []
-    last_end = 0
-    for span in assign_words(phonemes, alone):
-        if span is None:  # no sound of its own ("--"): where the word before it ended
-            words.append((last_end, last_end))
-            continue
-        words.append((spans[span[0]][0], spans[span[1] - 1][1]))
-        last_end = words[-1][1]
-    return np.concatenate([c.audio_float_array for c in chunks]), words
 
 
 def offset_in(output: np.ndarray, audio: np.ndarray, rate: int) -> float:
