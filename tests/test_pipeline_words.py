@@ -9,32 +9,20 @@ Each word event must then be within one 20 ms frame of the reference word time s
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
 
 import numpy as np
 import pytest
 import soxr
 from scipy import signal
 
-from bridge.audio.formats import decode_pcm
-from bridge.cli import word_pieces
 from bridge.config import OUTPUT_SAMPLE_RATE
 from bridge.normalize import NormalizedText, session_normalizer
-from bridge.pipeline import (
-    AudioOut,
-    CancelledOut,
-    FlushedOut,
-    OutputItem,
-    SegmentOut,
-    SessionOptions,
-    SessionPipeline,
-    WordsOut,
-)
+from bridge.pipeline import SegmentOut, SessionOptions, SessionPipeline, WordsOut
 from bridge.tts.phoneme_words import text_words
-from bridge.words import SegmentWords, TimedSpan, WordTime
+from bridge.words import SegmentWords, TimedSpan
 from tests.support.engines_util import WrappedEngine
 from tests.support.piper_reference import reference
+from tests.support.pipeline_words import speak, words_and_audio
 
 FRAME = 0.020
 REPLIES = [
@@ -52,45 +40,12 @@ def offset_in(output: np.ndarray, audio: np.ndarray, rate: int) -> float:
     return lag / OUTPUT_SAMPLE_RATE
 
 
-async def stream(pipeline: SessionPipeline, text: str, *, flush: bool = True) -> list[OutputItem]:
-    for piece in word_pieces(text):
-        pipeline.feed(piece)
-    if flush:
-        pipeline.flush()
-    items: list[OutputItem] = []
-    while True:
-        item = await asyncio.wait_for(pipeline.next_output(), 120)
-        items.append(item)
-        if isinstance(item, FlushedOut | CancelledOut):
-            return items
-
-
-def words_and_audio(items: list[OutputItem]) -> tuple[dict[int, list[WordTime]], np.ndarray, list[tuple[int, int]]]:
-    """Word events per segment, the audio, and for each event (its first word's start in
-    samples, the samples received before it)."""
-    words: dict[int, list[WordTime]] = {}
-    frames = []
-    received = 0
-    order = []
-    for item in items:
-        if isinstance(item, WordsOut):
-            words.setdefault(item.segment, []).extend(item.words)
-            order.extend((round(w.start * OUTPUT_SAMPLE_RATE), received) for w in item.words)
-        elif isinstance(item, AudioOut):
-            frames.append(decode_pcm(item.data, "f32le"))
-            received += item.samples
-    return words, np.concatenate(frames), order
-
-
 async def test_word_events_match_pipers_own_alignment_within_a_frame(engines_factory, deterministic_piper) -> None:
     engines = engines_factory(deterministic_piper)
     normalize = session_normalizer(engines.settings, engines.tts)
     for reply in REPLIES:
         pipeline = SessionPipeline(engines, SessionOptions(words=True, events=True))
-        try:
-            items = await stream(pipeline, reply)
-        finally:
-            await pipeline.close()
+        items = await speak(pipeline, reply)
         words, output, _ = words_and_audio(items)
         segments = {item.id: item.text for item in items if isinstance(item, SegmentOut)}
         assert set(words) == set(segments)
@@ -119,10 +74,7 @@ async def test_word_structure_every_word_once_in_order_inside_the_audio_and_befo
     engines_factory, deterministic_piper
 ) -> None:
     pipeline = SessionPipeline(engines_factory(deterministic_piper), SessionOptions(words=True))
-    try:
-        items = await stream(pipeline, " ".join(REPLIES))
-    finally:
-        await pipeline.close()
+    items = await speak(pipeline, " ".join(REPLIES))
     words, output, order = words_and_audio(items)
     flat = [w for segment in sorted(words) for w in words[segment]]
     assert [w.text for w in flat] == " ".join(REPLIES).split()
@@ -137,10 +89,7 @@ async def test_word_structure_every_word_once_in_order_inside_the_audio_and_befo
 
 async def test_no_words_unless_asked(engines_factory, deterministic_piper) -> None:
     pipeline = SessionPipeline(engines_factory(deterministic_piper), SessionOptions())
-    try:
-        items = await stream(pipeline, REPLIES[0])
-    finally:
-        await pipeline.close()
+    items = await speak(pipeline, REPLIES[0])
     assert not any(isinstance(item, WordsOut) for item in items)
 
 
@@ -148,10 +97,7 @@ async def test_an_engine_without_alignments_gets_estimated_words(engines_factory
     engine = WrappedEngine(deterministic_piper)  # passes chunks on, reports no words
     assert not engine.reports_words
     pipeline = SessionPipeline(engines_factory(engine), SessionOptions(words=True))
-    try:
-        items = await stream(pipeline, REPLIES[1])
-    finally:
-        await pipeline.close()
+    items = await speak(pipeline, REPLIES[1])
     words, output, _ = words_and_audio(items)
     flat = [w for segment in sorted(words) for w in words[segment]]
     assert [w.text for w in flat] == REPLIES[1].split()

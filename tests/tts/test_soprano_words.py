@@ -7,16 +7,14 @@ for any text) streamed through the real pipeline: every word once, in order, mar
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
-from bridge.cli import word_pieces
 from bridge.config import OUTPUT_SAMPLE_RATE
 from bridge.engines import Engines
-from bridge.pipeline import AudioOut, FlushedOut, SessionOptions, SessionPipeline, WordsOut
-from bridge.words import WordTime
+from bridge.pipeline import AudioOut, SessionOptions, SessionPipeline
 from tests.conftest import make_settings
+from tests.support.pipeline_words import all_words, speak
 from tests.tts.test_soprano import _engine, model_dirs  # noqa: F401 - the tiny model folders
 
 TEXT = "Hello there, it costs $3.14 today."
@@ -33,24 +31,12 @@ async def test_soprano_words_are_estimated_over_the_measured_sound(soprano) -> N
     assert not soprano.reports_words
     engines = Engines(settings=make_settings(tts="soprano"), tts=soprano)
     engines.loaded = True
-    pipeline = SessionPipeline(engines, SessionOptions(words=True))
-    words: list[WordTime] = []
-    samples = 0
     try:
-        for piece in word_pieces(TEXT):
-            pipeline.feed(piece)
-        pipeline.flush()
-        while True:
-            item = await asyncio.wait_for(pipeline.next_output(), 120)
-            if isinstance(item, WordsOut):
-                words.extend(item.words)
-            elif isinstance(item, AudioOut):
-                samples += item.samples
-            elif isinstance(item, FlushedOut):
-                break
+        items = await speak(SessionPipeline(engines, SessionOptions(words=True)), TEXT)
     finally:
-        await pipeline.close()
         engines.executor.shutdown(wait=True)
+    words = all_words(items)
+    samples = sum(item.samples for item in items if isinstance(item, AudioOut))
     assert [w.text for w in words] == TEXT.split()
     assert all(w.estimated for w in words)
     starts = [w.start for w in words]

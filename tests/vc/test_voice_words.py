@@ -10,44 +10,27 @@ loudness follows its input's) must stay within one 20 ms frame.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
 from scipy import signal
 
-from bridge.audio.formats import decode_pcm
-from bridge.cli import word_pieces
 from bridge.config import OUTPUT_SAMPLE_RATE
 from bridge.engines import Engines, create_voice_converter
-from bridge.pipeline import AudioOut, FlushedOut, SessionOptions, SessionPipeline, WordsOut
+from bridge.pipeline import SessionOptions, SessionPipeline
 from bridge.words import WordTime
 from tests.conftest import make_settings
+from tests.support.pipeline_words import all_words, speak, words_and_audio
 from tests.vc.test_voice_server import models_dir  # noqa: F401 - the module's voice fixture
 
 TEXT = "The lighthouse keeper counted ships until the fog rolled in. It cost $3.14 a night."
 FRAME = 0.020
 
 
-async def speak(engines: Engines, voice: str | None) -> tuple[list[WordTime], np.ndarray]:
-    pipeline = SessionPipeline(engines, SessionOptions(words=True, voice=voice))
-    words: list[WordTime] = []
-    frames = []
-    try:
-        for piece in word_pieces(TEXT):
-            pipeline.feed(piece)
-        pipeline.flush()
-        while True:
-            item = await asyncio.wait_for(pipeline.next_output(), 300)
-            if isinstance(item, WordsOut):
-                words.extend(item.words)
-            elif isinstance(item, AudioOut):
-                frames.append(decode_pcm(item.data, "f32le"))
-            elif isinstance(item, FlushedOut):
-                break
-    finally:
-        await pipeline.close()
-    return words, np.concatenate(frames)
+async def spoken(engines: Engines, voice: str | None) -> tuple[list[WordTime], np.ndarray]:
+    items = await speak(SessionPipeline(engines, SessionOptions(words=True, voice=voice)), TEXT)
+    _, audio, _ = words_and_audio(items)
+    return all_words(items), audio
 
 
 def envelope(audio: np.ndarray, hop: int = OUTPUT_SAMPLE_RATE // 1000) -> np.ndarray:
@@ -61,8 +44,8 @@ async def test_word_events_through_rvc_keep_the_bare_timeline(models_dir: Path, 
     engines = Engines(settings=settings, tts=deterministic_piper, voice=create_voice_converter(settings))
     engines.loaded = True
     try:
-        bare_words, bare = await speak(engines, None)
-        words, converted = await speak(engines, "keeper")
+        bare_words, bare = await spoken(engines, None)
+        words, converted = await spoken(engines, "keeper")
     finally:
         engines.executor.shutdown(wait=True)
     assert [w.text for w in words] == TEXT.split()
