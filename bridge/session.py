@@ -256,6 +256,7 @@ class Session:
                 tts=engines.tts.name,
                 voice=self.options.voice,
                 voices=engines.voices(),
+                words=self.options.words,
                 limits={
                     "max_message_bytes": settings.max_message_bytes,
                     "max_token_chars": settings.max_token_chars,

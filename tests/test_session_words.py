@@ -111,6 +111,7 @@ async def test_cancel_reports_the_words_whose_start_the_client_received(steady) 
     state = steady.app[STATE]
     async with websockets.connect(steady.ws_url + "?words=1&events=1", compression=None) as ws:
         ready = json.loads(await ws.recv())
+        assert ready["words"] is True  # the ready event says word timings are on
         session = state.sessions[ready["session"]]
         await send_reply(ws)
         events: list[dict[str, Any]] = []
