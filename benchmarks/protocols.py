@@ -248,14 +248,14 @@ async def main_async(args: argparse.Namespace) -> None:
         openai_results = await openai_runs(base, texts)
         wyoming_results = await wyoming_runs(wyoming_port, texts)
         wire_results = await wire_runs(server.ws_url, texts)
-    from bridge.config import Settings
+    from bridge.config import AudioSettings
 
     payload = {
         "benchmark": "protocols",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "replies": len(texts),
         "machine": machine_info(),
-        "opus_bitrate": Settings.model_fields["opus_bitrate"].default,
+        "opus_bitrate": AudioSettings().opus_bitrate,
         "openai": openai_results,
         "wyoming": wyoming_results,
         "wire": wire_results,

@@ -199,7 +199,7 @@ class Soak:
         settings: Settings = self.app[STATE].settings
         async with websockets.connect(self.url, compression=None) as ws:
             try:
-                for _ in range(settings.message_burst + int(settings.max_message_rate) + 100):
+                for _ in range(settings.limits.message_burst + int(settings.limits.max_message_rate) + 100):
                     await ws.send('{"type": "config", "format": "f32le"}')
                 while True:
                     await asyncio.wait_for(ws.recv(), 10)
@@ -279,14 +279,8 @@ class Soak:
 
 async def soak(args: argparse.Namespace) -> Report:
     """Run a server with the embedded voice on 127.0.0.1 and soak it."""
-    settings = Settings.model_construct(
-        **{
-            **Settings().model_dump(),
-            "host": "127.0.0.1",
-            "port": 0,
-            "send_stall_seconds": args.stall_seconds,
-            "max_connections_per_ip": 0,
-        }
+    settings = Settings().unchecked(
+        host="127.0.0.1", port=0, send_stall_seconds=args.stall_seconds, max_connections_per_ip=0
     )
     engines = Engines.from_settings(settings)
     await asyncio.get_running_loop().run_in_executor(None, engines.load)

@@ -47,6 +47,7 @@ import torch  # noqa: E402
 
 from bridge import accelerator  # noqa: E402
 from bridge.cancel import CancelToken  # noqa: E402
+from bridge.config import SopranoSettings  # noqa: E402
 from bridge.tts.soprano import SopranoEngine  # noqa: E402
 from bridge.tts.soprano_scheduler import TOKEN_SAMPLES  # noqa: E402
 
@@ -377,10 +378,8 @@ def main() -> None:
         if loop.startswith("ours"):
             engine = SopranoEngine(
                 args.model_dir,
+                SopranoSettings(dtype="bfloat16" if loop == "ours-bf16" else "float32", max_batch=max(counts), max_new_tokens=512),
                 device=device,
-                dtype="bfloat16" if loop == "ours-bf16" else "float32",
-                max_batch=max(counts),
-                max_new_tokens=512,
             )
             engine.load()
             engines[loop] = engine

@@ -30,7 +30,7 @@ from aiohttp import web
 from pydantic import SecretStr
 from yarl import URL
 
-from bridge.config import Settings
+from bridge.config import AccessSettings
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _origin_key(origin: str) -> str:
 class Access:
     """The access rules of one app, built from its settings."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AccessSettings) -> None:
         keys = [_secret(k) for k in settings.api_keys]
         self._digests = [_digest(k) for k in keys if k]
         origins = [_origin_key(o) for o in _listed(settings.allowed_origins)]
@@ -169,14 +169,14 @@ def is_loopback(host: str) -> bool:
         return False  # "", "0.0.0.0"-style wildcards are addresses; names may resolve anywhere
 
 
-def warn_if_exposed(settings: Settings) -> bool:
-    """Log a loud warning when listening beyond loopback with no API keys; True if it did."""
-    if is_loopback(settings.host) or any(_secret(k) for k in settings.api_keys):
+def warn_if_exposed(host: str, settings: AccessSettings) -> bool:
+    """Log a loud warning when listening on ``host``, beyond loopback, with no API keys; True if it did."""
+    if is_loopback(host) or any(_secret(k) for k in settings.api_keys):
         return False
     log.warning(
         "LISTENING ON %s WITHOUT API KEYS: anyone who can reach this address can use this server "
         "and its GPU. Set VOICE_BRIDGE_API_KEYS (comma-separated) or listen on 127.0.0.1.",
-        settings.host or "all interfaces",
+        host or "all interfaces",
     )
     return True
 

@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from bridge import __version__
-from bridge.config import Settings, load_settings
+from bridge.config import Settings, documented_name, load_settings, setting_help
 from bridge.logs import setup_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="LLM tokens in, a character's voice out, live.")
@@ -36,15 +36,13 @@ def main(
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
-    tts: Annotated[Optional[str], typer.Option(help="TTS engine: piper or soprano.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
-    voice: Annotated[Optional[str], typer.Option(help="Default RVC voice for new sessions.")] = None,
-    log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING…")] = None,
-    wyoming_port: Annotated[
-        Optional[int], typer.Option(help="Also serve Wyoming (Home Assistant) TTS on this TCP port, e.g. 10200.")
-    ] = None,
+    host: Annotated[Optional[str], typer.Option(help=setting_help("host"))] = None,
+    port: Annotated[Optional[int], typer.Option(help=setting_help("port"))] = None,
+    tts: Annotated[Optional[str], typer.Option(help=setting_help("tts") + " piper or soprano.")] = None,
+    device: Annotated[Optional[str], typer.Option(help=setting_help("device"))] = None,
+    voice: Annotated[Optional[str], typer.Option(help=setting_help("default_voice"))] = None,
+    log_level: Annotated[Optional[str], typer.Option(help=setting_help("log_level") + " DEBUG, INFO, WARNING…")] = None,
+    wyoming_port: Annotated[Optional[int], typer.Option(help=setting_help("wyoming_port"))] = None,
 ) -> None:
     """Start the server (settings: VOICE_BRIDGE_* variables and voice-bridge.toml)."""
     from bridge.server import serve as run_server
@@ -52,7 +50,7 @@ def serve(
     settings = settings_or_exit(
         host=host, port=port, tts=tts, device=device, default_voice=voice, log_level=log_level, wyoming_port=wyoming_port
     )
-    setup_logging(settings.log_level, settings.log_json)
+    setup_logging(settings.server.log_level, settings.server.log_json)
     asyncio.run(run_server(settings))
 
 
@@ -64,7 +62,7 @@ def settings_or_exit(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            name = documented_name(Settings, error["loc"]) or "settings"
             lines.append(f"  {name}: {error['msg']} (got {error.get('input')!r})")
         typer.echo("invalid settings:\n" + "\n".join(lines), err=True)
         raise typer.Exit(2) from None

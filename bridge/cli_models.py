@@ -40,7 +40,7 @@ def _models_dir(dest: Path | None) -> Path:
         return dest
     from bridge.config import load_settings
 
-    return load_settings().models_dir
+    return load_settings().engines.models_dir
 
 
 def _manifest(path: Path | None, models_dir: Path) -> modelstore.Manifest:

@@ -18,32 +18,32 @@ log = logging.getLogger(__name__)
 
 
 def create_tts(settings: Settings) -> TTSEngine:
-    """The engine named by ``settings.tts`` (not yet loaded)."""
-    if settings.tts == "piper":
+    """The engine named by ``settings.engines.tts`` (not yet loaded), built from its section."""
+    if settings.engines.tts == "piper":
         from bridge.tts.piper import PiperEngine
 
-        return PiperEngine.from_settings(settings)
-    if settings.tts == "soprano":
+        return PiperEngine.from_settings(settings.piper)
+    if settings.engines.tts == "soprano":
         from bridge.tts.soprano import SopranoEngine  # type: ignore[import-not-found,unused-ignore]
 
-        return SopranoEngine.from_settings(settings)
-    raise ValueError(f"unknown TTS engine {settings.tts!r}")
+        return SopranoEngine.from_settings(settings.soprano, settings.engines)
+    raise ValueError(f"unknown TTS engine {settings.engines.tts!r}")
 
 
 def create_voice_converter(settings: Settings) -> VoiceConverter | None:
     """The RVC stage, when voices are installed and the RVC extra is available; else None."""
-    from bridge.vc.stage_settings import voices_dir as voices_dir_of
+    from bridge.vc.stage_settings import VoiceStageSettings, voices_dir as voices_dir_of
 
     voices_dir = voices_dir_of(settings)
     has_voices = voices_dir.is_dir() and any(p.is_dir() for p in voices_dir.iterdir())
-    if not has_voices and settings.default_voice is None:
+    if not has_voices and settings.rvc.default_voice is None:
         return None
     try:
         from bridge.vc.converter import RVCConverter  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         log.warning("voices are installed but the RVC stage is unavailable: %s", exc)
         return None
-    return RVCConverter(settings)
+    return RVCConverter(VoiceStageSettings.from_settings(settings))
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -78,7 +78,7 @@ class Engines:
     loaded: bool = False
 
     def __post_init__(self) -> None:
-        self.executor = ModelWorkers(self.settings.synthesis_workers or available_cores(), name="model")
+        self.executor = ModelWorkers(self.settings.scheduler.synthesis_workers or available_cores(), name="model")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engines:
@@ -87,7 +87,7 @@ class Engines:
     def load(self) -> None:
         """Load and warm every model. Blocking: call it from a thread at start-up."""
         self.tts.load()
-        voice = self.settings.default_voice
+        voice = self.settings.rvc.default_voice
         if self.voice is not None and voice:
             try:
                 self.voice.warm(voice)
@@ -116,7 +116,7 @@ class Engines:
             "tts": self.tts.info(),
             "voice_conversion": self.voice.info() if self.voice is not None else None,
             # The setting ("auto" …); /health's top-level "device" is what the engines resolved.
-            "device_setting": self.settings.device,
+            "device_setting": self.settings.engines.device,
         }
 
     def close(self) -> None:

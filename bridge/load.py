@@ -14,17 +14,17 @@ import time
 from collections.abc import Callable, Iterable
 
 from bridge.capacity import CapacityConfig, CapacityReport, LoadMeter, machine_cores
-from bridge.config import Settings
+from bridge.config import CapacitySettings
 
 
-def capacity_config(settings: Settings, cores: float | None = None) -> CapacityConfig:
+def capacity_config(settings: CapacitySettings, cores: float | None = None) -> CapacityConfig:
     return CapacityConfig(
-        cores=cores if cores is not None else machine_cores(settings.capacity_cores),
-        margin=settings.capacity_margin,
-        window_seconds=settings.capacity_window_seconds,
-        prior_cost=settings.capacity_prior_cost_per_audio_second,
-        warmup_audio_seconds=settings.capacity_warmup_audio_seconds,
-        half_life_audio_seconds=settings.capacity_cost_half_life_audio_seconds,
+        cores=cores if cores is not None else machine_cores(settings.cores),
+        margin=settings.margin,
+        window_seconds=settings.window_seconds,
+        prior_cost=settings.prior_cost_per_audio_second,
+        warmup_audio_seconds=settings.warmup_audio_seconds,
+        half_life_audio_seconds=settings.cost_half_life_audio_seconds,
     )
 
 
@@ -46,7 +46,7 @@ class ServerLoad:
         self.meter.sample_process(started, process_cpu())
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ServerLoad:
+    def from_settings(cls, settings: CapacitySettings) -> ServerLoad:
         return cls(capacity_config(settings))
 
     def observe(self, key: str, cpu_seconds: float, audio_seconds: float) -> None:

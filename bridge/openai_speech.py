@@ -91,7 +91,7 @@ def resolve_voice(state: ServerState, name: str) -> tuple[str | None, str | None
     """(the session's voice, None) or (None, what is wrong). ``None`` as the voice: the default."""
     settings = state.settings
     rvc = state.engines.voices()
-    target = settings.openai_voice_map.get(name, name)
+    target = settings.openai.voice_map.get(name, name)
     if target in rvc:
         return target, None
     if target in (DEFAULT_VOICE_NAME, state.engines.tts.name) or target in OPENAI_VOICES:
@@ -101,7 +101,7 @@ def resolve_voice(state: ServerState, name: str) -> tuple[str | None, str | None
 
 async def list_models(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    data = [{"id": name, "object": "model", "created": 0, "owned_by": "voice-bridge"} for name in state.settings.openai_models]
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": "voice-bridge"} for name in state.settings.openai.models]
     return web.json_response({"object": "list", "data": data})
 
 
@@ -121,7 +121,7 @@ async def _parse(request: web.Request, state: ServerState) -> SpeechRequest | we
     try:
         raw = await request.json()
     except web.HTTPRequestEntityTooLarge:
-        return openai_error(413, f"request body too large (limit {state.settings.max_message_bytes} bytes)")
+        return openai_error(413, f"request body too large (limit {state.settings.limits.max_message_bytes} bytes)")
     except (ValueError, RecursionError) as exc:
         return openai_error(400, f"invalid JSON body: {exc}"[:300])
     if not isinstance(raw, dict):
@@ -131,19 +131,19 @@ async def _parse(request: web.Request, state: ServerState) -> SpeechRequest | we
     except ValidationError as exc:
         return _validation_error(exc)
     settings = state.settings
-    if body.model not in settings.openai_models:
+    if body.model not in settings.openai.models:
         return openai_error(
             400,
-            f"unknown model {body.model[:100]!r}; available: {', '.join(settings.openai_models)}",
+            f"unknown model {body.model[:100]!r}; available: {', '.join(settings.openai.models)}",
             param="model",
             code="model_not_found",
         )
     if not body.input.strip():
         return openai_error(400, "input is empty", param="input", code="invalid_value")
-    if len(body.input) > settings.openai_max_input_chars:
+    if len(body.input) > settings.openai.max_input_chars:
         return openai_error(
             400,
-            f"input is {len(body.input)} characters; the limit is {settings.openai_max_input_chars}",
+            f"input is {len(body.input)} characters; the limit is {settings.openai.max_input_chars}",
             param="input",
             code="string_above_max_length",
         )
@@ -226,13 +226,13 @@ class _Writer:
 
 async def _speak(request: web.Request, state: ServerState, body: SpeechRequest, voice: str | None) -> web.StreamResponse:
     settings = state.settings
-    encoder = await asyncio.to_thread(speech_encoder, body.response_format, opus_bitrate=settings.opus_bitrate)
+    encoder = await asyncio.to_thread(speech_encoder, body.response_format, opus_bitrate=settings.audio.opus_bitrate)
     pipeline = SessionPipeline(
         state.engines,
         SessionOptions(voice=voice, speed=body.speed),
         session_id=current_session.get() or "openai",
         observer=state.metrics,
-        max_utterance_seconds=settings.max_utterance_seconds,
+        max_utterance_seconds=settings.limits.max_utterance_seconds,
     )
     writer = _Writer(request, body)
     errors: list[str] = []

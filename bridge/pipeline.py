@@ -47,7 +47,7 @@ from bridge.audio.chain import AudioChain
 from bridge.audio.pauses import PauseConfig
 from bridge.cancel import CancelToken
 from bridge.capacity import compute_key
-from bridge.config import OUTPUT_SAMPLE_RATE, Settings
+from bridge.config import OUTPUT_SAMPLE_RATE, AudioSettings, SchedulerSettings, SegmenterSettings, Settings
 from bridge.core import (
     AudioOut,
     CancelledOut,
@@ -197,7 +197,7 @@ class PipelineObserver(Protocol):
     def error(self, kind: str) -> None: ...
 
 
-def segmenter_config(settings: Settings) -> SegmenterConfig:
+def segmenter_config(settings: SegmenterSettings) -> SegmenterConfig:
     return SegmenterConfig(
         max_chars=settings.segment_max_chars,
         first_min_words=settings.first_segment_min_words,
@@ -207,7 +207,7 @@ def segmenter_config(settings: Settings) -> SegmenterConfig:
     )
 
 
-def deadline_policy(settings: Settings) -> DeadlinePolicy:
+def deadline_policy(settings: SchedulerSettings) -> DeadlinePolicy:
     return DeadlinePolicy(
         first_audio_target=settings.first_audio_target_ms / 1000,
         boundary_grace=settings.boundary_grace_ms / 1000,
@@ -216,17 +216,17 @@ def deadline_policy(settings: Settings) -> DeadlinePolicy:
 
 def core_config(settings: Settings, engines: Engines, max_utterance_seconds: float) -> CoreConfig:
     return CoreConfig(
-        segmenter=segmenter_config(settings),
-        deadlines=deadline_policy(settings),
+        segmenter=segmenter_config(settings.segmenter),
+        deadlines=deadline_policy(settings.scheduler),
         max_utterance_seconds=max_utterance_seconds,
-        idle_flush_seconds=settings.idle_flush_ms / 1000,
-        default_voice=settings.default_voice,
+        idle_flush_seconds=settings.segmenter.idle_flush_ms / 1000,
+        default_voice=settings.rvc.default_voice,
         voice_conversion=engines.voice is not None,
-        normalize=session_normalizer(settings, engines.tts),
+        normalize=session_normalizer(settings.normalize, engines.tts),
     )
 
 
-def pause_config(settings: Settings) -> PauseConfig:
+def pause_config(settings: AudioSettings) -> PauseConfig:
     return PauseConfig(
         sentence_ms=settings.sentence_pause_ms,
         clause_ms=settings.clause_pause_ms,
@@ -254,10 +254,10 @@ class SessionPipeline:
         self.observer = observer
         self.log = SessionLog(log, {"session": session_id})
         if max_utterance_seconds is None:
-            max_utterance_seconds = getattr(self.settings, "max_utterance_seconds", 0.0)
+            max_utterance_seconds = self.settings.limits.max_utterance_seconds
         self.core = UtteranceCore(core_config(self.settings, engines, max_utterance_seconds), self.options)
-        self._pauses = pause_config(self.settings)
-        self.output = OutputQueue(int(self.settings.output_queue_seconds * OUTPUT_SAMPLE_RATE))
+        self._pauses = pause_config(self.settings.audio)
+        self.output = OutputQueue(int(self.settings.sessions.output_queue_seconds * OUTPUT_SAMPLE_RATE))
         self._cancel = CancelToken()
         self._wake = asyncio.Event()
         self._delivering = asyncio.Lock()
@@ -453,7 +453,7 @@ class SessionPipeline:
             voice_stream = self.engines.voice.open_stream(
                 command.voice, self.engines.tts.sample_rate, command.pitch_shift, listener=command.listener
             )
-        frame_samples = max(1, OUTPUT_SAMPLE_RATE * self.settings.frame_ms // 1000)
+        frame_samples = max(1, OUTPUT_SAMPLE_RATE * self.settings.audio.frame_ms // 1000)
         return AudioChain(
             self.engines.tts.sample_rate,
             frame_samples=frame_samples,

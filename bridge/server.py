@@ -99,14 +99,14 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
     settings = state.settings
     ws = SessionWebSocket(
         compress=False,
-        max_msg_size=settings.max_message_bytes,
-        heartbeat=settings.heartbeat_seconds or None,
+        max_msg_size=settings.limits.max_message_bytes,
+        heartbeat=settings.limits.heartbeat_seconds or None,
         writer_limit=WRITER_LIMIT,
         timeout=CLOSE_TIMEOUT,
     )
-    ws.max_bytes = settings.max_message_bytes
+    ws.max_bytes = settings.limits.max_message_bytes
     await ws.prepare(request)
-    _limit_send_buffer(request, settings.socket_send_buffer_bytes)
+    _limit_send_buffer(request, settings.limits.socket_send_buffer_bytes)
     peer = state.client_of(request)
     refusal = state.admission.admit(peer)
     if refusal is not None:
@@ -114,13 +114,13 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
         log.info("session refused", extra={"peer": peer, "reason": refusal.kind})
         await ws.close(code=refusal.code, message=refusal.reason.encode())
         return ws
-    fmt = request.query.get("format", settings.output_format)
+    fmt = request.query.get("format", settings.audio.output_format)
     framing = request.query.get("opus_framing")
     options = SessionOptions(
         events=_flag(request.query.get("events")),
         words=_flag(request.query.get("words")),
-        voice=settings.default_voice,
-        format=fmt if is_pcm_format(fmt) else settings.output_format,
+        voice=settings.rvc.default_voice,
+        format=fmt if is_pcm_format(fmt) else settings.audio.output_format,
     )
     session_id = f"s{next(state.session_ids)}"
     context = current_session.set(session_id)  # the session's tasks inherit it: their log lines say so
@@ -221,7 +221,7 @@ async def _speak(request: web.Request, state: ServerState) -> web.StreamResponse
                 pitch_shift=body.pitch_shift,
                 session_id=current_session.get() or "speak",
                 metrics=state.metrics,
-                max_seconds=min(state.settings.max_utterance_seconds, state.settings.speak_max_seconds),
+                max_seconds=min(state.settings.limits.max_utterance_seconds, state.settings.limits.speak_max_seconds),
             ),
         )
     except ConnectionResetError:
@@ -323,9 +323,9 @@ async def health(request: web.Request) -> web.Response:
             # The GPUs among them, by vendor: api "cuda" (NVIDIA) or "rocm" (AMD), whose torch
             # builds both call the device "cuda"; the card's name, arch and memory from torch.
             "accelerators": accelerators_in_use(in_use),
-            "device_setting": settings.device,
+            "device_setting": settings.engines.device,
             "sessions": sessions,
-            "max_sessions": settings.max_sessions,
+            "max_sessions": settings.sessions.max_sessions,
             "capacity": capacity,
             "accepting": state.engines.loaded and capacity > 0,
             # Measured capacity (bridge/capacity.py): cores, cost per audio second per voice,
@@ -354,7 +354,7 @@ async def ready(request: web.Request) -> web.Response:
         "ready": loaded and capacity > 0,
         "engines_loaded": loaded,
         "sessions": sessions,
-        "max_sessions": settings.max_sessions,
+        "max_sessions": settings.sessions.max_sessions,
         "capacity": capacity,
     }
     if not loaded:
@@ -383,7 +383,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def janitor(state: ServerState) -> None:
     """Close sessions past their time, idle ones, and clients that stopped reading."""
     settings = state.settings
-    periods = [settings.send_stall_seconds, settings.idle_timeout_seconds, settings.max_session_seconds]
+    periods = [settings.limits.send_stall_seconds, settings.limits.idle_timeout_seconds, settings.limits.max_session_seconds]
     tick = max(0.05, min([1.0, *(p / 4 for p in periods if p)]))
     loop = asyncio.get_running_loop()
     while True:
@@ -419,9 +419,9 @@ async def shutdown_sessions(state: ServerState, timeout: float) -> None:
 def create_app(settings: Settings, engines: Engines | None = None) -> web.Application:
     """The aiohttp application. Engines are loaded (in a thread) at start-up if not yet loaded."""
     state = ServerState(settings=settings, engines=engines or Engines.from_settings(settings))
-    access = Access(settings)
+    access = Access(settings.access)
     app = web.Application(
-        client_max_size=settings.max_message_bytes,
+        client_max_size=settings.limits.max_message_bytes,
         middlewares=[access_middleware(access, lambda reason: state.metrics.refused.labels(reason).inc())],
     )
     app[STATE] = state
@@ -443,7 +443,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
             log.info("engines loaded", extra={"seconds": round(time.perf_counter() - started, 2)})
 
     async def warm_normalizer(app: web.Application) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, normalize.warm, settings, state.engines.tts)
+        await asyncio.get_running_loop().run_in_executor(None, normalize.warm, settings.normalize, state.engines.tts)
 
     async def start_janitor(app: web.Application) -> None:
         app[JANITOR] = asyncio.create_task(janitor(state), name="janitor")
@@ -458,12 +458,12 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
                 pass
 
     async def close_sessions(app: web.Application) -> None:
-        await shutdown_sessions(state, timeout=min(CLOSE_TIMEOUT, settings.shutdown_timeout_seconds))
+        await shutdown_sessions(state, timeout=min(CLOSE_TIMEOUT, settings.limits.shutdown_timeout_seconds))
 
     async def start_wyoming(app: web.Application) -> None:
         from bridge.wyoming_server import WyomingService
 
-        service = WyomingService(state, settings.host, settings.wyoming_port or 0)
+        service = WyomingService(state, settings.server.host, settings.wyoming.port or 0)
         await service.start()
         app[WYOMING] = service
 
@@ -477,7 +477,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
     app.on_startup.append(start_janitor)
     app.on_shutdown.append(close_sessions)
     app.on_cleanup.append(stop_janitor)
-    if settings.wyoming_port is not None:
+    if settings.wyoming.port is not None:
         app.on_startup.append(start_wyoming)
         app.on_shutdown.append(stop_wyoming)
     return app
@@ -485,17 +485,17 @@ def create_app(settings: Settings, engines: Engines | None = None) -> web.Applic
 
 async def serve(settings: Settings, engines: Engines | None = None, *, ready: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully within ``shutdown_timeout_seconds``."""
-    warn_if_exposed(settings)
+    warn_if_exposed(settings.server.host, settings.access)
     redact_access_log()
     app = create_app(settings, engines)
     state = app[STATE]
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.server.host, settings.server.port)
     await site.start()
     sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - to report port 0's pick
-    port = sockets[0].getsockname()[1] if sockets else settings.port
-    log.info("listening", extra={"url": f"ws://{settings.host}:{port}/ws/stream"})
+    port = sockets[0].getsockname()[1] if sockets else settings.server.port
+    log.info("listening", extra={"url": f"ws://{settings.server.host}:{port}/ws/stream"})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -509,12 +509,12 @@ async def serve(settings: Settings, engines: Engines | None = None, *, ready: as
         await stop.wait()
     finally:
         started = loop.time()
-        log.info("shutting down", extra={"sessions": len(state.sessions), "deadline_seconds": settings.shutdown_timeout_seconds})
+        log.info("shutting down", extra={"sessions": len(state.sessions), "deadline_seconds": settings.limits.shutdown_timeout_seconds})
         for running in list(runner.sites):
             server = getattr(running, "_server", None)
             if server is not None:
                 server.close()  # stop listening; open connections carry on
-        await shutdown_sessions(state, settings.shutdown_timeout_seconds)
+        await shutdown_sessions(state, settings.limits.shutdown_timeout_seconds)
         await runner.cleanup()
         state.engines.close()
         log.info("stopped", extra={"seconds": round(loop.time() - started, 2)})

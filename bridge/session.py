@@ -99,17 +99,17 @@ class ServerState:
     draining: bool = False
 
     def __post_init__(self) -> None:
-        self.load = ServerLoad.from_settings(self.settings)
+        self.load = ServerLoad.from_settings(self.settings.capacity)
         self.metrics.compute = self.load
         self.metrics.watch_load(self.capacity_report)
-        headroom = self.load_headroom if self.settings.capacity_admission else None
-        self.admission = Admission(self.settings.max_sessions, self.settings.max_connections_per_ip, headroom)
-        self.client_address = ClientAddress(self.settings.trusted_proxies)
+        headroom = self.load_headroom if self.settings.capacity.admission else None
+        self.admission = Admission(self.settings.sessions.max_sessions, self.settings.limits.max_connections_per_ip, headroom)
+        self.client_address = ClientAddress(self.settings.limits.trusted_proxies)
 
     # ------------------------------------------------------------------ measured capacity
     def voice_key(self, voice: str | None) -> str:
         """The compute key of a session speaking ``voice`` (None: the default voice)."""
-        voice = voice or self.settings.default_voice
+        voice = voice or self.settings.rvc.default_voice
         return compute_key(self.engines.tts.name, voice if voice and self.engines.voice is not None else None)
 
     def open_keys(self) -> list[str]:
@@ -188,7 +188,7 @@ class Session:
         self.opened = self.last_activity = self._loop.time()
         #: When the sender began waiting for the socket (None: not waiting).
         self.send_blocked_since: float | None = None
-        self.rate = TokenBucket(settings.max_message_rate, settings.message_burst)
+        self.rate = TokenBucket(settings.limits.max_message_rate, settings.limits.message_burst)
         #: Why the server is closing this session (None: it is not, or the client closed it).
         self.closing: CloseReason | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -225,13 +225,13 @@ class Session:
     def overdue(self, now: float) -> CloseReason | None:
         """A limit this session has run past at ``now`` (the janitor closes it), or None."""
         settings = self.state.settings
-        if settings.max_session_seconds and now - self.opened > settings.max_session_seconds:
+        if settings.limits.max_session_seconds and now - self.opened > settings.limits.max_session_seconds:
             return SESSION_TIME
-        if self.send_blocked_since is not None and now - self.send_blocked_since > settings.send_stall_seconds:
+        if self.send_blocked_since is not None and now - self.send_blocked_since > settings.limits.send_stall_seconds:
             return STALLED
         if (
-            settings.idle_timeout_seconds
-            and now - self.last_activity > settings.idle_timeout_seconds
+            settings.limits.idle_timeout_seconds
+            and now - self.last_activity > settings.limits.idle_timeout_seconds
             and not self.active
         ):
             return IDLE
@@ -251,19 +251,19 @@ class Session:
                 sample_rate=OUTPUT_SAMPLE_RATE,
                 channels=1,
                 format=self.wire_format,
-                **({"opus_framing": self.opus_framing, "opus_bitrate": settings.opus_bitrate} if self.wire_format == "opus" else {}),
-                frame_ms=settings.frame_ms,
+                **({"opus_framing": self.opus_framing, "opus_bitrate": settings.audio.opus_bitrate} if self.wire_format == "opus" else {}),
+                frame_ms=settings.audio.frame_ms,
                 tts=engines.tts.name,
                 voice=self.options.voice,
                 voices=engines.voices(),
                 words=self.options.words,
                 limits={
-                    "max_message_bytes": settings.max_message_bytes,
-                    "max_token_chars": settings.max_token_chars,
-                    "max_buffered_chars": settings.max_buffered_chars,
-                    "max_message_rate": settings.max_message_rate,
-                    "message_burst": settings.message_burst,
-                    "max_utterance_seconds": settings.max_utterance_seconds,
+                    "max_message_bytes": settings.limits.max_message_bytes,
+                    "max_token_chars": settings.limits.max_token_chars,
+                    "max_buffered_chars": settings.limits.max_buffered_chars,
+                    "max_message_rate": settings.limits.max_message_rate,
+                    "message_burst": settings.limits.message_burst,
+                    "max_utterance_seconds": settings.limits.max_utterance_seconds,
                 },
             )
         )
@@ -293,7 +293,7 @@ class Session:
             await self._send(self.ws.send_bytes(item.data))
             return
         if self.wire is None:
-            self.wire = await asyncio.to_thread(WireEncoder, self.opus_framing, self.state.settings.opus_bitrate)
+            self.wire = await asyncio.to_thread(WireEncoder, self.opus_framing, self.state.settings.audio.opus_bitrate)
         for frame in await asyncio.to_thread(self.wire.encode, [(item.data, item.samples)]):
             await self._send(self.ws.send_bytes(frame))
 
@@ -390,14 +390,14 @@ class Session:
     async def handle_text(self, data: str) -> CloseReason | None:
         settings = self.state.settings
         try:
-            message = parse_client_message(data, max_token_chars=settings.max_token_chars)
+            message = parse_client_message(data, max_token_chars=settings.limits.max_token_chars)
         except ProtocolError as exc:
             await self.report_error(str(exc), exc.kind)
             return None
         if isinstance(message, TokenMessage):
             buffered = self.pipeline.buffered_chars + len(message.token)
-            if buffered > settings.max_buffered_chars:
-                return buffered_text(buffered, settings.max_buffered_chars)
+            if buffered > settings.limits.max_buffered_chars:
+                return buffered_text(buffered, settings.limits.max_buffered_chars)
             self.pipeline.feed(message.token, message.pitch_shift)
             if message.flush:
                 self.pipeline.flush()

@@ -153,7 +153,7 @@ class WyomingHandler(AsyncEventHandler):
         try:
             while self._is_running:
                 try:
-                    event = await read_event(self.reader, self.state.settings.max_message_bytes)
+                    event = await read_event(self.reader, self.state.settings.limits.max_message_bytes)
                 except BadEvent as exc:
                     self.log.info("bad wyoming event", extra={"error": str(exc)})
                     await self.error(str(exc), exc.code)
@@ -221,7 +221,7 @@ class WyomingHandler(AsyncEventHandler):
             SessionOptions(voice=session_voice, format="s16le"),
             session_id=self.id,
             observer=self.state.metrics,
-            max_utterance_seconds=settings.max_utterance_seconds,
+            max_utterance_seconds=settings.limits.max_utterance_seconds,
         )
         return _Request(pipeline, streaming)
 
@@ -243,8 +243,8 @@ class WyomingHandler(AsyncEventHandler):
         if not text.strip():
             await self.error("synthesize needs text", "empty_text")
             return
-        if len(text) > self.state.settings.max_buffered_chars:
-            await self.error(f"text too long: {len(text)} characters (limit {self.state.settings.max_buffered_chars})", "text_too_long")
+        if len(text) > self.state.settings.limits.max_buffered_chars:
+            await self.error(f"text too long: {len(text)} characters (limit {self.state.settings.limits.max_buffered_chars})", "text_too_long")
             return
         request = self._open(synthesize.voice, streaming=False)
         if isinstance(request, str):
@@ -281,11 +281,11 @@ class WyomingHandler(AsyncEventHandler):
         if request.pipeline is None:
             return
         settings = self.state.settings
-        if len(text) > settings.max_token_chars:
-            await self.error(f"chunk too long: {len(text)} characters (limit {settings.max_token_chars})", "token_too_long")
+        if len(text) > settings.limits.max_token_chars:
+            await self.error(f"chunk too long: {len(text)} characters (limit {settings.limits.max_token_chars})", "token_too_long")
             return
-        if request.chars + len(text) > settings.max_buffered_chars:
-            await self.error(f"too much text in one request (limit {settings.max_buffered_chars} characters)", "text_too_long")
+        if request.chars + len(text) > settings.limits.max_buffered_chars:
+            await self.error(f"too much text in one request (limit {settings.limits.max_buffered_chars} characters)", "text_too_long")
             return
         request.chars += len(text)
         request.pipeline.feed(text)

@@ -18,7 +18,7 @@ from bridge.tts.piper import PiperEngine
 
 def make_settings(**overrides: Any) -> Settings:
     """Settings for tests: defaults, port 0, no config file or environment leaking in."""
-    return Settings.model_construct(**{**Settings().model_dump(), "port": 0, **overrides})
+    return Settings().unchecked(port=0, **overrides)
 
 
 @pytest.fixture(scope="session")

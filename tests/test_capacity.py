@@ -217,7 +217,7 @@ def test_server_load_feeds_the_meter_from_settings_with_a_fake_clock() -> None:
     settings = Settings(capacity_cores=1.0, capacity_margin=0.2, capacity_window_seconds=2.0,
                         capacity_warmup_audio_seconds=1.0, capacity_prior_cost_per_audio_second=0.5)
     clock, cpu = [0.0], [10.0]
-    load = ServerLoad(capacity_config(settings), clock=lambda: clock[0], process_cpu=lambda: cpu[0])
+    load = ServerLoad(capacity_config(settings.capacity), clock=lambda: clock[0], process_cpu=lambda: cpu[0])
     assert load.report([], "piper").capacity_sessions == 1  # 0.8 usable cores / the prior 0.5
     for _ in range(20):
         clock[0] += 0.05

@@ -1,4 +1,5 @@
-"""``voice-bridge serve --tts …``: the flag reaches the settings and picks the engine.
+"""bridge/cli.py: ``voice-bridge serve --tts …`` (the flag reaches the settings and picks the
+engine), ``say`` against a real server, and the word pieces the CLI streams.
 
 The server itself is replaced by a stand-in that records the settings it was given, so no
 socket is opened and no real model is loaded; the last test loads a tiny random Soprano
@@ -7,6 +8,7 @@ folder (``soprano_model.py``) to show the chosen engine is the one that speaks.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bridge.cli import app
+from bridge.audio.wav import read_wav
+from bridge.cli import app, word_pieces
 from bridge.config import Settings
 from bridge.engines import create_tts
 
@@ -51,7 +54,7 @@ def serve_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
 def test_tts_flag_selects_soprano(serve_settings, tmp_path: Path) -> None:
     settings = serve_settings("--tts", "soprano", "--device", "cpu", "--port", "0")
-    assert (settings.tts, settings.device, settings.port) == ("soprano", "cpu", 0)
+    assert (settings.engines.tts, settings.engines.device, settings.server.port) == ("soprano", "cpu", 0)
     pytest.importorskip("torch")
     from bridge.tts.soprano import SopranoEngine
 
@@ -64,20 +67,20 @@ def test_tts_flag_selects_soprano(serve_settings, tmp_path: Path) -> None:
 
 def test_without_the_flag_the_default_engine_is_piper(serve_settings) -> None:
     settings = serve_settings()
-    assert settings.tts == "piper"
+    assert settings.engines.tts == "piper"
     pytest.importorskip("piper")
     assert type(create_tts(settings)).__name__ == "PiperEngine"
 
 
 def test_flag_overrides_the_environment(serve_settings) -> None:
-    assert serve_settings(env={"VOICE_BRIDGE_TTS": "soprano"}).tts == "soprano"
-    assert serve_settings("--tts", "piper").tts == "piper"
+    assert serve_settings(env={"VOICE_BRIDGE_TTS": "soprano"}).engines.tts == "soprano"
+    assert serve_settings("--tts", "piper").engines.tts == "piper"
 
 
 def test_flag_overrides_the_config_file(serve_settings, tmp_path: Path) -> None:
     (tmp_path / "voice-bridge.toml").write_text('tts = "soprano"\n')
-    assert serve_settings().tts == "soprano"  # the file is read…
-    assert serve_settings("--tts", "piper").tts == "piper"  # …and the flag wins over it
+    assert serve_settings().engines.tts == "soprano"  # the file is read…
+    assert serve_settings("--tts", "piper").engines.tts == "piper"  # …and the flag wins over it
 
 
 def test_serve_tts_soprano_speaks_with_a_tiny_model(serve_settings, tmp_path: Path) -> None:
@@ -113,3 +116,19 @@ def test_a_bad_value_is_a_usage_error_not_a_traceback(serve_settings, monkeypatc
     monkeypatch.setenv("VOICE_BRIDGE_PORT", "eighty")
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 2 and "port" in result.output and "'eighty'" in result.output
+
+
+# ----------------------------------------------------------------------------- say
+def test_word_pieces_keep_leading_spaces() -> None:
+    assert word_pieces("Hi there,  you.") == ["Hi", " there,", "  you."]
+    assert "".join(word_pieces("a b\nc")) == "a b\nc"
+
+
+async def test_cli_say_writes_a_wav(server, tmp_path: Path) -> None:
+    out = tmp_path / "say.wav"
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["say", "Written by the command line.", "-o", str(out), "--url", server.ws_url]
+    )
+    assert result.exit_code == 0, result.output
+    audio, rate = read_wav(out)
+    assert rate == 48000 and audio.size / rate > 1.0

@@ -181,7 +181,7 @@ async def test_cancel_mid_utterance_stops_audio_within_one_frame(server_factory)
     # the pipeline are the real ones.
     srv = await server_factory(ToneEngine(seconds_per_word=0.5, chunk_delay=0.002), send_stall_seconds=120.0)
     state = srv.app[STATE]
-    frame_bytes = 48000 * state.settings.frame_ms // 1000 * 4
+    frame_bytes = 48000 * state.settings.audio.frame_ms // 1000 * 4
     async with websockets.connect(srv.ws_url + "?events=1", compression=None) as ws:
         ready = await recv_json(ws)
         session = state.sessions[ready["session"]]

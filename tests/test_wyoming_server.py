@@ -208,6 +208,6 @@ def test_serve_takes_wyoming_port_and_it_is_off_by_default(monkeypatch, tmp_path
     monkeypatch.setattr("bridge.server.serve", fake_serve)
     assert CliRunner().invoke(app, ["serve", "--wyoming-port", "10200"]).exit_code == 0
     assert CliRunner().invoke(app, ["serve"]).exit_code == 0
-    assert [s.wyoming_port for s in seen] == [10200, None]
+    assert [s.wyoming.port for s in seen] == [10200, None]
     bad = CliRunner().invoke(app, ["serve", "--wyoming-port", "70000"])
     assert bad.exit_code == 2 and "wyoming_port" in bad.output

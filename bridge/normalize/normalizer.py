@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bridge.config import NormalizeSettings
 from bridge.normalize.english import RULES, TRIGGER_CHARS, TRIGGER_WORDS, Context, DateOrder, Rule
 from bridge.normalize.scripts import FOREIGN_RUN, FOREIGN_START, ROMANIZERS, Romanizers, readable_scripts, script_of
 from bridge.normalize.spans import NormalizedText, SpokenBuilder
@@ -228,19 +229,19 @@ def normalizer_for(
     return _cached((enabled, date_order, foreign_text, tuple(sorted(lexicon.items())), tuple(languages)))
 
 
-def session_normalizer(settings: object, tts: object) -> Normalizer:
-    """The normalizer for a session: the settings' ``normalize_*`` fields and the engine's
-    languages (English when it declares none)."""
+def session_normalizer(settings: NormalizeSettings, tts: object) -> Normalizer:
+    """The normalizer for a session: the ``normalize`` section and the engine's languages
+    (English when it declares none)."""
     return normalizer_for(
-        enabled=getattr(settings, "normalize_text", True),
-        date_order=getattr(settings, "normalize_date_order", "mdy"),
-        foreign_text=getattr(settings, "normalize_foreign_text", "transliterate"),
-        lexicon=getattr(settings, "normalize_pronunciations", None) or {},
+        enabled=settings.enabled,
+        date_order=settings.date_order,
+        foreign_text=settings.foreign_text,
+        lexicon=settings.pronunciations,
         languages=tuple(getattr(tts, "languages", ("en",))),
     )
 
 
-def warm(settings: object, tts: object) -> Normalizer:
+def warm(settings: NormalizeSettings, tts: object) -> Normalizer:
     """Build the session normalizer and load the romanizers' tables (pykakasi: ~0.5 s), so that
     the first session and its first foreign word do not pay for it. Blocking: run in a thread."""
     normalizer = session_normalizer(settings, tts)

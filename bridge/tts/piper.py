@@ -39,7 +39,7 @@ from bridge.workers import available_cores, cores_for_this_call
 if TYPE_CHECKING:
     import onnxruntime
 
-    from bridge.config import Settings
+    from bridge.config import PiperSettings
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +148,15 @@ class PiperEngine(TTSEngine):
         self._phonemize_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PiperEngine:
+    def from_settings(cls, settings: PiperSettings) -> PiperEngine:
         return cls(
-            settings.piper_model,
+            settings.model,
             None,
-            threads=settings.piper_threads,
-            streaming=settings.piper_streaming,
-            noise_scale=settings.piper_noise_scale,
-            length_scale=settings.piper_length_scale,
-            noise_w=settings.piper_noise_w,
+            threads=settings.threads,
+            streaming=settings.streaming,
+            noise_scale=settings.noise_scale,
+            length_scale=settings.length_scale,
+            noise_w=settings.noise_w,
         )
 
     # ------------------------------------------------------------------ loading

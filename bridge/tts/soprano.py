@@ -12,7 +12,7 @@ forward pass and decodes audio incrementally, a few tokens after they are genera
 
 Usage::
 
-    engine = SopranoEngine.from_settings(settings)
+    engine = SopranoEngine.from_settings(settings.soprano, settings.engines)
     engine.load()                                   # weights, scheduler thread, warm-up
     for chunk in engine.stream("Hello there.", CancelToken()):
         ...                                         # float32 at 32 kHz, first after 5 tokens
@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from bridge.cancel import CancelToken
+from bridge.config import EngineSettings, SopranoSettings
 from bridge.tts.base import TTSEngine, TTSError
 
 if TYPE_CHECKING:
-    from bridge.config import Settings
     from bridge.tts.soprano_scheduler import BatchScheduler, Chunk
 
 log = logging.getLogger("bridge.tts.soprano")
@@ -241,30 +241,25 @@ class SopranoEngine(TTSEngine):
     def __init__(
         self,
         model_dir: Path | str,
+        settings: SopranoSettings | None = None,
         *,
         device: str = "auto",
-        dtype: str = "auto",
-        max_new_tokens: int = 512,
-        tokens_per_char: float = 3.0,
-        temperature: float = 0.0,
-        top_p: float = 0.95,
-        repetition_penalty: float = 1.2,
-        max_batch: int = 8,
-        chunk_tokens: int = 8,
-        threads: int = 0,
         warmup: bool = True,
     ) -> None:
+        """``settings``: the ``[soprano]`` section (its defaults when None); ``device`` as the
+        engines section's ``device``."""
+        settings = settings if settings is not None else SopranoSettings()
         self.model_dir = Path(model_dir)
         self.device_setting = device
-        self.dtype_setting = dtype
-        self.max_new_tokens = max_new_tokens
-        self.tokens_per_char = tokens_per_char
-        self.temperature = temperature
-        self.top_p = top_p
-        self.repetition_penalty = repetition_penalty
-        self.max_batch = max_batch
-        self.chunk_tokens = chunk_tokens
-        self.threads = threads
+        self.dtype_setting = settings.dtype
+        self.max_new_tokens = settings.max_new_tokens
+        self.tokens_per_char = settings.tokens_per_char
+        self.temperature = settings.temperature
+        self.top_p = settings.top_p
+        self.repetition_penalty = settings.repetition_penalty
+        self.max_batch = settings.max_batch
+        self.chunk_tokens = settings.chunk_tokens
+        self.threads = settings.threads
         self.warmup = warmup
         self.device: str | None = None
         self.dtype: str | None = None
@@ -273,21 +268,9 @@ class SopranoEngine(TTSEngine):
         self._load_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SopranoEngine:
-        model_dir = settings.soprano_model_dir or Path(settings.models_dir) / "soprano"
-        return cls(
-            model_dir,
-            device=settings.device,
-            dtype=settings.soprano_dtype,
-            max_new_tokens=settings.soprano_max_new_tokens,
-            tokens_per_char=settings.soprano_tokens_per_char,
-            temperature=settings.soprano_temperature,
-            top_p=settings.soprano_top_p,
-            repetition_penalty=settings.soprano_repetition_penalty,
-            max_batch=settings.soprano_max_batch,
-            chunk_tokens=settings.soprano_chunk_tokens,
-            threads=settings.soprano_threads,
-        )
+    def from_settings(cls, settings: SopranoSettings, engines: EngineSettings) -> SopranoEngine:
+        """From the ``soprano`` section, on the engines section's device and models folder."""
+        return cls(settings.model_folder(engines.models_dir), settings, device=engines.device)
 
     @property
     def sample_rate(self) -> int:

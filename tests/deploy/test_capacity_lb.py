@@ -14,7 +14,7 @@ import json
 import websockets
 
 from tests.support.capacity import CAPACITY_SETTINGS, fill_to_capacity, get_json, open_session
-from tests.support.traefik import balancer, sessions_of, until_sessions  # noqa: F401 - balancer is a fixture
+from tests.support.traefik import sessions_of, until_sessions
 
 
 async def test_a_session_one_replica_refuses_lands_on_the_other(server_factory, balancer) -> None:

@@ -8,6 +8,9 @@ compose file with the real Compose v2 CLI (`docker-compose config`, every profil
 against the server's routes and the compose services; the real Traefik binary (also from
 `make docker-tools`) with that static file and those labels, in front of two real bridges on
 loopback; hadolint on the Dockerfiles.
+
+The readers of those files (a Dockerfile parser, the Makefile's dry run, the `.dockerignore`
+matcher, Compose, Traefik's labels and binary) are in tests/support/, each with its own tests.
 """
 
 from __future__ import annotations
@@ -21,32 +24,32 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import websockets
 
-from bridge.config import Settings
-from bridge.server import STATE, create_app
-from tests.conftest import make_settings
-from tests.support.traefik import (  # noqa: F401 - balancer is a fixture
+from bridge.config import Settings, flat_fields
+from bridge.server import STATE
+from tests.support.capacity import get_json
+from tests.support.compose import answers_as_bridge, compose, read_env_file, resolved
+from tests.support.dockerfile import DOCKER, DOCKERFILES, Dockerfile, expand, image_env, make_calls, parse_dockerfile
+from tests.support.dockerignore import dockerignore_patterns, ignored
+from tests.support.makefile import apt_installs, make_dry_script, make_dry_run, makefile_variables
+from tests.support.routes import route_paths
+from tests.support.traefik import (
     COMPOSE_FILE,
     TRAEFIK_FILE,
-    balancer,
     sessions_of,
     tool,
     traefik_labels,
     traefik_static,
+    traefik_version,
     until_sessions,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKER = ROOT / "docker"
-DOCKERFILES = {"cpu": DOCKER / "Dockerfile.cpu", "cuda": DOCKER / "Dockerfile.cuda", "rocm": DOCKER / "Dockerfile.rocm"}
 HEALTHCHECK = DOCKER / "healthcheck.py"
 VENV_DIR = "/opt/venv"
 #: The Makefile target an image's runtime stage installs its system packages with.
@@ -54,11 +57,6 @@ RUNTIME_SYSTEM_TARGET = "system-deps-run"
 
 
 # =============================================================================== /ready
-async def get_json(url: str) -> tuple[int, dict[str, Any]]:
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
-        return response.status, await response.json()
-
-
 async def wait_for_sessions(server: Any, count: int) -> None:
     """Until the server has ``count`` sessions (a close is processed asynchronously)."""
     state = server.app[STATE]
@@ -164,141 +162,6 @@ def test_healthcheck_script_default_url_follows_the_port(monkeypatch: pytest.Mon
 
 
 # =============================================================================== Dockerfiles
-@dataclass
-class Instruction:
-    keyword: str
-    args: str
-    line: int
-
-
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[Instruction] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword == keyword]
-
-
-@dataclass
-class Dockerfile:
-    global_args: dict[str, str]
-    stages: list[Stage]
-
-    @property
-    def final(self) -> Stage:
-        return self.stages[-1]
-
-    def stage(self, name: str) -> Stage:
-        return next(s for s in self.stages if s.name == name)
-
-    def args(self, stage: Stage) -> dict[str, str]:
-        """ARG defaults visible in ``stage`` (global ones re-declared, plus the stage's own)."""
-        values: dict[str, str] = {}
-        for instruction in stage.all("ARG"):
-            name, _, default = instruction.args.partition("=")
-            values[name] = default or self.global_args.get(name, "")
-        return values
-
-
-def parse_dockerfile(path: Path) -> Dockerfile:
-    """Instructions per stage: continuation lines joined, comments and blank lines dropped."""
-    logical: list[tuple[int, str]] = []
-    pending, start = "", 0
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
-        stripped = raw.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if pending and stripped.startswith("#"):
-            continue  # a comment inside a continued instruction
-        if not pending:
-            start = number
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        logical.append((start, pending + stripped))
-        pending = ""
-    assert not pending, f"{path}: dangling line continuation"
-    global_args: dict[str, str] = {}
-    stages: list[Stage] = []
-    for number, text in logical:
-        keyword, _, args = text.partition(" ")
-        keyword, args = keyword.upper(), " ".join(args.split())
-        if keyword == "FROM":
-            parts = args.split()
-            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
-            stages.append(Stage(base=parts[0], name=name))
-        elif not stages:
-            assert keyword == "ARG", f"{path}:{number}: only ARG may come before FROM"
-            name, _, default = args.partition("=")
-            global_args[name] = default
-        else:
-            stages[-1].instructions.append(Instruction(keyword, args, number))
-    return Dockerfile(global_args, stages)
-
-
-def expand(text: str, values: dict[str, str]) -> str:
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values.get(m.group(1) or m.group(2), m.group(0)), text)
-
-
-@cache
-def makefile_variables() -> dict[str, str]:
-    """Variables the Makefile lets a caller override (``NAME ?= value``)."""
-    text = (ROOT / "Makefile").read_text()
-    return {m.group(1): m.group(2).strip() for m in re.finditer(r"^([A-Z_]+)\s*\?=[ \t]*(.*)$", text, re.M)}
-
-
-@dataclass
-class MakeCall:
-    targets: list[str]
-    variables: dict[str, str]
-    directory: str | None
-
-
-def make_calls(dockerfile: Dockerfile, stage: Stage) -> list[MakeCall]:
-    """Every `make` a RUN line of ``stage`` runs, with ARG defaults expanded."""
-    calls: list[MakeCall] = []
-    values = dockerfile.args(stage)
-    for run in stage.all("RUN"):
-        for command in re.split(r"&&|;|\|\|", run.args):
-            words = shlex.split(expand(command, values))
-            while words and words[0].startswith("--mount="):
-                words.pop(0)
-            if not words or words[0] != "make":
-                continue
-            call = MakeCall([], {}, None)
-            rest = iter(words[1:])
-            for word in rest:
-                if word == "-C":
-                    call.directory = next(rest)
-                elif "=" in word:
-                    name, _, value = word.partition("=")
-                    call.variables[name] = value
-                else:
-                    call.targets.append(word)
-            calls.append(call)
-    return calls
-
-
-def make_dry_script(target: str, variables: dict[str, str]) -> str:
-    """Everything ``make TARGET`` would run (``make -n``), as printed."""
-    result = subprocess.run(
-        ["make", "-n", "-C", str(ROOT), target, *(f"{k}={v}" for k, v in variables.items())],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def make_dry_run(target: str, variables: dict[str, str]) -> list[str]:
-    """The commands ``make TARGET`` would run for a fresh venv (``make -n``), pip steps only."""
-    script = make_dry_script(target, variables)
-    return [line for line in script.splitlines() if " pip " in line or line.startswith("python")]
-
-
 @pytest.fixture(scope="module", params=sorted(DOCKERFILES))
 def image(request: pytest.FixtureRequest) -> tuple[str, Dockerfile]:
     return request.param, parse_dockerfile(DOCKERFILES[request.param])
@@ -391,33 +254,19 @@ def test_cuda_image_takes_torch_from_the_cuda_index_of_its_base_image() -> None:
     assert any(f"--index-url '{index}'" in s and "torch==" in s for s in steps)
     env = " ".join(e.args for e in dockerfile.final.all("ENV"))
     assert "VOICE_BRIDGE_TTS=soprano" in env and "VOICE_BRIDGE_DEVICE=cuda" in env
-    assert Settings(tts="soprano", device="cuda").tts == "soprano"
-
-
-def route_paths() -> set[str]:
-    app = create_app(make_settings(), engines=object())  # type: ignore[arg-type]  # routes only
-    return {r.resource.canonical for r in app.router.routes() if r.resource is not None}
-
-
-def image_env(dockerfile: Dockerfile) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for instruction in dockerfile.final.all("ENV"):
-        for token in shlex.split(instruction.args):
-            name, _, value = token.partition("=")
-            values[name] = value
-    return values
+    assert Settings(tts="soprano", device="cuda").engines.tts == "soprano"
 
 
 def test_images_listen_probe_and_keep_models_on_a_volume(image: tuple[str, Dockerfile]) -> None:
     name, dockerfile = image
     env = image_env(dockerfile)
     settings = Settings(**{k.removeprefix("VOICE_BRIDGE_").lower(): v for k, v in env.items() if k.startswith("VOICE_BRIDGE_")})
-    assert settings.host == "0.0.0.0"
+    assert settings.server.host == "0.0.0.0"
     exposed = {e.args for e in dockerfile.final.all("EXPOSE")}
-    assert exposed == {str(settings.port)}
+    assert exposed == {str(settings.server.port)}
     volumes = json.loads(dockerfile.final.all("VOLUME")[-1].args)
-    assert volumes == [str(settings.models_dir)]
-    assert env["HF_HOME"].startswith(str(settings.models_dir) + "/"), "hub downloads must land on the volume"
+    assert volumes == [str(settings.engines.models_dir)]
+    assert env["HF_HOME"].startswith(str(settings.engines.models_dir) + "/"), "hub downloads must land on the volume"
     healthcheck = dockerfile.final.all("HEALTHCHECK")[-1].args
     command = json.loads(healthcheck[healthcheck.index("CMD") + 3 :].strip())
     assert command[:2] == ["python", "/app/docker/healthcheck.py"]
@@ -427,45 +276,6 @@ def test_images_listen_probe_and_keep_models_on_a_volume(image: tuple[str, Docke
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert "voice-bridge" in scripts
     assert (ROOT / "docker" / "healthcheck.py").is_file()
-
-
-def apt_installs(target: str, tmp_path: Path, *, have_all: bool = False) -> tuple[list[str] | None, str]:
-    """Which packages ``make TARGET`` hands ``apt-get install`` on a bare Debian box, as root.
-
-    It really runs the recipe, with stubs first on an otherwise empty PATH: ``id`` says root,
-    ``apt-get`` logs its arguments, ``ldconfig`` lists no library (or libopus with
-    ``have_all``); ``grep`` is the real one. No ``chromium`` is on that PATH, and
-    VOICE_BRIDGE_CHROMIUM is unset (set with ``have_all``). Returns the packages (None: apt-get
-    install was not called) and make's output.
-    """
-    stubs = tmp_path / "bin"
-    stubs.mkdir()
-    log = tmp_path / "apt-get.log"
-    library = "\tlibopus.so.0 (libc6,x86-64) => /usr/lib/libopus.so.0" if have_all else ""
-    scripts = {
-        "id": 'echo 0',
-        "apt-get": f'echo "$*" >> {shlex.quote(str(log))}',
-        "ldconfig": f"echo '1 libs found in cache'; echo {shlex.quote(library)}",
-    }
-    for name, body in scripts.items():
-        (stubs / name).write_text(f"#!/bin/bash\n{body}\n")
-        (stubs / name).chmod(0o755)
-    grep = shutil.which("grep")
-    assert grep
-    (stubs / "grep").symlink_to(grep)
-    env = {"PATH": str(stubs), "HOME": str(tmp_path)}
-    if have_all:
-        env["VOICE_BRIDGE_CHROMIUM"] = "/opt/chromium/chrome"
-    make = shutil.which("make")
-    assert make
-    result = subprocess.run([make, "-C", str(ROOT), target], env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    calls = log.read_text().splitlines() if log.exists() else []
-    installs = [line.split() for line in calls if line.split()[:1] == ["install"]]
-    if not installs:
-        return None, result.stdout
-    assert len(installs) == 1 and calls[0].split()[0] == "update", calls  # one update, then one install
-    return [word for word in installs[0][1:] if not word.startswith("-")], result.stdout
 
 
 def test_images_install_the_run_time_system_packages_and_no_browser(image: tuple[str, Dockerfile]) -> None:
@@ -499,48 +309,6 @@ def test_system_targets_install_nothing_that_is_already_there(tmp_path: Path) ->
 
 
 # =============================================================================== .dockerignore
-def dockerignore_patterns() -> list[str]:
-    lines = (ROOT / ".dockerignore").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out, i = out + "(?:.*/)?", i + 3
-        elif pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pattern[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif pattern[i] == "?":
-            out, i = out + "[^/]", i + 1
-        else:
-            out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out)
-
-
-def ignored(path: str, patterns: list[str]) -> bool:
-    """Docker's rule: the last pattern matching the path or one of its parents decides."""
-    parts = path.split("/")
-    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    verdict = False
-    for pattern in patterns:
-        negate = pattern.startswith("!")
-        regex = _glob_regex(pattern.lstrip("!").strip("/"))
-        if any(regex.fullmatch(c) for c in candidates):
-            verdict = not negate
-    return verdict
-
-
-def test_dockerignore_matcher_follows_docker_rules() -> None:
-    patterns = ["*", "!src", "**/__pycache__", "!keep/*.txt"]
-    assert ignored("notes.md", patterns) and ignored("a/b.py", patterns)
-    assert not ignored("src/x/y.py", patterns)
-    assert ignored("src/x/__pycache__/y.pyc", patterns)
-    assert not ignored("keep/a.txt", patterns) and ignored("keep/a.bin", patterns)
-
-
 def test_dockerignore_lets_in_what_the_install_needs_and_nothing_heavy() -> None:
     patterns = dockerignore_patterns()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -586,55 +354,6 @@ def test_hadolint_passes() -> None:
 
 
 # =============================================================================== compose
-@cache
-def compose_command() -> tuple[list[str] | None, str]:
-    """A Compose v2 CLI, and what was found when there is none."""
-    tried: list[str] = []
-    candidates: list[list[str]] = []
-    if (standalone := tool("docker-compose")) is not None:
-        candidates.append([standalone])
-    if (docker := shutil.which("docker")) is not None:
-        candidates.append([docker, "compose"])
-    for command in candidates:
-        try:
-            result = subprocess.run([*command, "version", "--short"], capture_output=True, text=True, timeout=60)
-        except OSError as exc:
-            tried.append(f"{' '.join(command)}: {exc}")
-            continue
-        version = result.stdout.strip().lstrip("v")
-        if result.returncode == 0 and version.startswith("2."):
-            return command, version
-        said = (result.stdout + result.stderr).strip().splitlines()
-        tried.append(f"{' '.join(command)}: {said[0][:80] if said else f'exit {result.returncode}'}")
-    return None, "; ".join(tried) or "no docker-compose or docker on PATH"
-
-
-def require_compose() -> list[str]:
-    command, why = compose_command()
-    if command is None:
-        pytest.skip(f"Compose v2 CLI not available ({why}); `make docker-tools` installs it")
-    return command
-
-
-def compose(directory: Path, *args: str, profiles: tuple[str, ...] = (), env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = require_compose()
-    flags = [flag for profile in profiles for flag in ("--profile", profile)]
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "BRIDGE_", "LLM_", "TRAEFIK_"))}
-    return subprocess.run(
-        [*command, "--project-directory", str(directory), "-f", str(directory / "compose.yaml"), *flags, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**clean_env, **(env or {})},
-    )
-
-
-def resolved(directory: Path = DOCKER, profiles: tuple[str, ...] = (), env: dict[str, str] | None = None) -> dict[str, Any]:
-    result = compose(directory, "config", "--format", "json", profiles=profiles, env=env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 BRIDGE_PROFILES = ("cpu", "gpu", "rocm", "scale")
 PROFILE_SETS = [("cpu",), ("gpu",), ("rocm",), ("rocm", "bot"), ("scale",), ("bot",), ("llm",), ("cpu", "bot"), ("gpu", "bot", "llm"), ("scale", "bot", "llm")]
 
@@ -677,16 +396,6 @@ def test_compose_with_the_example_env_files(configured_docker_dir: Path) -> None
     assert llm["environment"]["LLAMA_ARG_MODEL"] == "/llm-models/model.gguf"
 
 
-def answers_as_bridge(config: dict[str, Any]) -> list[str]:
-    """Services reachable as host `bridge` on the stack's network (name or alias)."""
-    found = []
-    for name, service in config["services"].items():
-        aliases = {a for net in (service.get("networks") or {}).values() for a in ((net or {}).get("aliases") or [])}
-        if name == "bridge" or "bridge" in aliases:
-            found.append(name)
-    return found
-
-
 @pytest.mark.parametrize("profile", BRIDGE_PROFILES)
 def test_each_bridge_profile_gives_exactly_one_bridge_host_and_one_published_port(profile: str) -> None:
     config = resolved(profiles=(profile, "bot"))
@@ -697,7 +406,7 @@ def test_each_bridge_profile_gives_exactly_one_bridge_host_and_one_published_por
     assert len(published) == 1
     name, port = published[0]
     assert port["published"] == "8765" and port["host_ip"] == "127.0.0.1"
-    assert port["target"] == Settings().port
+    assert port["target"] == Settings().server.port
     # The bot waits for whichever bridge this profile runs.
     depends = config["services"]["bot"]["depends_on"]
     assert name in depends and depends[name]["condition"] == "service_healthy"
@@ -707,7 +416,7 @@ def test_bot_and_llm_urls_point_at_services_of_the_stack() -> None:
     bot_env = dict(read_env_file(DOCKER / "bot.env.example"))
     url = bot_env["VOICE_BRIDGE_DISCORD_BRIDGE_URL"]
     match = re.fullmatch(r"ws://([\w-]+):(\d+)(/\S*)", url)
-    assert match and match.group(1) == "bridge" and int(match.group(2)) == Settings().port
+    assert match and match.group(1) == "bridge" and int(match.group(2)) == Settings().server.port
     assert match.group(3) in route_paths()
     config = resolved(profiles=("gpu", "bot", "llm"))
     llm = config["services"]["llm"]
@@ -748,7 +457,7 @@ def test_traefik_routes_sessions_to_ready_replicas_with_least_connections() -> N
     static = traefik_static()
     assert router["entrypoints"] in static["entryPoints"]
     # Ports: the label, the image's port, the entry point and what compose publishes agree.
-    assert int(service["loadbalancer.server.port"]) == Settings().port
+    assert int(service["loadbalancer.server.port"]) == Settings().server.port
     image_port = image_env(parse_dockerfile(DOCKERFILES["cpu"]))["VOICE_BRIDGE_PORT"]
     assert service["loadbalancer.server.port"] == image_port
     entry_port = int(static["entryPoints"][router["entrypoints"]]["address"].rsplit(":", 1)[1])
@@ -780,26 +489,15 @@ def test_replica_settings_from_compose_are_valid_bridge_settings() -> None:
     assert replica["deploy"]["replicas"] == 5
     env = replica["environment"]
     settings = Settings(**{k.removeprefix("VOICE_BRIDGE_").lower(): v for k, v in env.items()})
-    assert settings.max_sessions == 12 and settings.piper_threads == 1
+    assert settings.sessions.max_sessions == 12 and settings.piper.threads == 1
 
 
 # =============================================================================== env files
-def read_env_file(path: Path) -> list[tuple[str, str]]:
-    pairs = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, sep, value = line.partition("=")
-            assert sep, f"{path.name}: not NAME=value: {line!r}"
-            pairs.append((name, value))
-    return pairs
-
-
 def test_bridge_env_example_holds_valid_bridge_settings_only() -> None:
     pairs = read_env_file(DOCKER / "bridge.env.example")
     fields = {name.lower(): value for name, value in ((n.removeprefix("VOICE_BRIDGE_"), v) for n, v in pairs)}
     assert all(n.startswith("VOICE_BRIDGE_") for n, _ in pairs)
-    assert set(fields) <= set(Settings.model_fields), set(fields) - set(Settings.model_fields)
+    assert set(fields) <= set(flat_fields(Settings)), set(fields) - set(flat_fields(Settings))
     Settings(**fields)  # values validate
     # The images fix these; an env file that set them would break the container's wiring.
     assert not {"host", "port", "models_dir"} & set(fields)
@@ -832,13 +530,6 @@ def test_local_env_files_are_never_committed_or_built_in() -> None:
 
 
 # =============================================================================== Traefik, for real
-def traefik_version(binary: str) -> str:
-    out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=60).stdout
-    match = re.search(r"Version:\s*v?(\d+\.\d+)", out)
-    assert match, out
-    return match.group(1)
-
-
 def test_traefik_image_matches_the_tested_traefik() -> None:
     binary = tool("traefik")
     if binary is None:

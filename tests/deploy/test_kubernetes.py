@@ -26,7 +26,7 @@ import pytest
 import websockets
 import yaml
 
-from bridge.config import Settings
+from bridge.config import Settings, flat_fields
 from tests.support.kube import (
     CLUSTER_SCOPED,
     canonical,
@@ -40,7 +40,9 @@ from tests.support.kube import (
     render,
     validate,
 )
-from tests.deploy.test_docker import DOCKERFILES, image_env, parse_dockerfile, resolved, route_paths
+from tests.support.compose import resolved
+from tests.support.dockerfile import DOCKERFILES, image_env, parse_dockerfile
+from tests.support.routes import route_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -200,22 +202,22 @@ def test_the_bridge_env_is_valid_settings_and_the_secrets_are_settings_too(varia
         spec = container(bridge(objects), "bridge")
         env = env_of(spec)
         fields = {k.removeprefix("VOICE_BRIDGE_").lower(): v for k, v in env.items()}
-        assert all(k.startswith("VOICE_BRIDGE_") for k in env) and set(fields) <= set(Settings.model_fields), name
+        assert all(k.startswith("VOICE_BRIDGE_") for k in env) and set(fields) <= set(flat_fields(Settings)), name
         settings = Settings(**fields)
         # The port, host and models come from the image; setting them here would break probes.
         assert not {"host", "port", "models_dir"} & set(fields)
-        assert settings.max_sessions >= 1 and settings.metrics_auth is False
+        assert settings.sessions.max_sessions >= 1 and settings.access.metrics_auth is False
         # The measured capacity counts the cores the pod asked for (no CPU limit, so no quota).
         [cores] = [e["valueFrom"]["resourceFieldRef"] for e in spec["env"] if e["name"] == "VOICE_BRIDGE_CAPACITY_CORES"]
         assert cores == {"containerName": spec["name"], "resource": "requests.cpu", "divisor": "1"}
         assert "cpu" not in spec["resources"].get("limits", {}), "a CPU limit throttles (and caps the capacity twice)"
         assert float(spec["resources"]["requests"]["cpu"]) >= 1  # divisor 1 rounds a fraction up
-        assert Settings(capacity_cores=spec["resources"]["requests"]["cpu"]).capacity_cores >= 1
+        assert Settings(capacity_cores=spec["resources"]["requests"]["cpu"]).capacity.cores >= 1
         [secret_ref] = [e["secretRef"]["name"] for e in spec["envFrom"]]
         secret = find(objects, "Secret", secret_ref)
         values = {k.removeprefix("VOICE_BRIDGE_").lower(): base64.b64decode(v).decode() for k, v in secret["data"].items()}
-        assert set(values) <= set(Settings.model_fields)
-        assert Settings(**values).api_keys == []  # the example: no keys
+        assert set(values) <= set(flat_fields(Settings))
+        assert Settings(**values).access.api_keys == []  # the example: no keys
 
 
 def test_the_bot_reaches_the_bridge_through_the_service(variants: dict[str, list[dict[str, Any]]]) -> None:
@@ -281,7 +283,7 @@ def test_probes_ports_and_routes_agree_with_the_image_and_the_server(variants: d
         assert probes["livenessProbe"]["httpGet"]["path"] == "/health"
         assert probes["startupProbe"]["httpGet"]["path"] == "/health"
         for probe in probes.values():
-            assert probe["httpGet"]["path"] in routes and probe_port(deployment, probe) == image_port == Settings().port
+            assert probe["httpGet"]["path"] in routes and probe_port(deployment, probe) == image_port == Settings().server.port
         startup = probes["startupProbe"]
         allowed = startup["periodSeconds"] * startup["failureThreshold"]
         # Model loading: minutes on a GPU (CUDA/ROCm start-up, Soprano + RVC, MIOpen's kernels).
@@ -292,7 +294,7 @@ def test_probes_ports_and_routes_agree_with_the_image_and_the_server(variants: d
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         assert int(annotations["prometheus.io/port"]) == image_port and annotations["prometheus.io/path"] in routes
     service = find(variants["cpu"], "Service", "voice-bridge")["spec"]["ports"][0]
-    assert service["targetPort"] == "http" and service["port"] == Settings().port
+    assert service["targetPort"] == "http" and service["port"] == Settings().server.port
 
 
 def test_ingress_keeps_websockets_open_and_routes_only_client_paths(variants: dict[str, list[dict[str, Any]]]) -> None:
@@ -304,7 +306,7 @@ def test_ingress_keeps_websockets_open_and_routes_only_client_paths(variants: di
     assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     # The body limit is the server's own message limit.
     body = annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
-    assert int(body.removesuffix("k")) * 1024 == Settings().max_message_bytes
+    assert int(body.removesuffix("k")) * 1024 == Settings().limits.max_message_bytes
     routes = route_paths()
     paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
     for path in paths:
@@ -378,7 +380,7 @@ def test_grace_period_covers_prestop_and_the_shutdown_timeout(variants: dict[str
     for name, objects in variants.items():
         deployment = bridge(objects)
         spec = container(deployment, "bridge")
-        timeout = Settings(shutdown_timeout_seconds=env_of(spec)["VOICE_BRIDGE_SHUTDOWN_TIMEOUT_SECONDS"]).shutdown_timeout_seconds
+        timeout = Settings(shutdown_timeout_seconds=env_of(spec)["VOICE_BRIDGE_SHUTDOWN_TIMEOUT_SECONDS"]).limits.shutdown_timeout_seconds
         pre_stop = spec["lifecycle"]["preStop"]["sleep"]["seconds"]
         grace = pod_spec(deployment)["terminationGracePeriodSeconds"]
         assert pre_stop >= 1, "the endpoint must leave the Service before the listener closes"
@@ -387,7 +389,7 @@ def test_grace_period_covers_prestop_and_the_shutdown_timeout(variants: dict[str
     for service in ("bridge", "bridge-gpu", "bridge-rocm", "bridge-replica"):
         compose = resolved(profiles=("cpu", "gpu", "rocm", "scale"))["services"][service]
         grace = float(compose["stop_grace_period"].removesuffix("s"))
-        assert grace >= Settings().shutdown_timeout_seconds + EXIT_SLACK_SECONDS, service
+        assert grace >= Settings().limits.shutdown_timeout_seconds + EXIT_SLACK_SECONDS, service
 
 
 async def test_sigterm_drains_ready_says_503_at_once_the_utterance_finishes_and_the_process_exits(
@@ -402,7 +404,7 @@ async def test_sigterm_drains_ready_says_503_at_once_the_utterance_finishes_and_
     """
     from tests.hardening import test_shutdown
 
-    monkeypatch.setattr(test_shutdown, "DEADLINE", Settings().shutdown_timeout_seconds)
+    monkeypatch.setattr(test_shutdown, "DEADLINE", Settings().limits.shutdown_timeout_seconds)
     DEADLINE = test_shutdown.DEADLINE
     process, port, _ = await test_shutdown.start_server_process(tmp_path)
     assert process.stderr is not None

@@ -2,8 +2,9 @@
 
 What every image must do (multi-stage, non-root, installs only through the Makefile, the same
 pip steps as a checkout, the health check, hadolint, compose validation) is checked for this
-image too by tests/deploy/test_docker.py, whose DOCKERFILES and BRIDGE_PROFILES name it. Here: what
-is particular to ROCm. No AMD GPU and no Docker engine here: nothing builds or runs the image.
+image too by tests/deploy/test_docker.py, whose DOCKERFILES (tests/support/dockerfile.py) and
+BRIDGE_PROFILES name it. Here: what is particular to ROCm. No AMD GPU and no Docker engine
+here: nothing builds or runs the image.
 """
 
 from __future__ import annotations
@@ -13,17 +14,10 @@ import re
 import pytest
 
 from bridge.config import Settings
-from tests.deploy.test_docker import (
-    DOCKER,
-    DOCKERFILES,
-    expand,
-    image_env,
-    make_calls,
-    make_dry_run,
-    parse_dockerfile,
-    resolved,
-    tool,
-)
+from tests.support.compose import resolved
+from tests.support.dockerfile import DOCKER, DOCKERFILES, expand, image_env, make_calls, parse_dockerfile
+from tests.support.makefile import make_dry_run
+from tests.support.traefik import tool
 
 ROCM = DOCKERFILES["rocm"]
 
@@ -56,7 +50,7 @@ def test_rocm_image_uses_the_cuda_device_api_and_keeps_kernel_caches_on_the_volu
     settings = Settings(device=env["VOICE_BRIDGE_DEVICE"], tts=env["VOICE_BRIDGE_TTS"], models_dir=env["VOICE_BRIDGE_MODELS_DIR"])
     # MIOpen's compiled kernels survive a restart (and a read-only root file system).
     for name in ("MIOPEN_USER_DB_PATH", "MIOPEN_CUSTOM_CACHE_DIR"):
-        assert env[name].startswith(str(settings.models_dir) + "/"), name
+        assert env[name].startswith(str(settings.engines.models_dir) + "/"), name
     healthcheck = parse_dockerfile(ROCM).final.all("HEALTHCHECK")[-1].args
     start = int(re.search(r"--start-period=(\d+)s", healthcheck).group(1))  # type: ignore[union-attr]
     cuda_start = int(re.search(r"--start-period=(\d+)s", parse_dockerfile(DOCKERFILES["cuda"]).final.all("HEALTHCHECK")[-1].args).group(1))  # type: ignore[union-attr]

@@ -28,7 +28,7 @@ def test_keys_from_the_environment_are_comma_separated_and_secret() -> None:
     env.update(VOICE_BRIDGE_API_KEYS=" alpha , beta,,", VOICE_BRIDGE_ALLOWED_ORIGINS="https://a.example,https://b.example")
     code = (
         "from bridge.config import Settings; s = Settings(); "
-        "print([k.get_secret_value() for k in s.api_keys], s.allowed_origins, 'alpha' in repr(s))"
+        "print([k.get_secret_value() for k in s.access.api_keys], s.access.allowed_origins, 'alpha' in repr(s))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)}, cwd="/", capture_output=True, text=True, check=True
@@ -37,12 +37,12 @@ def test_keys_from_the_environment_are_comma_separated_and_secret() -> None:
 
 
 def test_key_check_accepts_every_key_and_nothing_else() -> None:
-    access = Access(make_settings(api_keys=[SecretStr(k) for k in KEYS]))
+    access = Access(make_settings(api_keys=[SecretStr(k) for k in KEYS]).access)
     assert access.keys_required
     assert all(access.key_ok(k) for k in KEYS)
     for wrong in [None, "", KEYS[0][:-1], KEYS[0] + "x", KEYS[1].upper(), " " + KEYS[0], "\ud800"]:
         assert not access.key_ok(wrong)
-    assert Access(make_settings()).key_ok(None)  # no keys: open
+    assert Access(make_settings().access).key_ok(None)  # no keys: open
 
 
 def test_key_check_compares_against_all_keys_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +56,7 @@ def test_key_check_compares_against_all_keys_in_constant_time(monkeypatch: pytes
         return real(a, b)
 
     monkeypatch.setattr(auth.hmac, "compare_digest", spy)
-    access = Access(make_settings(api_keys=KEYS))
+    access = Access(make_settings(api_keys=KEYS).access)
     assert access.key_ok(KEYS[0])  # a match on the first key still compares with the second
     assert len(calls) == 2 and all(len(a) == len(b) == 32 for a, b in calls)  # digests: no length leak
     calls.clear()
@@ -68,11 +68,11 @@ def test_loopback_and_the_open_listener_warning(caplog: pytest.LogCaptureFixture
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.8.9.1")
     assert not any(is_loopback(h) for h in ["0.0.0.0", "::", "", "192.168.1.4", "example.com"])
     with caplog.at_level(logging.WARNING, logger="bridge.auth"):
-        assert warn_if_exposed(Settings.model_construct(**{**make_settings().model_dump(), "host": "0.0.0.0"}))
+        assert warn_if_exposed("0.0.0.0", make_settings().access)
         assert "WITHOUT API KEYS" in caplog.text
         caplog.clear()
-        assert not warn_if_exposed(make_settings(host="0.0.0.0", api_keys=KEYS))
-        assert not warn_if_exposed(make_settings(host="127.0.0.1"))
+        assert not warn_if_exposed("0.0.0.0", make_settings(api_keys=KEYS).access)
+        assert not warn_if_exposed("127.0.0.1", make_settings().access)
         assert caplog.text == ""
 
 

@@ -55,7 +55,7 @@ async def test_live_fuzz_then_every_session_still_speaks(server_factory) -> None
     settings = state.settings
 
     async def run(seed: int) -> tuple[int, int, int]:
-        sent = frames(seed, FRAMES_PER_CONNECTION, settings.max_token_chars)
+        sent = frames(seed, FRAMES_PER_CONNECTION, settings.limits.max_token_chars)
         expected = sum(bad for _, bad in sent)
         errors: list[str] = []
         async with websockets.connect(srv.ws_url, compression=None, max_size=None) as ws:

@@ -47,7 +47,7 @@ async def test_metrics_cover_sessions_latency_stages_queues_and_errors(server_fa
         during = await scrape(srv.url)
     segments = sum(1 for e in events if e["type"] == "segment")
     assert value(during, "voice_bridge_sessions") == 1 and value(during, "voice_bridge_sessions_opened_total") == 1
-    assert value(during, "voice_bridge_capacity") == srv.app[STATE].settings.max_sessions - 1
+    assert value(during, "voice_bridge_capacity") == srv.app[STATE].settings.sessions.max_sessions - 1
     assert value(during, "voice_bridge_ftts_seconds_count") == 1
     assert 0 < value(during, "voice_bridge_ftts_seconds_sum") < 10
     assert value(during, "voice_bridge_segment_latency_seconds_count") == segments

@@ -25,10 +25,10 @@ def test_settings_from_toml_with_a_pronunciation_table(tmp_path, monkeypatch) ->
     )
     monkeypatch.setenv("VOICE_BRIDGE_CONFIG", str(config))
     settings = Settings()
-    assert settings.normalize_date_order == "dmy"
-    assert settings.normalize_foreign_text == "skip"
-    assert settings.normalize_pronunciations == {"Miku": "Mee koo", "Dr. Who": "Doctor Who"}
-    normalize = session_normalizer(settings, PiperEngine.__new__(PiperEngine))
+    assert settings.normalize.date_order == "dmy"
+    assert settings.normalize.foreign_text == "skip"
+    assert settings.normalize.pronunciations == {"Miku": "Mee koo", "Dr. Who": "Doctor Who"}
+    normalize = session_normalizer(settings.normalize, PiperEngine.__new__(PiperEngine))
     assert normalize("Miku met Dr. Who on 03/12/2026.").spoken == (
         "Mee koo met Doctor Who on the third of December twenty twenty six."
     )
@@ -38,8 +38,8 @@ def test_settings_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("VOICE_BRIDGE_NORMALIZE_TEXT", "false")
     monkeypatch.setenv("VOICE_BRIDGE_NORMALIZE_PRONUNCIATIONS", '{"GIF": "jif"}')
     settings = Settings()
-    assert settings.normalize_text is False
-    assert settings.normalize_pronunciations == {"GIF": "jif"}
+    assert settings.normalize.enabled is False
+    assert settings.normalize.pronunciations == {"GIF": "jif"}
 
 
 def test_bad_settings_are_refused(monkeypatch) -> None:

@@ -138,7 +138,7 @@ class FakeVoices(VoiceConverter):
 
 
 def fake_engines(tts: TTSEngine | None = None, voice: VoiceConverter | None = None, **overrides: Any) -> Engines:
-    settings = Settings.model_construct(**{**Settings().model_dump(), "port": 0, **overrides})
+    settings = Settings().unchecked(port=0, **overrides)
     engines = Engines(settings=settings, tts=tts or FakeEngine(), voice=voice)
     engines.loaded = True
     return engines

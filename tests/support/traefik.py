@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,14 @@ def tool(name: str) -> str | None:
     """A tool from this venv's bin (where `make docker-tools` puts it), else from PATH."""
     local = Path(sys.executable).parent / name
     return str(local) if local.is_file() and os.access(local, os.X_OK) else shutil.which(name)
+
+
+def traefik_version(binary: str) -> str:
+    out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=60).stdout
+    match = re.search(r"Version:\s*v?(\d+\.\d+)", out)
+    assert match, out
+    return match.group(1)
+
 
 
 def traefik_static() -> dict[str, Any]:

@@ -61,9 +61,14 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return dirs
 
 
+def from_settings(settings: Settings) -> SopranoEngine:
+    """The engine as the server builds it: its own section, the engines section's device and folder."""
+    return SopranoEngine.from_settings(settings.soprano, settings.engines)
+
+
 def _engine(folder: Path, **overrides) -> SopranoEngine:
     settings = Settings(tts="soprano", device="cpu", soprano_model_dir=folder, **overrides)
-    engine = SopranoEngine.from_settings(settings)
+    engine = from_settings(settings)
     engine.load()
     return engine
 
@@ -112,17 +117,17 @@ def _audio(engine: SopranoEngine, text: str, **kwargs) -> np.ndarray:
 
 
 def test_settings_default_dir_and_env(tmp_path, monkeypatch):
-    engine = SopranoEngine.from_settings(Settings(models_dir=tmp_path))
+    engine = from_settings(Settings(models_dir=tmp_path))
     assert engine.model_dir == tmp_path / "soprano"
     monkeypatch.setenv("VOICE_BRIDGE_SOPRANO_MODEL_DIR", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("VOICE_BRIDGE_SOPRANO_MAX_BATCH", "3")
-    engine = SopranoEngine.from_settings(Settings())
+    engine = from_settings(Settings())
     assert engine.model_dir == tmp_path / "elsewhere"
     assert engine.max_batch == 3
 
 
 def test_missing_model_names_pull_command(tmp_path):
-    engine = SopranoEngine.from_settings(Settings(models_dir=tmp_path, device="cpu"))
+    engine = from_settings(Settings(models_dir=tmp_path, device="cpu"))
     with pytest.raises(FileNotFoundError, match="models pull soprano"):
         engine.load()
 
@@ -365,7 +370,7 @@ async def test_pipeline_speaks_with_soprano(chain_engine):
     from bridge.engines import Engines
     from bridge.pipeline import AudioOut, FlushedOut, SegmentOut, SessionOptions, SessionPipeline
 
-    settings = Settings.model_construct(**{**Settings().model_dump(), "port": 0, "tts": "soprano"})
+    settings = Settings().unchecked(port=0, tts="soprano")
     engines = Engines(settings=settings, tts=chain_engine)
     engines.loaded = True
     pipeline = SessionPipeline(engines, SessionOptions(events=True))

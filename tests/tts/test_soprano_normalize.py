@@ -50,7 +50,8 @@ def test_without_normalization_soprano_misreads_some() -> None:
 @pytest.fixture(scope="module")
 def soprano(tmp_path_factory: pytest.TempPathFactory):
     folder = build_model_dir(tmp_path_factory.mktemp("soprano-norm") / "chain", "chain", chain_length=6)
-    engine = SopranoEngine.from_settings(Settings(tts="soprano", device="cpu", soprano_model_dir=folder))
+    settings = Settings(tts="soprano", device="cpu", soprano_model_dir=folder)
+    engine = SopranoEngine.from_settings(settings.soprano, settings.engines)
     engine.load()
     yield engine
     engine.close()
@@ -65,7 +66,7 @@ async def test_pipeline_prompts_soprano_with_the_normalized_words(soprano, monke
         return prepare(text, cap)
 
     monkeypatch.setattr(soprano, "_prepare", spy)
-    settings = Settings.model_construct(**{**Settings().model_dump(), "port": 0, "tts": "soprano"})
+    settings = Settings().unchecked(port=0, tts="soprano")
     engines = Engines(settings=settings, tts=soprano)
     engines.loaded = True
     text = "Dr. Patel paid $1,299.99 on 12/03/2026 at 7:05am, e.g. for 2.5 kg of rice."
