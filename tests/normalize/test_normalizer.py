@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from benchmarks.normalize_bench import load_cases as load_corpus
 from bridge.normalize import Normalizer, NormalizerConfig, normalizer_for, segment_notes
 from bridge.segmenter import Segmenter, SegmenterConfig
 from tests.test_segmenter import CORPUS as SEGMENTER_CORPUS
 from tests.test_segmenter import run as run_segmenter
 from tests.test_segmenter import wordpiece_tokens
-
-CORPUS_FILE = Path(__file__).parents[1] / "data" / "normalize" / "corpus.tsv"
-
-
-def load_corpus() -> list[tuple[str, str, str]]:
-    """(class, input, expected) rows of the corpus file."""
-    rows = []
-    for line in CORPUS_FILE.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            kind, text, expected = line.split("\t")
-            rows.append((kind, text, expected))
-    return rows
-
 
 CASES = load_corpus()
 NORMALIZE = Normalizer()
