@@ -122,7 +122,7 @@ def words_and_audio(items: list[OutputItem]) -> tuple[dict[int, list[WordTime]],
 
 async def test_word_events_match_pipers_own_alignment_within_a_frame(engines_factory, deterministic_piper) -> None:
     engines = engines_factory(deterministic_piper)
-    normalize = session_normalizer(engines.settings, engines.tts)
+    normalize = session_normalizer(engines.settings.normalize, engines.tts)
     for reply in REPLIES:
         pipeline = SessionPipeline(engines, SessionOptions(words=True, events=True))
         try:
