@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpu", action="store_true", help="add voice-bridge-gpu: --tts soprano --device cuda (skips without CUDA)")
     run.add_argument("--gpu-voice", default=None, help="RVC voice for the GPU run (--voice)")
     run.add_argument("--rvc-models", type=Path, default=None, help="models dir with an RVC voice (python -m benchmarks.rvc_models DIR)")
+    run.add_argument("--soprano-model", type=Path, default=None, help="a Soprano model folder: adds voice-bridge-soprano, this project on Soprano on the CPU")
     run.add_argument("--rvc-voice", default=None, help="with --rvc-models: add voice-bridge-rvc, this project speaking in that voice")
     run.add_argument("--realtimetts-python", default=None, help="python of the RealtimeTTS venv (setup_realtimetts.sh)")
     run.add_argument("--name", default="compare", help="results file name: <date>-<name>.json/.md/.png")
@@ -94,6 +95,7 @@ def options_from(args: argparse.Namespace) -> Options:
         gpu_voice=args.gpu_voice,
         rvc_models=args.rvc_models,
         rvc_voice=args.rvc_voice,
+        soprano_model=args.soprano_model,
         realtimetts_python=args.realtimetts_python,
         name=args.name,
         note=args.note,
@@ -104,13 +106,15 @@ def options_from(args: argparse.Namespace) -> Options:
         options.ramp_max = min(options.ramp_max, 4)
         options.ramp_utterances = 1
         options.probe_repeats = 1
-    unknown = [p for p in (*options.peers, *options.ramp_peers) if p not in (*ALL_PEERS, "voice-bridge-gpu", "voice-bridge-rvc")]
+    unknown = [p for p in (*options.peers, *options.ramp_peers) if p not in (*ALL_PEERS, "voice-bridge-gpu", "voice-bridge-rvc", "voice-bridge-soprano")]
     if unknown:
         raise SystemExit(f"unknown peer(s): {', '.join(unknown)} (known: {', '.join(ALL_PEERS)})")
     if bool(options.rvc_models) != bool(options.rvc_voice):
         raise SystemExit("--rvc-models and --rvc-voice go together")
     if options.rvc_models and not (Path(options.rvc_models) / "voices" / str(options.rvc_voice)).is_dir():
         raise SystemExit(f"no voice {options.rvc_voice!r} in {options.rvc_models}/voices (python -m benchmarks.rvc_models)")
+    if options.soprano_model and not (Path(options.soprano_model) / "config.json").is_file():
+        raise SystemExit(f"no Soprano model in {options.soprano_model} (python -m benchmarks.soprano_bench builds one)")
     if options.rate <= 0:
         raise SystemExit("--rate must be positive")
     if options.sessions < 1:

@@ -74,6 +74,9 @@ class Options:
     #: voice-bridge-rvc, this project with that voice on this machine's device.
     rvc_models: Path | None = None
     rvc_voice: str | None = None
+    #: A Soprano model folder (``python -m benchmarks.soprano_bench`` builds a full-size one with
+    #: random weights): adds the peer ``voice-bridge-soprano``, this project on Soprano, CPU.
+    soprano_model: Path | None = None
     realtimetts_python: str | None = None
     name: str = "compare"
     note: str | None = None
@@ -251,6 +254,14 @@ def server_spec(name: str, options: Options) -> ServerSpec:
             description=f"this project with the RVC voice {options.rvc_voice!r} from {options.rvc_models} "
             "(Piper → RVC; the device's default RVC settings)",
         )  # fmt: skip
+    if name == "voice-bridge-soprano":
+        if not options.soprano_model:
+            raise ValueError("voice-bridge-soprano needs soprano_model")
+        return bridge_server(
+            "voice-bridge-soprano", "--tts", "soprano", "--device", "cpu",
+            env={"VOICE_BRIDGE_SOPRANO_MODEL_DIR": str(Path(options.soprano_model).resolve())},
+            description=f"this project on Soprano from {options.soprano_model}, on the CPU",
+        )  # fmt: skip
     raise ValueError(f"unknown server peer {name!r}")
 
 
@@ -388,6 +399,8 @@ async def ramp_server(name: str, options: Options, replies: list[Reply], progres
                     ),
                     # Gap time per session (ms): how the gaps spread over the listeners.
                     "session_underrun_ms": [round(v, 1) for v in per_session],
+                    # Every stall: (session, corpus reply, audio position s, length ms).
+                    "stalls": [[u.session, u.reply, at, ms] for u in results for at, ms in u.stalls],
                 })
     except (ServerFailed, OSError, TimeoutError) as exc:
         progress.update(task, visible=False)
@@ -485,6 +498,10 @@ async def run_suite(options: Options) -> tuple[dict[str, Any], Path]:
         peers_wanted.append("voice-bridge-rvc")
         if options.ramp_peers and "voice-bridge-rvc" not in ramp_wanted:
             ramp_wanted.append("voice-bridge-rvc")
+    if options.soprano_model and "voice-bridge-soprano" not in peers_wanted:
+        peers_wanted.append("voice-bridge-soprano")
+        if options.ramp_peers and "voice-bridge-soprano" not in ramp_wanted:
+            ramp_wanted.append("voice-bridge-soprano")
     peers: dict[str, dict[str, Any]] = {}
     ramps: dict[str, dict[str, Any]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -308,6 +308,11 @@ class SegmenterSettings(Section):
     pause_min_chars: int = Field(
         default_of(SegmenterConfig, "pause_min_chars"), ge=0, description="Later segments end at a pause mark (, ; :) only past this many characters."
     )
+    second_segment_min_words: int = Field(
+        default_of(SegmenterConfig, "second_min_words"), ge=0, description="The segment after the first fragment "
+        "may end before a clause opener (but, because, which, when, with …) once it has this many words (0: off): "
+        "its audio is due when the fragment's runs out.",
+    )
     skip_code_blocks: bool = Field(default_of(SegmenterConfig, "skip_code_blocks"), description="Do not speak fenced code blocks.")
     idle_flush_ms: int = Field(
         0, ge=0, description="Speak buffered text after this long without tokens (0: only on flush)."

@@ -203,6 +203,7 @@ def segmenter_config(settings: SegmenterSettings) -> SegmenterConfig:
         first_min_words=settings.first_segment_min_words,
         first_max_words=settings.first_segment_max_words,
         pause_min_chars=settings.pause_min_chars,
+        second_min_words=settings.second_segment_min_words,
         skip_code_blocks=settings.skip_code_blocks,
     )
 

@@ -46,6 +46,13 @@ ends it once it has ``first_min_words`` words (or at once after a single opener 
 title, initial or number (``This is a`` → ``This is a great``, ``Walk 5`` → ``Walk 5 km``), nor as a lone function word (``In`` when
 ``first_max_words`` is 1), but never later than ``first_max_words + 2`` words.
 
+Second segment: the segment after the first fragment is due when the fragment's short audio runs
+out, and without a mark it could run to a long sentence's end (more text to wait for, more to
+synthesize before its first sample). So once it has ``second_min_words`` words it also ends
+(``WORD``) before a word that opens a clause or phrase (``but``, ``because``, ``which``,
+``when``, ``with``, ``without`` … see ``_PHRASE_OPENERS``; never before ``and``, ``or`` (lists), ``of``, ``to``, ``in``,
+``that``): ``A good | substitute for buttermilk is regular milk | with a tablespoon …``.
+
 Hold-back: a cut is decided when the first non-space character after it arrives (the next word's
 first character), except at line breaks, which cut at once, and after ``U.S.``-type abbreviations
 followed by a capital, which wait for that next word to end. With LLM tokens the space and the
@@ -114,6 +121,9 @@ class SegmenterConfig:
     first_min_words: int = 2
     first_max_words: int = 2
     pause_min_chars: int = 30
+    #: The second segment may end before a conjunction or a phrase-opening preposition once it
+    #: has this many words (0: off); see "Second segment" in the module docs.
+    second_min_words: int = 5
     skip_code_blocks: bool = True
     #: Lowercase words that may form a one-word first fragment before a pause mark.
     fast_openers: frozenset[str] = field(default=DEFAULT_FAST_OPENERS)
@@ -125,6 +135,8 @@ class SegmenterConfig:
             raise ValueError("first_min_words and first_max_words must be at least 1")
         if self.pause_min_chars < 0:
             raise ValueError("pause_min_chars must be >= 0")
+        if self.second_min_words < 0:
+            raise ValueError("second_min_words must be >= 0")
 
 
 # ---------------------------------------------------------------------------------- text rules
@@ -188,6 +200,12 @@ _BREAK_BEFORE = frozenset(
     """and but or so because which who whom whose where when while that if unless although
     though since until with without for from to in on at by as than then after before into
     about of""".split()
+)
+
+#: Words the second segment may be cut before (a clause or a phrase starts with them); a
+#: stricter list than _BREAK_BEFORE: never before "of", "to", "in", "that", which bind tightly.
+_PHRASE_OPENERS = frozenset(
+    """but because which who where when while although though unless until with without""".split()
 )
 
 # Sentence-candidate flags.
@@ -322,6 +340,7 @@ class Segmenter:
         self._pflags = 0
         self._pwait = False  # pending cut waits for the next word to end (not just to start)
         self._first = True  # fast path armed: no segment emitted yet in this utterance
+        self._emitted = 0  # segments emitted in this utterance
 
     def _scan(self, t: str) -> None:
         pos, n = 0, len(t)
@@ -397,7 +416,19 @@ class Segmenter:
             self._decide(word[0], word)
         if not self._items and _attaches(word):
             return  # stray punctuation at the start of a segment: nothing to say
+        if self._second_cut_before(word):
+            self._emit(len(self._items), Boundary.WORD)
+            sep = ""
         self._append(sep, word)
+
+    def _second_cut_before(self, word: str) -> bool:
+        """Second segment: end it before ``word``, a clause or phrase opener, once it is long enough."""
+        n = len(self._items)
+        k = self.config.second_min_words
+        return (
+            self._emitted == 1 and k > 0 and n >= k and _bare(word) in _PHRASE_OPENERS
+            and not _clingy(self._items[-1].lstrip(" ")) and _classify(self._items[-1])[0] == 0
+        )  # fmt: skip
 
     def _decide(self, c: str, word: str | None) -> None:
         """Decide the pending cut after the last word, given what follows it."""
@@ -532,3 +563,4 @@ class Segmenter:
             return  # punctuation only: nothing to say
         self._out.append(Segment(text, boundary))
         self._first = False
+        self._emitted += 1

@@ -30,6 +30,12 @@ def cores_for_this_call() -> int:
     return getattr(_call, "cores", available_cores())
 
 
+def jobs_waiting_for_this_call() -> int:
+    """Jobs that were waiting for a worker when the job running on this thread started (0
+    outside the workers): how much work competes with it for the cores."""
+    return getattr(_call, "waiting", 0)
+
+
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity, else the machine's count)."""
     try:
@@ -113,12 +119,14 @@ class ModelWorkers(Executor):
                 job = self._scheduler.pop()
                 if job is None:  # closed and drained
                     return
-                alone = self._running == 0 and not len(self._scheduler)
+                waiting = len(self._scheduler)
+                alone = self._running == 0 and not waiting
                 self._running += 1
             try:
                 if not job.future.set_running_or_notify_cancel():
                     continue  # cancelled while it waited
                 _call.cores = self._cores if alone else 1
+                _call.waiting = waiting
                 try:
                     result = job.fn(*job.args, **job.kwargs)
                 except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future

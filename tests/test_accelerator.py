@@ -25,7 +25,7 @@ from bridge.accelerator import (
     resolve_device,
 )
 from bridge.server import STATE
-from tests.test_server import AcceleratedTone, StubConverter
+from tests.support.engines_util import AcceleratedTone, StubConverter
 
 
 class FakeCuda:

@@ -1,4 +1,5 @@
-"""``voice-bridge serve --tts …``: the flag reaches the settings and picks the engine.
+"""bridge/cli.py: ``voice-bridge serve --tts …`` (the flag reaches the settings and picks the
+engine), ``say`` against a real server, and the word pieces the CLI streams.
 
 The server itself is replaced by a stand-in that records the settings it was given, so no
 socket is opened and no real model is loaded; the last test loads a tiny random Soprano
@@ -7,6 +8,7 @@ folder (``soprano_model.py``) to show the chosen engine is the one that speaks.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bridge.cli import app
+from bridge.audio.wav import read_wav
+from bridge.cli import app, word_pieces
 from bridge.config import Settings
 from bridge.engines import create_tts
 
@@ -113,3 +116,19 @@ def test_a_bad_value_is_a_usage_error_not_a_traceback(serve_settings, monkeypatc
     monkeypatch.setenv("VOICE_BRIDGE_PORT", "eighty")
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 2 and "port" in result.output and "'eighty'" in result.output
+
+
+# ----------------------------------------------------------------------------- say
+def test_word_pieces_keep_leading_spaces() -> None:
+    assert word_pieces("Hi there,  you.") == ["Hi", " there,", "  you."]
+    assert "".join(word_pieces("a b\nc")) == "a b\nc"
+
+
+async def test_cli_say_writes_a_wav(server, tmp_path: Path) -> None:
+    out = tmp_path / "say.wav"
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["say", "Written by the command line.", "-o", str(out), "--url", server.ws_url]
+    )
+    assert result.exit_code == 0, result.output
+    audio, rate = read_wav(out)
+    assert rate == 48000 and audio.size / rate > 1.0

@@ -1,22 +1,13 @@
-"""bridge.client against the real server, and the CLI's `say`."""
+"""bridge.client against the real server: speaking, cancelling, errors."""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from bridge.audio.wav import read_wav
-from bridge.cli import app, word_pieces
+from bridge.cli import word_pieces
 from bridge.client import AudioChunk, BridgeClient, BridgeError, Event
-
-
-def test_word_pieces_keep_leading_spaces() -> None:
-    assert word_pieces("Hi there,  you.") == ["Hi", " there,", "  you."]
-    assert "".join(word_pieces("a b\nc")) == "a b\nc"
+from tests.support.engines_util import wait_until
 
 
 async def test_speak_streams_tokens_and_returns_the_utterance(server) -> None:
@@ -75,11 +66,42 @@ async def test_connect_to_nothing_is_a_clear_error() -> None:
         await BridgeClient.connect("ws://127.0.0.1:9/ws/stream", open_timeout=2)
 
 
-async def test_cli_say_writes_a_wav(server, tmp_path: Path) -> None:
-    out = tmp_path / "say.wav"
-    result = await asyncio.to_thread(
-        CliRunner().invoke, app, ["say", "Written by the command line.", "-o", str(out), "--url", server.ws_url]
-    )
-    assert result.exit_code == 0, result.output
-    audio, rate = read_wav(out)
-    assert rate == 48000 and audio.size / rate > 1.0
+# ----------------------------------------------------------------------------- cancel
+LONG = "This is a long answer that goes on and on about many different things. " * 6
+
+
+def _queued(client: BridgeClient) -> list:
+    return [entry[1] for entry in list(client._queue._queue) if entry is not None]  # noqa: SLF001
+
+
+async def test_cancel_never_hands_out_a_frame_held_by_the_blocked_reader(server) -> None:
+    async with await BridgeClient.connect(server.ws_url, queue_frames=2) as client:
+        await client.send_token(LONG)
+        await client.flush()
+        await wait_until(client._queue.full, "the queue is full")  # noqa: SLF001
+        # The reader now holds a third frame, waiting for room in the queue.
+        await wait_until(lambda: len(client._queue._putters) > 0, "the reader waits for room")  # noqa: SLF001
+        await client.cancel()
+        async for item in client.receive():
+            assert not isinstance(item, AudioChunk), "stale audio after cancel"
+            if isinstance(item, Event) and item.type == "cancelled":
+                break
+        audio = await client.speak("Fresh start.")
+    assert audio.size > 0
+
+
+async def test_a_second_cancel_keeps_the_first_cancelled_event(server) -> None:
+    async with await BridgeClient.connect(server.ws_url) as client:
+        await client.send_token(LONG)
+        await client.flush()
+        await client.cancel()
+        await wait_until(lambda: any(isinstance(i, Event) and i.type == "cancelled" for i in _queued(client)), "cancelled is queued")
+        await client.cancel()
+        cancelled = 0
+        async for item in client.receive():
+            assert not isinstance(item, AudioChunk)
+            if isinstance(item, Event) and item.type == "cancelled":
+                cancelled += 1
+                if cancelled == 2:
+                    break
+    assert cancelled == 2

@@ -210,11 +210,14 @@ CORPUS = [
      []),
     ("run_on_over_200",
      RUN_ON,
+     # The second segment ends before "while" (a clause opener after 5+ words); the third is a
+     # 200-character run-on, cut for length before the preposition "from".
      [("the quick brown", W),
-      ("fox jumps over the lazy dog while the farmer watches from the porch of the old house and the children "
-       "play in the yard near the barn where the horses eat their hay", W),
-      ("and the chickens wander around looking for seeds that fell from the wagon which came from the market in "
-       "town this morning before the rain started to fall on the fields", F)],
+      ("fox jumps over the lazy dog", W),
+      ("while the farmer watches from the porch of the old house and the children play in the yard near the barn "
+       "where the horses eat their hay and the chickens wander around looking for seeds that fell", W),
+      ("from the wagon which came from the market in town this morning before the rain started to fall on the "
+       "fields", F)],
      []),
     ("one_word", "Hello", [("Hello", F)], []),
     ("one_word_sentence", "Okay.", [("Okay.", F)], []),
@@ -527,3 +530,51 @@ def test_markdown_soup_is_split_invariant_and_clean(pieces: list[str], config: S
     # Only punctuation-only stretches may be dropped: every letter and digit is spoken, once.
     letters = re.compile(r"[\W_]+")
     assert letters.sub("", "".join(s for s, _ in expected)) == letters.sub("", filtered(text))
+
+
+# ------------------------------------------------------------------ the second segment
+
+DEFAULTS = SegmenterConfig()  # first fragment of 2 words, second segment rule at 5 words
+
+
+def test_the_second_segment_ends_before_a_clause_opener_once_long_enough() -> None:
+    text = "A good substitute for buttermilk is regular milk with a tablespoon of lemon juice or vinegar. Let it sit."
+    assert pairs(run([text], DEFAULTS)) == [
+        ("A good", W),
+        ("substitute for buttermilk is regular milk", W),
+        ("with a tablespoon of lemon juice or vinegar.", S),
+        ("Let it sit.", F),
+    ]
+
+
+def test_the_second_segment_rule_waits_for_enough_words_and_spares_lists_and_tight_words() -> None:
+    # "with" after 4 words: too early; "and" (a list) and "of" never cut.
+    assert pairs(run(["Sure! Mix the flour with the sugar and the butter of the best kind you can find."], DEFAULTS)) == [
+        ("Sure!", S),
+        ("Mix the flour with the sugar and the butter of the best kind you can find.", F),
+    ]
+
+
+def test_only_the_second_segment_is_cut_before_a_clause_opener() -> None:
+    text = "Sure! It rains today in the city. Take a coat with you because it is very cold outside."
+    assert pairs(run([text], DEFAULTS)) == [
+        ("Sure!", S),
+        ("It rains today in the city.", S),
+        ("Take a coat with you because it is very cold outside.", F),
+    ]
+
+
+def test_the_second_segment_rule_can_be_turned_off() -> None:
+    text = "A good substitute for buttermilk is regular milk with a tablespoon of lemon juice."
+    seg = Segmenter(SegmenterConfig(second_min_words=0))
+    got = [(str(s), s.boundary) for s in seg.feed(text) + seg.flush()]
+    assert got == [("A good", W), ("substitute for buttermilk is regular milk with a tablespoon of lemon juice.", F)]
+    with pytest.raises(ValueError):
+        SegmenterConfig(second_min_words=-1)
+
+
+def test_the_second_segment_cut_does_not_depend_on_how_text_was_split() -> None:
+    text = "Well, the best way to learn is by practice which makes the habit stick for years."
+    results = all_splits(text, DEFAULTS)
+    assert results[0][1] == ("the best way to learn is by practice", W)
+    assert all(r == results[0] for r in results)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 import numpy as np
@@ -17,43 +16,8 @@ from bridge.audio.wav import read_wav
 from bridge.cli import word_pieces
 from bridge.server import STATE
 from bridge.session import Session
-from bridge.vc.base import VoiceConverter, VoiceError, VoiceStream
-from tests.support.engines_util import ToneEngine, wait_until
-
-REPLY = "Sure! Your table for two is booked at 7:45 tonight. Dr. Patel will meet you at the door."
-LONG_REPLY = " ".join(
-    [
-        "Here is the plan for your trip.",
-        "On Monday you fly to Lisbon, and the flight leaves at 8:15 in the morning.",
-        "On Tuesday you take the train to Porto, which takes about three hours.",
-        "On Wednesday there is a guided tour of the old town and the river.",
-        "On Thursday you are free to explore the wine cellars on your own.",
-    ]
-)
-
-
-async def recv_json(ws: websockets.ClientConnection, timeout: float = 30) -> dict:
-    while True:
-        message = await asyncio.wait_for(ws.recv(), timeout)
-        if isinstance(message, str):
-            return json.loads(message)
-
-
-async def read_utterance(ws: websockets.ClientConnection, timeout: float = 60) -> tuple[list[bytes], list[dict]]:
-    """Everything up to and including the `flushed` event (events mode)."""
-    frames: list[bytes] = []
-    events: list[dict] = []
-    while True:
-        message = await asyncio.wait_for(ws.recv(), timeout)
-        if isinstance(message, bytes):
-            frames.append(message)
-            events.append({"type": "_audio"})
-        else:
-            event = json.loads(message)
-            events.append(event)
-            if event.get("type") == "flushed":
-                return frames, events
-
+from tests.support.engines_util import AcceleratedTone, StubConverter, ToneEngine, wait_until
+from tests.support.ws_client import LONG_REPLY, REPLY, read_utterance, recv_json
 
 async def test_seed_style_client_gets_audio_and_no_text_frames(server) -> None:
     # Exactly like the seed's example: tokens with pitch_shift, a flush, then read binary frames.
@@ -320,34 +284,6 @@ async def test_health_reports_engines_and_sessions(server) -> None:
     # provider), and there is no voice conversion stage.
     assert body["device_setting"] == "auto"
     assert body["device"] == "cpu" and body["devices"] == {"tts": "cpu", "voice_conversion": None}
-
-
-class AcceleratedTone(ToneEngine):
-    """A tone voice that says it runs on ``device`` (None: not resolved yet, as Soprano before
-    it has loaded)."""
-
-    def __init__(self, device: str | None) -> None:
-        super().__init__()
-        self.device = device
-
-    def info(self) -> dict[str, Any]:
-        return {**super().info(), "device": self.device}
-
-
-class StubConverter(VoiceConverter):
-    """A voice conversion stage that only reports where it runs."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-
-    def voices(self) -> list[str]:
-        return ["alice"]
-
-    def open_stream(self, voice: str, input_rate: int, pitch_shift: float = 0.0, *, listener=None) -> VoiceStream:
-        raise VoiceError("not for streaming")
-
-    def info(self) -> dict[str, Any]:
-        return {**super().info(), "device": self.device}
 
 
 @pytest.mark.parametrize(

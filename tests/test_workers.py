@@ -100,3 +100,18 @@ def test_a_call_running_alone_may_use_every_core_and_one_among_others_uses_one()
         assert [f.result(timeout=10) for f in waiting][0] == 1
     finally:
         workers.shutdown()
+
+
+def test_a_call_knows_how_much_work_waited_behind_it_when_it_started() -> None:
+    from bridge.workers import jobs_waiting_for_this_call
+
+    assert jobs_waiting_for_this_call() == 0  # outside the workers
+    workers = ModelWorkers(1, clock=lambda: 0.0)
+    try:
+        release = _blocked(workers)
+        # Deadlines 1, 2, 3, 4: each starts with the later ones still waiting.
+        seen = [workers.submit_by(float(k), jobs_waiting_for_this_call) for k in range(1, 5)]
+        release.set()
+        assert [f.result(timeout=10) for f in seen] == [3, 2, 1, 0]
+    finally:
+        workers.shutdown()

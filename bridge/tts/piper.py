@@ -10,8 +10,16 @@ overhead small once the first sample is out.
 
 So the engine splits the graph at the decoder's input once, at load time, and for each sentence
 runs the encoder half, then decodes the latent in chunks that grow (small first chunk for an
-early first sample, bigger ones after to keep the per-call overhead low). The first audio of a
-segment then costs the encoder plus one small decoder call, whatever the segment's length.
+early first sample, bigger ones after to keep the per-call overhead low).
+
+The flow (the last part of the encoder half, z_p → z) works on frames too and is convolutional
+(4 coupling layers of 4 kernel-5 convolutions: 32 frames of receptive field each side), and it
+is over half the encoder's time on a long sentence. So it is split off as well and run in
+pieces just ahead of the decoder (64 frames, then ×4), each with 32 frames of context: the
+first audio of a segment then costs the text encoder and duration predictor, one small flow
+piece and one small decoder call, instead of the flow over the whole sentence. That keeps the
+work that cannot be interrupted short, which is what lets the scheduler serve many listeners
+(a long sentence's whole flow held a worker for ~0.1 s).
 If a voice's graph cannot be split (an unusual export), the engine runs the whole graph per
 sentence instead; the output is the same, only later.
 
@@ -33,7 +41,7 @@ import numpy as np
 from bridge.cancel import CancelToken
 from bridge.tts.base import SpokenWord, TTSEngine, TTSError
 from bridge.tts.phoneme_words import WordTimer, text_words
-from bridge.workers import available_cores, cores_for_this_call
+from bridge.workers import available_cores, cores_for_this_call, jobs_waiting_for_this_call
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -45,10 +53,26 @@ log = logging.getLogger(__name__)
 #: Node names of a standard Piper (VITS) export.
 _DECODER_FIRST_CONV = "/dec/conv_pre/Conv"
 _DECODER_COND_CONV = "/dec/cond/Conv"
+_FLOW_PREFIX = "/flow/"
 _GRAPH_OUTPUT = "output"
 #: The duration predictor's frames per phoneme id end in the graph's one ``Ceil`` node
 #: (piper-tts's ``patch_voice_with_alignment`` exposes the same tensor).
 _DURATION_OP = "Ceil"
+
+
+@dataclass(frozen=True)
+class _SplitGraph:
+    """The voice's graph in parts: encoder (text → ``encoder_outputs``), optionally the flow
+    (``flow_inputs`` → the latent), and the decoder (``decoder_inputs`` → audio; the latent first)."""
+
+    encoder: bytes
+    encoder_outputs: list[str]
+    decoder: bytes
+    decoder_inputs: list[str]
+    flow: bytes | None = None
+    flow_inputs: list[str] = ()  # type: ignore[assignment]
+    #: The encoder output with each phoneme id's frames (word timings), when the graph has it.
+    durations: str | None = None
 
 
 def embedded_voice_paths() -> tuple[Path, Path]:
@@ -70,6 +94,11 @@ class ChunkSchedule:
     #: 16 frames = 186 ms of audio; Piper's leading silence (15–65 ms) is trimmed downstream, so
     #: at least ~120 ms of sound must cover the time to decode the next chunk.
     first_frames: int = 16
+    #: The first chunk while a round of other model work (a job per core) waits: the listener's
+    #: next chunk then waits its turn behind them, so the first one must carry it further (48
+    #: frames = 0.56 s costs ~1.5× the decode of 16 and gives 3× the audio). In between, the
+    #: size goes from ``first_frames`` to this in proportion to the work waiting.
+    busy_first_frames: int = 48
     max_frames: int = 192
     #: Each chunk twice the last: the next decode (chunk + 2 × context frames) stays far
     #: shorter than the audio already handed out, even on a loaded machine.
@@ -79,11 +108,31 @@ class ChunkSchedule:
     #: Once the listener has this many seconds of audio left, chunks are ``max_frames`` at
     #: once: small chunks only buy an early first sample, and each re-decodes its context.
     relaxed_lead_seconds: float = 1.0
+    #: The flow runs in pieces ahead of the decoder: the first this long, each next ``flow_growth``
+    #: times the last; with ``flow_context_frames`` each side (the flow's receptive field: 32
+    #: frames give the whole-graph latent exactly on joe-medium; 24 → 1e-5, 16 → 1.5e-2).
+    flow_first_frames: int = 64
+    flow_growth: int = 4
+    flow_context_frames: int = 32
 
-    def spans(self, total: int, lead: Callable[[], float] | None = None) -> Iterator[tuple[int, int]]:
+    def flow_pieces(self, needed: int, done: int, total: int, previous: int) -> tuple[int, int]:
+        """The next flow piece ``(start, end)`` when the decoder needs the latent up to frame
+        ``needed`` and the flow has made it up to ``done``; ``previous``: the last piece's size
+        (0: none yet). The end never stops short of ``needed``, nor leaves a sliver."""
+        size = self.flow_first_frames if previous == 0 else previous * self.flow_growth
+        end = min(total, max(needed, done + size))
+        if total - end < self.flow_first_frames // 2:
+            end = total
+        return done, end
+
+    def spans(
+        self, total: int, lead: Callable[[], float] | None = None, *, busy: float = 0.0
+    ) -> Iterator[tuple[int, int]]:
         """``(start, end)`` frames of each decoder call. ``lead``, asked before each chunk: the
-        seconds of audio the listener still has (None: unknown, the growing schedule)."""
-        start, size = 0, self.first_frames
+        seconds of audio the listener still has (None: unknown, the growing schedule). ``busy``:
+        the share of a round of work (a job per core) waiting behind this call, 0 to 1."""
+        busy = min(1.0, max(0.0, busy))
+        start, size = 0, round(self.first_frames + (self.busy_first_frames - self.first_frames) * busy)
         while start < total:
             if lead is not None and lead() >= self.relaxed_lead_seconds:
                 size = self.max_frames
@@ -128,13 +177,12 @@ class PiperEngine(TTSEngine):
         self._voice: Any = None  # piper.PiperVoice, for phonemization and the id map
         self._whole: onnxruntime.InferenceSession | None = None
         self._encoder: onnxruntime.InferenceSession | None = None
+        self._flow: onnxruntime.InferenceSession | None = None
         self._decoder: onnxruntime.InferenceSession | None = None
-        self._decoder_inputs: list[str] = []
-        #: Whether the encoder half also gives the frames per phoneme id (word timings).
-        self._has_durations = False
-        #: Sessions over every core (encoder, decoder; the whole graph twice when unsplit), for
-        #: calls that run alone (threads = 0); None: the one set above serves every call.
-        self._wide: tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession] | None = None
+        self._graph: _SplitGraph | None = None
+        #: Sessions over every core (encoder, flow, decoder; the whole graph thrice when unsplit),
+        #: for calls that run alone (threads = 0); None: the one set above serves every call.
+        self._wide: _Sessions | None = None
         self._hop = 256
         self._rate = 22050
         self._multi_speaker = False
@@ -223,21 +271,26 @@ class PiperEngine(TTSEngine):
         narrow = self.threads or 1
         wide = available_cores() if not self.threads and available_cores() > 1 else 0
         split = self._split_graph() if self.streaming else None
+
+        def sessions(threads: int) -> _Sessions:
+            assert split is not None
+            return _Sessions(
+                onnxruntime.InferenceSession(split.encoder, options(threads), providers=providers),
+                onnxruntime.InferenceSession(split.flow, options(threads), providers=providers) if split.flow else None,
+                onnxruntime.InferenceSession(split.decoder, options(threads), providers=providers),
+            )
+
         if split is not None:
-            encoder_bytes, decoder_bytes, self._decoder_inputs, self._has_durations = split
-            self._encoder = onnxruntime.InferenceSession(encoder_bytes, options(narrow), providers=providers)
-            self._decoder = onnxruntime.InferenceSession(decoder_bytes, options(narrow), providers=providers)
-            if wide:
-                self._wide = (
-                    onnxruntime.InferenceSession(encoder_bytes, options(wide), providers=providers),
-                    onnxruntime.InferenceSession(decoder_bytes, options(wide), providers=providers),
-                )
+            self._graph = split
+            own = sessions(narrow)
+            self._encoder, self._flow, self._decoder = own.encoder, own.flow, own.decoder
+            self._wide = sessions(wide) if wide else None
             session = self._encoder
         else:
             self._whole = onnxruntime.InferenceSession(str(self.model_path), options(narrow), providers=providers)
             if wide:
                 whole = onnxruntime.InferenceSession(str(self.model_path), options(wide), providers=providers)
-                self._wide = (whole, whole)
+                self._wide = _Sessions(whole, None, whole)
             session = self._whole
         self._voice = PiperVoice(session=session, config=config)
         self._warm_up()
@@ -246,8 +299,9 @@ class PiperEngine(TTSEngine):
             extra={"model": self.model_path.name, "rate": self._rate, "streaming": self.is_streaming},
         )
 
-    def _split_graph(self) -> tuple[bytes, bytes, list[str], bool] | None:
-        """Cut the graph at the decoder input; None (with a log line) when it has another shape."""
+    def _split_graph(self) -> _SplitGraph | None:
+        """Cut the graph at the decoder input, and the flow off the encoder where the graph has
+        the standard shape; None (with a log line) when it cannot be cut at the decoder."""
         try:
             import onnx
             import onnx.utils
@@ -268,20 +322,59 @@ class PiperEngine(TTSEngine):
                 decoder_inputs.append(cond.input[0])
             graph_inputs = [i.name for i in model.graph.input]
             extractor = onnx.utils.Extractor(model)
-            # The encoder half also outputs the durations, after the decoder's inputs.
-            durations = [out for node in model.graph.node if node.op_type == _DURATION_OP for out in node.output]
-            encoder_outputs = decoder_inputs + durations[:1] if len(durations) == 1 else decoder_inputs
-            encoder = extractor.extract_model(graph_inputs, encoder_outputs)
+            # The encoder half also outputs the durations (frames per phoneme id, word timings).
+            ceils = [out for node in model.graph.node if node.op_type == _DURATION_OP for out in node.output]
+            durations = ceils[0] if len(ceils) == 1 else None
             decoder = extractor.extract_model(decoder_inputs, [_GRAPH_OUTPUT])
             # The decoder must depend on nothing but its declared inputs.
             if sorted(i.name for i in decoder.graph.input) != sorted(decoder_inputs):
                 log.warning("Piper decoder has unexpected inputs: decoding whole sentences")
                 return None
-            has_durations = len(encoder_outputs) > len(decoder_inputs)
-            return encoder.SerializeToString(), decoder.SerializeToString(), decoder_inputs, has_durations
+            flow = self._split_flow(model, extractor, latent)
+            timing = [durations] if durations else []
+            if flow is None:
+                encoder = extractor.extract_model(graph_inputs, decoder_inputs + timing)
+                return _SplitGraph(
+                    encoder.SerializeToString(), decoder_inputs + timing, decoder.SerializeToString(), decoder_inputs,
+                    durations=durations,
+                )  # fmt: skip
+            flow_model, flow_inputs = flow
+            outputs = flow_inputs + [name for name in decoder_inputs[1:] if name not in flow_inputs] + timing
+            encoder = extractor.extract_model(graph_inputs, outputs)
+            return _SplitGraph(
+                encoder.SerializeToString(), outputs, decoder.SerializeToString(), decoder_inputs,
+                flow_model.SerializeToString(), flow_inputs, durations,
+            )  # fmt: skip
         except Exception:  # an odd graph must not stop the service: fall back
             log.exception("could not split the Piper graph: decoding whole sentences")
             return None
+
+    @staticmethod
+    def _split_flow(model: Any, extractor: Any, latent: str) -> tuple[Any, list[str]] | None:
+        """The flow (``/flow/…`` nodes, z_p → the latent) as a graph of its own, and its inputs;
+        None when the graph has no such part with a clean edge (the encoder keeps the flow)."""
+        flow_nodes = [node for node in model.graph.node if node.name.startswith(_FLOW_PREFIX)]
+        if not flow_nodes:
+            return None
+        produced_by = {out: node.name for node in model.graph.node for out in node.output}
+        made_inside = {out for node in flow_nodes for out in node.output}
+        weights = {init.name for init in model.graph.initializer}
+        # The flow's inputs: what its named nodes read from named nodes outside it (the helper
+        # nodes of its fused activations carry no name prefix and are found by the extractor).
+        inputs: list[str] = []
+        for node in flow_nodes:
+            for name in node.input:
+                source = produced_by.get(name, "")
+                if name and name not in made_inside and name not in weights and source.startswith("/") \
+                        and not source.startswith(_FLOW_PREFIX) and name not in inputs:  # fmt: skip
+                    inputs.append(name)
+        if not inputs:
+            return None
+        flow = extractor.extract_model(inputs, [latent])
+        if sorted(i.name for i in flow.graph.input) != sorted(inputs):
+            log.info("Piper flow has unexpected inputs: the encoder keeps the flow")
+            return None
+        return flow, inputs
 
     def _warm_up(self) -> None:
         # First runs allocate; pay for them here, and decode a few chunk sizes.
@@ -343,7 +436,7 @@ class PiperEngine(TTSEngine):
             phonemes = self._phonemes(text)
             assert self._voice is not None
             sentences = [self._voice.phonemes_to_ids(p) for p in phonemes]
-            if words is not None and self._has_durations:
+            if words is not None and self._graph is not None and self._graph.durations is not None:
                 timer = self._word_timer(text, phonemes)
         except TTSError:
             raise
@@ -366,20 +459,18 @@ class PiperEngine(TTSEngine):
         if timer is not None and words is not None:
             words.extend(timer.finish())
 
-    def _sessions(
-        self, lead: Callable[[], float] | None = None
-    ) -> tuple[onnxruntime.InferenceSession | None, onnxruntime.InferenceSession | None]:
-        """(encoder, decoder) for this call: over every core when the call runs alone and its
-        listener is short of audio (spreading a call over cores costs CPU time; it is worth
-        it only where it brings audio sooner to a listener who waits for it)."""
+    def _sessions(self, lead: Callable[[], float] | None = None) -> _Sessions:
+        """The sessions for this call: over every core when the call runs alone and its listener
+        is short of audio (spreading a call over cores costs CPU time; it is worth it only where
+        it brings audio sooner to a listener who waits for it)."""
         if self._wide is not None and cores_for_this_call() > 1:
             if lead is None or lead() < self.schedule.relaxed_lead_seconds:
                 return self._wide
-        return self._encoder, self._decoder
+        return _Sessions(self._encoder, self._flow, self._decoder)
 
     def _run_whole(self, ids: list[int], speed: float = 1.0) -> np.ndarray:
         assert self._whole is not None
-        whole = self._wide[0] if self._wide is not None and cores_for_this_call() > 1 else self._whole
+        whole = self._wide.encoder if self._wide is not None and cores_for_this_call() > 1 else self._whole
         audio = whole.run(None, self._inputs(ids, speed))[0]
         return np.ascontiguousarray(audio.reshape(-1), dtype=np.float32)
 
@@ -392,26 +483,31 @@ class PiperEngine(TTSEngine):
         timed: Callable[[np.ndarray], None] | None = None,
     ) -> Iterator[np.ndarray]:
         """``timed`` (alignment path) gets the samples of each phoneme id before the first chunk."""
-        assert self._encoder is not None and self._decoder is not None
-        encoder, _ = self._sessions(lead)
-        assert encoder is not None
-        encoded = encoder.run(None, self._inputs(ids, speed))
-        latent = encoded[0]
-        inputs = len(self._decoder_inputs)
-        extra = {name: value for name, value in zip(self._decoder_inputs[1:], encoded[1:inputs], strict=True)}
-        if timed is not None and len(encoded) > inputs:
-            timed(np.asarray(encoded[inputs]).reshape(-1).astype(np.int64) * self._hop)
-        total = latent.shape[2]
+        graph = self._graph
+        encoder = self._sessions(lead).encoder
+        assert graph is not None and encoder is not None
+        encoded = dict(zip(graph.encoder_outputs, encoder.run(graph.encoder_outputs, self._inputs(ids, speed)), strict=True))
+        extra = {name: encoded[name] for name in graph.decoder_inputs[1:]}
+        if timed is not None and graph.durations is not None:
+            timed(np.asarray(encoded[graph.durations]).reshape(-1).astype(np.int64) * self._hop)
+        if graph.flow is None:
+            flowed = _FlowedLatent.whole(encoded[graph.decoder_inputs[0]])
+        else:
+            flowed = _FlowedLatent({name: encoded[name] for name in graph.flow_inputs}, self.schedule)
+        total = flowed.total
         ctx = self.schedule.context_frames
         hop = self._hop
-        for start, end in self.schedule.spans(total, lead):
+        # How much of a round of other work (a job per core) waits behind this call.
+        busy = jobs_waiting_for_this_call() / available_cores()
+        for start, end in self.schedule.spans(total, lead, busy=busy):
             if cancel.cancelled:
                 return
             lo, hi = max(0, start - ctx), min(total, end + ctx)
-            feeds = {self._decoder_inputs[0]: np.ascontiguousarray(latent[:, :, lo:hi]), **extra}
-            _, decoder = self._sessions(lead)  # asked per chunk: other work may have come meanwhile
-            assert decoder is not None
-            audio = decoder.run(None, feeds)[0].reshape(-1)
+            sessions = self._sessions(lead)  # asked per chunk: other work may have come meanwhile
+            latent = flowed.up_to(hi, sessions.flow)
+            feeds = {graph.decoder_inputs[0]: np.ascontiguousarray(latent[:, :, lo:hi]), **extra}
+            assert sessions.decoder is not None
+            audio = sessions.decoder.run(None, feeds)[0].reshape(-1)
             offset = (start - lo) * hop
             yield np.ascontiguousarray(audio[offset : offset + (end - start) * hop], dtype=np.float32)
 
@@ -423,3 +519,53 @@ class PiperEngine(TTSEngine):
             "streaming": self.is_streaming,
             "loaded": self._voice is not None,
         }
+
+
+@dataclass(frozen=True)
+class _Sessions:
+    encoder: onnxruntime.InferenceSession | None
+    flow: onnxruntime.InferenceSession | None
+    decoder: onnxruntime.InferenceSession | None
+
+
+class _FlowedLatent:
+    """The decoder's latent for one sentence, made by the flow piece by piece as the decoder
+    reaches it (see :meth:`ChunkSchedule.flow_pieces`)."""
+
+    def __init__(self, flow_inputs: dict[str, np.ndarray], schedule: ChunkSchedule) -> None:
+        self._inputs = flow_inputs
+        self._schedule = schedule
+        # Inputs that run along the frames (z_p, the mask) are cut per piece; others (a
+        # speaker embedding) go whole.
+        self.total = max(value.shape[-1] for value in flow_inputs.values())
+        self._latent: np.ndarray | None = None
+        self._done = 0
+        self._last_piece = 0
+
+    @classmethod
+    def whole(cls, latent: np.ndarray) -> _FlowedLatent:
+        made = cls.__new__(cls)
+        made.total = latent.shape[-1]
+        made._latent = latent
+        made._done = made.total
+        return made
+
+    def up_to(self, needed: int, flow: onnxruntime.InferenceSession | None) -> np.ndarray:
+        """The latent, made at least up to frame ``needed`` (the rest may still be zeros)."""
+        while self._done < needed:
+            assert flow is not None
+            start, end = self._schedule.flow_pieces(needed, self._done, self.total, self._last_piece)
+            ctx = self._schedule.flow_context_frames
+            lo, hi = max(0, start - ctx), min(self.total, end + ctx)
+            feeds = {
+                name: np.ascontiguousarray(value[..., lo:hi]) if value.shape[-1] == self.total else value
+                for name, value in self._inputs.items()
+            }
+            piece = flow.run(None, feeds)[0]
+            if self._latent is None:
+                self._latent = np.zeros((*piece.shape[:-1], self.total), dtype=piece.dtype)
+            self._latent[..., start:end] = piece[..., start - lo : end - lo]
+            self._last_piece = end - start
+            self._done = end
+        assert self._latent is not None
+        return self._latent

@@ -20,7 +20,7 @@ import websockets
 
 from bridge.server import STATE
 from tests.support.engines_util import ToneEngine, WrappedEngine, wait_until
-from tests.test_server import LONG_REPLY
+from tests.support.ws_client import LONG_REPLY
 
 CYCLES = 200
 FIGURES: dict[str, float] = {}

@@ -14,8 +14,8 @@ from bridge.engines import free_accelerator_memory, is_out_of_memory
 from bridge.pipeline import ErrorOut, SessionOptions, SessionPipeline
 from bridge.server import STATE
 from tests.support.engines_util import RaisingEngine
-from tests.test_pipeline import audio_of, collect_until_flushed
-from tests.test_server import read_utterance, recv_json
+from tests.support.pipeline_io import audio_of, collect_until_flushed
+from tests.support.ws_client import read_utterance, recv_json
 
 
 class OutOfMemoryError(RuntimeError):

@@ -13,7 +13,7 @@ import websockets
 
 from bridge.server import STATE
 from tests.support.engines_util import ToneEngine, wait_until
-from tests.test_server import read_utterance, recv_json
+from tests.support.ws_client import read_utterance, recv_json
 
 
 # ----------------------------------------------------------------------------- live

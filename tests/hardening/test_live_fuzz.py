@@ -13,7 +13,7 @@ from bridge.protocol import ConfigMessage, ProtocolError, parse_client_message
 from bridge.server import STATE
 from bridge.session import MAX_PENDING_ERRORS
 from tests.support.engines_util import wait_until
-from tests.hardening.test_protocol_fuzz import SEEDS, mutate
+from tests.support.frame_fuzz import SEEDS, mutate
 
 FRAMES_PER_CONNECTION = 1000
 CONNECTIONS = 3

@@ -16,7 +16,7 @@ from bridge.cancel import CancelToken
 from bridge.logs import JsonFormatter, SessionFilter
 from bridge.server import STATE
 from tests.support.engines_util import RaisingEngine, wait_until
-from tests.test_server import read_utterance, recv_json
+from tests.support.ws_client import read_utterance, recv_json
 
 
 async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

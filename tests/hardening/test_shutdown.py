@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.test_server import LONG_REPLY, recv_json
+from tests.support.ws_client import LONG_REPLY, recv_json
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 3.0

@@ -18,7 +18,7 @@ import websockets
 
 from bridge.server import STATE
 from tests.support.engines_util import ToneEngine, wait_until
-from tests.test_server import LONG_REPLY, REPLY, read_utterance, recv_json
+from tests.support.ws_client import LONG_REPLY, REPLY, read_utterance, recv_json
 
 #: Figures for the report (printed with -s; the soak benchmark prints its own).
 FIGURES: dict[str, float] = {}

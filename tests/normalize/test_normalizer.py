@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from benchmarks.normalize_bench import load_cases as load_corpus
 from bridge.normalize import Normalizer, NormalizerConfig, normalizer_for, segment_notes
-from bridge.normalize.scripts import readable_scripts, script_of
 from bridge.segmenter import Segmenter, SegmenterConfig
 from tests.test_segmenter import CORPUS as SEGMENTER_CORPUS
 from tests.test_segmenter import run as run_segmenter
 from tests.test_segmenter import wordpiece_tokens
-
-CORPUS_FILE = Path(__file__).parents[1] / "data" / "normalize" / "corpus.tsv"
-
-
-def load_corpus() -> list[tuple[str, str, str]]:
-    """(class, input, expected) rows of the corpus file."""
-    rows = []
-    for line in CORPUS_FILE.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            kind, text, expected = line.split("\t")
-            rows.append((kind, text, expected))
-    return rows
-
 
 CASES = load_corpus()
 NORMALIZE = Normalizer()
@@ -149,16 +135,6 @@ def test_a_voice_that_reads_the_script_gets_it_unchanged() -> None:
     assert russian("Привет, как дела? $5").spoken == "Привет, как дела? $5"  # no English rules either
     japanese = Normalizer(NormalizerConfig(languages=("ja",)))
     assert japanese("こんにちは").spoken == "こんにちは"
-
-
-def test_scripts() -> None:
-    assert script_of("こんにちは元気") == "Japanese"
-    assert script_of("東京") == "Chinese"
-    assert script_of("안녕") == "Hangul"
-    assert script_of("Привет") == "Cyrillic"
-    assert script_of("مرحبا") == "Arabic"
-    assert readable_scripts(("en-us",)) == frozenset()
-    assert readable_scripts(("ja",)) >= {"Japanese", "Chinese"}
 
 
 def test_normalizer_for_is_shared_per_settings() -> None:

@@ -1,7 +1,8 @@
 """Wrappers around a real engine for fault injection and observation in tests.
 
 They delegate the synthesis to the real (Piper) engine and only add what a test must
-control: a failure on a marker word, a gate that holds a chunk, a chunk counter.
+control: a failure on a marker word, a gate that holds a chunk, a chunk counter. Besides: a
+deterministic tone voice, stand-ins that only report their device, and a condition wait.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from bridge.cancel import CancelToken
 from bridge.tts.base import TTSEngine, TTSError
+from bridge.vc.base import VoiceConverter, VoiceError, VoiceStream
 
 
 class WrappedEngine(TTSEngine):
@@ -158,3 +161,31 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
         await asyncio.sleep(0.01)
+
+
+class AcceleratedTone(ToneEngine):
+    """A tone voice that says it runs on ``device`` (None: not resolved yet, as Soprano before
+    it has loaded)."""
+
+    def __init__(self, device: str | None) -> None:
+        super().__init__()
+        self.device = device
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "device": self.device}
+
+
+class StubConverter(VoiceConverter):
+    """A voice conversion stage that only reports where it runs."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def voices(self) -> list[str]:
+        return ["alice"]
+
+    def open_stream(self, voice: str, input_rate: int, pitch_shift: float = 0.0, *, listener=None) -> VoiceStream:
+        raise VoiceError("not for streaming")
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "device": self.device}

@@ -135,3 +135,77 @@ def test_peak_level_is_not_normalised_per_segment(piper_engine: PiperEngine) -> 
     # Per-segment peak normalisation would make loudness jump between segments.
     quiet = piper_engine.synthesize("hmm.")
     assert 0.01 < np.max(np.abs(quiet)) < 0.99
+
+
+LONG = (
+    "The first thing you should know is that the river floods every spring, so the farmers plant "
+    "their crops on the higher ground, where the soil stays dry until the summer comes back again."
+)
+
+
+def test_the_flow_is_split_off_and_runs_in_pieces_equal_to_the_whole_graph(
+    deterministic_piper: PiperEngine, whole_graph: PiperEngine
+) -> None:
+    assert deterministic_piper._flow is not None  # noqa: SLF001 - the standard export splits
+    streamed = np.concatenate(list(deterministic_piper.stream(LONG, CancelToken())))
+    whole = whole_graph.synthesize(LONG)
+    assert streamed.shape == whole.shape
+    assert np.max(np.abs(streamed - whole)) < 1e-4
+
+
+def test_too_little_flow_context_would_show(deterministic_piper: PiperEngine, whole_graph: PiperEngine) -> None:
+    # The check above can fail: with half the flow's receptive field the pieces' edges differ.
+    schedule = deterministic_piper.schedule
+    deterministic_piper.schedule = ChunkSchedule(flow_context_frames=8)
+    try:
+        streamed = np.concatenate(list(deterministic_piper.stream(LONG, CancelToken())))
+    finally:
+        deterministic_piper.schedule = schedule
+    assert np.max(np.abs(streamed - whole_graph.synthesize(LONG))) > 1e-3
+
+
+def test_without_a_flow_to_split_off_the_encoder_keeps_it(monkeypatch: pytest.MonkeyPatch, whole_graph: PiperEngine) -> None:
+    import bridge.tts.piper as piper
+
+    monkeypatch.setattr(piper, "_FLOW_PREFIX", "/no-such-part/")
+    engine = PiperEngine(noise_scale=0.0, noise_w=0.0, threads=1)
+    engine.load()
+    assert engine.is_streaming and engine._flow is None  # noqa: SLF001
+    streamed = np.concatenate(list(engine.stream(LONG, CancelToken())))
+    assert np.max(np.abs(streamed - whole_graph.synthesize(LONG))) < 1e-4
+
+
+@pytest.mark.parametrize("total", [10, 40, 64, 90, 97, 300, 700, 2000])
+def test_flow_pieces_cover_what_the_decoder_needs_growing_without_slivers(total: int) -> None:
+    schedule = ChunkSchedule()
+    done, previous, pieces = 0, 0, []
+    for _, hi in ((s, min(total, e + schedule.context_frames)) for s, e in schedule.spans(total)):
+        while done < hi:
+            start, end = schedule.flow_pieces(hi, done, total, previous)
+            assert start == done and end >= hi
+            pieces.append(end - start)
+            done, previous = end, end - start
+    assert sum(pieces) == total
+    assert pieces[0] >= min(total, schedule.flow_first_frames)
+    assert all(b >= a * schedule.flow_growth or b == pieces[-1] for a, b in zip(pieces, pieces[1:]))
+    assert all(p >= schedule.flow_first_frames // 2 for p in pieces[1:])
+
+
+def test_the_first_chunk_is_larger_while_other_work_competes(deterministic_piper: PiperEngine) -> None:
+    schedule = ChunkSchedule(first_frames=16, busy_first_frames=48, max_frames=192, growth=2.0)
+    assert [e - s for s, e in schedule.spans(600, busy=1.0)][:3] == [48, 96, 192]
+    assert [e - s for s, e in schedule.spans(600, busy=0.5)][:3] == [32, 64, 128]
+    assert [e - s for s, e in schedule.spans(600, busy=3.0)][0] == 48  # more than a round: the same
+    assert [e - s for s, e in schedule.spans(600, busy=0.0)][0] == 16
+    import bridge.workers as workers
+
+    workers._call.cores = 1  # noqa: SLF001 - as inside a worker with company: one job waiting
+    workers._call.waiting = 0  # noqa: SLF001
+    try:
+        first = next(iter(deterministic_piper.stream(LONG, CancelToken())))
+        assert first.size == deterministic_piper.schedule.first_frames * 256
+        workers._call.waiting = workers.available_cores()  # noqa: SLF001 - a round of work waits
+        first = next(iter(deterministic_piper.stream(LONG, CancelToken())))
+    finally:
+        del workers._call.cores, workers._call.waiting  # noqa: SLF001
+    assert first.size == deterministic_piper.schedule.busy_first_frames * 256

@@ -13,13 +13,16 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("soprano")
 
+from benchmarks.normalize_bench import load_cases as load_corpus  # noqa: E402
 from bridge.config import Settings  # noqa: E402
 from bridge.engines import Engines  # noqa: E402
+from bridge.normalize import Normalizer  # noqa: E402
 from bridge.pipeline import FlushedOut, SessionOptions, SessionPipeline  # noqa: E402
 from bridge.tts.soprano import SopranoEngine, prepare_text  # noqa: E402
-from tests.normalize.test_normalizer import CASES, NORMALIZE  # noqa: E402
-
 from tests.support.soprano_model import build_model_dir  # noqa: E402
+
+CASES = load_corpus()
+NORMALIZE = Normalizer()
 
 
 def words(text: str) -> list[str]:

@@ -10,7 +10,7 @@ from bridge.vc.pacing import BlockPacer
 from bridge.vc.rvc import RVCStream, StreamLayout
 
 from .stubs import record_blocks
-from .test_rvc import EXACT, HOP40, SEEDED, interior, models, speech, stream_all, voice_files, voices  # noqa: F401 - fixtures
+from .streaming import EXACT, HOP40, SEEDED, interior, stream_all
 
 
 class FakeClock:

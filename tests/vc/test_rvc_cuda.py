@@ -41,7 +41,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs a CUDA GPU: torch.cuda.is_available() is False (the fp16 CUDA path is checked on GPU machines)",
 )
 
-#: A realistic streaming layout (as in test_rvc.py): short lookahead, small decoder padding.
+#: A realistic streaming layout (as in streaming.py): short lookahead, small decoder padding.
 REAL = StreamLayout(block=20, crossfade=4, search=1, context=40, lookahead=4, dec_pad=2)
 QUIET = ConversionParams(seed=11).deterministic()
 #: Signal-to-error (dB) of the GPU's fp16 output against the CPU's fp32 (see the module docstring).

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bridge.vc.layout import HOP_16K
-from bridge.vc.signal import RMS_FLOOR, frame_rms, rms_mix
+from bridge.vc.signal import RMS_FLOOR, frame_rms, rms_mix, sola_offset
 
 HOP = 400  # one 10 ms frame at a 40 kHz model rate
 FRAMES = 100  # one second
@@ -163,3 +163,12 @@ def test_edges_and_empty_windows() -> None:
     # Past the input's end the envelope to follow is silence.
     assert np.max(np.abs(mixed[6 * HOP :])) < 1e-6
     assert np.max(np.abs(mixed[: 2 * HOP])) > 0.05
+
+
+def test_sola_finds_the_continuation() -> None:
+    rng = np.random.default_rng(0)
+    sig = rng.standard_normal(3000).astype(np.float32)
+    tail = sig[1000:1160]
+    assert sola_offset(tail, sig[1000 - 0 :], 40) == 0
+    assert sola_offset(tail, sig[1000 - 23 :], 40) == 23
+    assert sola_offset(np.zeros(160, np.float32), sig, 40) == 0

@@ -1,83 +1,23 @@
-"""The conversion chain and streaming: exactness against whole-utterance conversion, joins,
-lengths, pitch shift, cancel, the voice cache and the converter."""
+"""bridge/vc/stream.py: streaming equals whole-utterance conversion, joins without clicks,
+lengths and latency, pitch shift mid-stream, cancel and reset, streams sharing the models."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from bridge.cancel import CancelToken, Cancelled
-from bridge.config import Settings
-from bridge.vc.base import VoiceError
-from bridge.vc.checkpoint import MissingIndexError
-from bridge.vc.rvc import (
-    ConversionParams,
-    DeviceModels,
-    RVCConverter,
-    RVCStream,
-    StreamLayout,
-    VoiceCache,
-    load_voice,
-    sola_offset,
-)
+from bridge.vc.device_models import DeviceModels
+from bridge.vc.layout import StreamLayout
+from bridge.vc.stream import RVCStream
+from bridge.vc.voice import load_voice
 
-from .factories import save_voice
-from .stubs import LocalContent, LocalPitch, record_blocks, speech_like
-
-HOP40 = 400  # samples per frame at 40 kHz
-
-#: Every reach of the local chain covered: flow ±24 frames, decoder ≈ ±11, content/f0 edges.
-EXACT = StreamLayout(block=20, crossfade=4, search=1, context=40, lookahead=40, dec_pad=12)
-#: A realistic layout (short lookahead, small decoder padding).
-REAL = StreamLayout(block=20, crossfade=4, search=1, context=40, lookahead=4, dec_pad=2)
-#: No crossfade, no padding, no lookahead: blocks are butted together.
-NAIVE = StreamLayout(block=20, crossfade=0, search=0, context=40, lookahead=0, dec_pad=0)
-
-SEEDED = ConversionParams(seed=11)
-QUIET = SEEDED.deterministic()
-
-
-@pytest.fixture(scope="session")
-def models() -> DeviceModels:
-    return DeviceModels(torch.device("cpu"), content_loader=LocalContent, pitch_loader=LocalPitch, concurrency=2)
-
-
-@pytest.fixture(scope="session")
-def voice_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("voices")
-    return {
-        "local": save_voice(root / "local" / "local.pth", "v2", True, "40k", n_layers=0, seed=1),
-        "attn": save_voice(root / "attn" / "attn.pth", "v2", True, "40k", seed=1),
-        "nono": save_voice(root / "nono" / "nono.pth", "v1", False, "32k", n_layers=0, seed=2),
-        "v1f0": save_voice(root / "v1f0" / "v1f0.pth", "v1", True, "48k", n_layers=0, seed=3, dialect="applio"),
-    }
-
-
-@pytest.fixture(scope="session")
-def voices(voice_files: dict[str, Path], models: DeviceModels):
-    return {name: load_voice(name, path, models) for name, path in voice_files.items()}
-
-
-@pytest.fixture(scope="session")
-def speech() -> np.ndarray:
-    return speech_like(1.6)
-
-
-def stream_all(voice, x: np.ndarray, layout: StreamLayout, params: ConversionParams, chunk: int = 3000, rate: int = 16000) -> np.ndarray:
-    stream = RVCStream(voice, rate, params=params, layout=layout)
-    parts = [stream.push(x[i : i + chunk]) for i in range(0, len(x), chunk)]
-    parts.append(stream.flush())
-    return np.concatenate(parts)
-
-
-def interior(y: np.ndarray, layout: StreamLayout, hop: int) -> slice:
-    """Away from the utterance edges: past the first crossfade, before the last block."""
-    return slice((layout.crossfade + 2) * hop, len(y) - layout.block * hop)
+from .stubs import LocalContent, LocalPitch, speech_like
+from .streaming import EXACT, HOP40, NAIVE, QUIET, REAL, SEEDED, interior, stream_all
 
 
 @pytest.mark.parametrize("params", [QUIET, SEEDED], ids=["deterministic", "seeded-noise"])
@@ -354,185 +294,3 @@ def test_concurrent_streams_share_the_models(voices, speech) -> None:
     assert not errors
     for y in results.values():
         assert np.array_equal(y, expected)
-
-
-def test_sola_finds_the_continuation() -> None:
-    rng = np.random.default_rng(0)
-    sig = rng.standard_normal(3000).astype(np.float32)
-    tail = sig[1000:1160]
-    assert sola_offset(tail, sig[1000 - 0 :], 40) == 0
-    assert sola_offset(tail, sig[1000 - 23 :], 40) == 23
-    assert sola_offset(np.zeros(160, np.float32), sig, 40) == 0
-
-
-def test_retrieval_and_protect(voices, voice_files, speech, tmp_path: Path) -> None:
-    import faiss
-
-    voice = voices["local"]
-    target = np.full((1, 768), 0.5, np.float32)
-    index = faiss.IndexFlatL2(768)
-    index.add(np.repeat(target, 16, axis=0))
-    path = tmp_path / "added_IVF1_Flat_nprobe_1_x_v2.index"
-    faiss.write_index(index, str(path))
-    from bridge.vc.retrieval import FeatureIndex
-
-    indexed = load_voice("local", voice_files["local"], voice.models, index_path=path)
-    frames = len(speech) // 160
-    f0 = np.asarray(indexed.estimate_f0(speech), np.float32)
-    full = indexed._features(speech, frames, f0, ConversionParams(index_rate=1.0, protect=0.5))
-    assert torch.allclose(full, torch.full_like(full, 0.5), atol=1e-5)
-    protected = indexed._features(speech, frames, f0, ConversionParams(index_rate=1.0, protect=0.2))
-    raw = voice._features(speech, frames, f0, ConversionParams(index_rate=0.0))
-    voiced = torch.from_numpy(f0[:frames] > 0)
-    assert torch.allclose(protected[0, voiced], full[0, voiced], atol=1e-5)
-    want = 0.2 * 0.5 + 0.8 * raw[0, ~voiced]
-    assert torch.allclose(protected[0, ~voiced], want, atol=1e-5)
-    assert isinstance(indexed.index, FeatureIndex)
-
-
-def test_bf16_autocast_runs_and_stays_close(voice_files, speech) -> None:
-    fp32 = DeviceModels(torch.device("cpu"), content_loader=LocalContent, pitch_loader=LocalPitch)
-    bf16 = DeviceModels(torch.device("cpu"), autocast=torch.bfloat16, content_loader=LocalContent, pitch_loader=LocalPitch)
-    a = load_voice("attn", voice_files["attn"], fp32).convert(speech, QUIET, layout=REAL)
-    b = load_voice("attn", voice_files["attn"], bf16).convert(speech, QUIET, layout=REAL)
-    snr = 10 * np.log10(np.mean(a**2) / np.mean((a - b) ** 2))
-    assert 15 < snr < 120  # close, but really computed in another precision
-
-
-# ---- voices, cache, converter -----------------------------------------------------------
-
-
-def make_converter(root: Path, models: DeviceModels, **overrides) -> RVCConverter:
-    settings = Settings(**{"models_dir": root, "rvc_block_seconds": 0.2, "rvc_context_seconds": 0.4, **overrides})
-    return RVCConverter(settings, models=models)
-
-
-def test_converter_lists_loads_and_streams(tmp_path: Path, models: DeviceModels, speech) -> None:
-    save_voice(tmp_path / "voices" / "alice" / "alice.pth", "v2", True, "48k", n_layers=0)
-    save_voice(tmp_path / "voices" / "bob" / "model.pth", "v1", False, "32k", n_layers=0)
-    (tmp_path / "voices" / "empty").mkdir()
-    conv = make_converter(tmp_path, models)
-    assert conv.voices() == ["alice", "bob"]
-    stream = conv.open_stream("alice", 16000, pitch_shift=-3)
-    assert stream.output_rate == 48000 and stream.pitch_shift == -3
-    y = np.concatenate([stream.push(speech), stream.flush()])
-    assert len(y) == len(speech) * 3
-    out, rate = conv.convert("bob", speech[:8000], 16000)
-    assert rate == 32000 and len(out) == 16000
-    info = conv.info()
-    assert set(info["loaded"]) == {"alice", "bob"} and info["device"] == "cpu"
-    with pytest.raises(VoiceError, match="unknown voice 'carol'"):
-        conv.open_stream("carol", 16000)
-    with pytest.raises(VoiceError, match="no .pth"):
-        conv.open_stream("empty", 16000)
-    with pytest.raises(VoiceError, match="bad voice name"):
-        conv.open_stream("../alice", 16000)
-    with pytest.raises(VoiceError, match="speaker id"):
-        make_converter(tmp_path, models, rvc_speaker_id=7).open_stream("bob", 16000)
-
-
-def test_warm_runs_each_block_size_the_streams_use(tmp_path: Path, models: DeviceModels, monkeypatch) -> None:
-    save_voice(tmp_path / "voices" / "alice" / "alice.pth", "v2", True, "40k", n_layers=0)
-    conv = make_converter(tmp_path, models, rvc_block_seconds=1.0, rvc_first_block_seconds=0.3)
-    assert conv.layout.sizes == (20, 30, 40, 60, 80, 100)  # steps of 0.2 s, the first and the full block
-    converted = record_blocks(monkeypatch)
-    for mode, sizes in (("all", [20, 30, 40, 60, 80, 100]), ("edges", [30, 100])):
-        converted.clear()
-        conv.stage = replace(conv.stage, warm_block_sizes=mode)
-        conv.warm("alice")
-        assert converted == sizes, mode
-    # auto: every size where kernels are set up per input shape (bf16 on a CPU), else the edges.
-    conv.stage = replace(conv.stage, warm_block_sizes="auto")
-    monkeypatch.setattr(conv.models, "autocast", torch.bfloat16)
-    assert conv.warm_sizes() == conv.layout.sizes
-    monkeypatch.setattr(conv.models, "autocast", None)
-    assert conv.warm_sizes() == (30, 100)
-    with pytest.raises(ValueError):
-        Settings(rvc_warm_block_sizes="some")
-
-
-def test_missing_index_when_required(tmp_path: Path, models: DeviceModels) -> None:
-    save_voice(tmp_path / "voices" / "alice" / "alice.pth", "v2", True, "40k", n_layers=0)
-    conv = make_converter(tmp_path, models, rvc_require_index=True)
-    with pytest.raises(MissingIndexError, match="alice.pth.*no .index"):
-        conv.open_stream("alice", 16000)
-    with pytest.raises(MissingIndexError, match="gone.index"):
-        load_voice("alice", tmp_path / "voices" / "alice" / "alice.pth", models, index_path=tmp_path / "gone.index")
-
-
-def test_voice_cache_is_lru_and_loads_once(tmp_path: Path) -> None:
-    calls: list[str] = []
-    gate = threading.Event()
-
-    def loader(name: str):
-        calls.append(name)
-        gate.wait(2)
-        return object()
-
-    cache = VoiceCache(2, loader)
-    got = []
-    threads = [threading.Thread(target=lambda: got.append(cache.get("a"))) for _ in range(4)]
-    for t in threads:
-        t.start()
-    gate.set()
-    for t in threads:
-        t.join()
-    assert calls == ["a"] and len({id(v) for v in got}) == 1
-    cache.get("b")
-    cache.get("a")  # a becomes most recent
-    cache.get("c")  # evicts b
-    assert cache.loaded() == ["a", "c"]
-    cache.get("b")
-    assert calls == ["a", "b", "c", "b"]
-
-
-def test_noise_tape_is_a_function_of_position() -> None:
-    from bridge.vc.rvc import NoiseTape
-
-    tape = NoiseTape(seed=3, channels=4, hop=10)
-    a = tape.frames(-300, 700)  # crosses chunk borders and negative positions
-    b = NoiseTape(seed=3, channels=4, hop=10).frames(-17, 50)
-    assert torch.equal(a[:, :, 283:333], b)
-    s1 = tape.samples(-5, 3000)
-    s2 = tape.samples(1000, 7)
-    assert torch.equal(s1[:, 1005 * 10 : 1012 * 10], s2)
-    assert not torch.equal(NoiseTape(seed=4, channels=4, hop=10).frames(0, 10), tape.frames(0, 10))
-    assert abs(float(a.std()) - 1.0) < 0.05
-
-
-def test_auto_precision(monkeypatch) -> None:
-    from bridge.vc import device as rvc
-
-    cpu = torch.device("cpu")
-    monkeypatch.setattr(rvc, "cpu_has_native_bf16", lambda: True)
-    assert rvc.resolve_precision("auto", cpu) == (torch.float32, torch.bfloat16)
-    monkeypatch.setattr(rvc, "cpu_has_native_bf16", lambda: False)
-    assert rvc.resolve_precision("auto", cpu) == (torch.float32, None)
-    assert rvc.resolve_precision("auto", torch.device("cuda")) == (torch.float16, None)
-    assert rvc.resolve_precision("fp32", cpu) == (torch.float32, None)
-    with pytest.raises(VoiceError, match="fp16 precision needs a CUDA device"):
-        rvc.resolve_precision("fp16", cpu)
-    with pytest.raises(VoiceError, match="unknown precision"):
-        rvc.resolve_precision("fp8", cpu)
-
-
-def test_empty_settings_take_the_devices_defaults(tmp_path: Path, models: DeviceModels) -> None:
-    from bridge.vc.rvc import DeviceDefaults
-
-    # The CPU: real time on 2 cores (parselmouth, 2 s blocks, 0.5 s context), paced from 0.6 s.
-    conv = RVCConverter(Settings(models_dir=tmp_path), models=models)
-    info = conv.info()
-    assert (info["pitch_method"], info["block_ms"], info["context_ms"]) == ("parselmouth", 2000, 500)
-    assert info["first_block_ms"] == 600 and info["paced_blocks"] is True
-    # A first block longer than the blocks is cut to them.
-    assert RVCConverter(Settings(models_dir=tmp_path, rvc_block_seconds=0.2), models=models).info()["first_block_ms"] == 200
-    # Explicit settings win over the device's defaults.
-    conv = RVCConverter(
-        Settings(models_dir=tmp_path, rvc_pitch_method="rmvpe", rvc_block_seconds=0.5, rvc_context_seconds=1.0),
-        models=models,
-    )
-    info = conv.info()
-    assert (info["pitch_method"], info["block_ms"], info["context_ms"]) == ("rmvpe", 500, 1000)
-    # CUDA: RMVPE and short blocks.
-    cuda = DeviceDefaults.for_device(torch.device("cuda"))
-    assert (cuda.pitch_method, cuda.block_seconds, cuda.context_seconds, cuda.first_block_seconds) == ("rmvpe", 0.5, 1.0, 0.24)
