@@ -66,6 +66,7 @@ function streamUrl() {
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   url.search = "";
   url.searchParams.set("events", "1");
+  url.searchParams.set("words", "1"); // word timings: each word is highlighted as it plays
   // Browsers cannot set an Authorization header on a WebSocket: the API key goes in the query.
   if (pageParams.get("token")) url.searchParams.set("token", pageParams.get("token"));
   return url;
@@ -103,6 +104,9 @@ function onEvent(event) {
     }
     case "segment":
       if (!discarding && utterance) addSegment(event);
+      break;
+    case "words":
+      if (!discarding && utterance) addWords(event);
       break;
     case "flushed":
       if (!discarding && utterance) {
@@ -165,6 +169,7 @@ function onPlayer(message) {
     ui.underruns.textContent = `${message.underruns} underrun${message.underruns === 1 ? "" : "s"}`;
     ui.underruns.dataset.count = String(message.underruns);
     ui.stop.disabled = !utterance && message.buffered === 0;
+    highlightWords();
   } else if (message.type === "started") {
     document.body.dataset.playback = "playing";
     if (utterance && utterance.firstSound === undefined) {
@@ -179,8 +184,55 @@ function onPlayer(message) {
     ui.buffered.textContent = ms(0);
     player = { ...player, buffered: 0, played: message.played, playing: false };
     document.body.dataset.playback = "drained";
+    highlightWords(Infinity);
   }
 }
+
+// ---------------------------------------------------------------- word highlighting
+// Each word's [start, end) is in seconds of the utterance's audio. The playback position comes
+// from the worklet: the samples of this utterance it has played by AudioContext time `time`,
+// advanced by how far the context's clock has gone since (only while it is playing), so the
+// highlight follows the samples really played, stalls with an underrun and stops with Stop.
+function playbackSeconds() {
+  if (!player || player.position === undefined) return 0;
+  const since = player.playing && audio ? Math.max(0, audio.context.currentTime - player.time) : 0;
+  return Math.min(player.position / SAMPLE_RATE + since, (player.position + player.buffered) / SAMPLE_RATE);
+}
+
+function addWords(event) {
+  const u = utterance;
+  const text = u.segmentTexts?.get(event.segment);
+  if (!text) return;
+  if (!text.dataset.timed) {
+    text.dataset.timed = "1";
+    text.replaceChildren();
+  }
+  for (const word of event.words) {
+    if (text.childNodes.length) text.append(" ");
+    const span = document.createElement("span");
+    span.className = "word";
+    span.textContent = word.text;
+    span.dataset.start = String(word.start);
+    span.dataset.end = String(word.end);
+    text.append(span);
+  }
+}
+
+function highlightWords(at = playbackSeconds()) {
+  document.body.dataset.position = at === Infinity ? "end" : String(at);
+  for (const span of ui.segments.querySelectorAll(".word")) {
+    const start = Number(span.dataset.start);
+    const end = Number(span.dataset.end);
+    span.classList.toggle("word-said", end <= at && !(start <= at && at < end));
+    span.classList.toggle("word-now", start <= at && at < end);
+  }
+}
+
+function highlightLoop() {
+  if (document.body.dataset.playback === "playing") highlightWords();
+  requestAnimationFrame(highlightLoop);
+}
+requestAnimationFrame(highlightLoop);
 
 // ---------------------------------------------------------------- speaking
 function addSegment(event) {
@@ -201,6 +253,7 @@ function addSegment(event) {
   duration.textContent = "0.00 s";
   item.append(id, at, text, duration);
   ui.segments.append(item);
+  (u.segmentTexts ??= new Map()).set(event.id, text);
   u.currentSegment = { samples: 0, duration };
 }
 

@@ -4,7 +4,9 @@
 // do not become clicks. Messages in: {type: "push", samples}, {type: "end"}, {type: "clear"},
 // {type: "config", prebufferMs}. Out: {type: "started"} at the first sample of an utterance,
 // {type: "drained", played} when an ended utterance has played out, and {type: "stats", ...}
-// ~20×/s (`underruns` counts since the last clear, `played` since the start).
+// ~20×/s (`underruns` counts since the last clear, `played` since the start; `position`: samples
+// of the current utterance played by the end of the render quantum that began at AudioContext
+// time `time`, so the page can place the word timings on the real playback clock).
 
 class PcmPlayer extends AudioWorkletProcessor {
   constructor(options) {
@@ -17,6 +19,8 @@ class PcmPlayer extends AudioWorkletProcessor {
     this.ended = false;
     this.started = false;
     this.played = 0;
+    this.position = 0; // samples of the current utterance played
+    this.positionTime = 0; // AudioContext time at which `position` was reached
     this.underruns = 0;
     this.sinceStats = 0;
     this.port.onmessage = (event) => this.onMessage(event.data);
@@ -47,6 +51,7 @@ class PcmPlayer extends AudioWorkletProcessor {
         this.ended = false;
         this.started = false;
         this.underruns = 0;
+        this.position = 0;
         this.report();
         break;
       case "config":
@@ -61,6 +66,8 @@ class PcmPlayer extends AudioWorkletProcessor {
       type: "stats",
       buffered: this.buffered,
       played: this.played,
+      position: this.position,
+      time: this.positionTime,
       underruns: this.underruns,
       playing: this.playing,
     });
@@ -72,6 +79,7 @@ class PcmPlayer extends AudioWorkletProcessor {
       this.playing = true;
       if (!this.started) {
         this.started = true;
+        this.position = 0;
         this.port.postMessage({ type: "started" });
       }
     }
@@ -90,6 +98,7 @@ class PcmPlayer extends AudioWorkletProcessor {
       }
       this.buffered -= written;
       this.played += written;
+      this.position += written;
       if (written < out.length) {
         this.playing = false;
         if (this.ended) {
@@ -101,6 +110,7 @@ class PcmPlayer extends AudioWorkletProcessor {
         }
       }
     }
+    this.positionTime = currentTime + out.length / sampleRate; // when this quantum has played
     out.fill(0, written);
     for (let channel = 1; channel < outputs[0].length; channel++) outputs[0][channel].set(out);
     this.sinceStats += out.length;

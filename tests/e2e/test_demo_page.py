@@ -3,7 +3,8 @@
 The browser test runs ``tests/support/demo_page_driver.mjs`` (playwright-core from clients/node's dev
 dependencies, the system's ``chromium``) against the real server and checks what the page
 displayed: it connected, streamed the tokens, received and played audio through its
-AudioWorklet (in an AudioContext running at the bridge's 48 kHz), showed first-token-to-speech and the segments, and Stop cancelled and cleared the
+AudioWorklet (in an AudioContext running at the bridge's 48 kHz), showed first-token-to-speech and the segments, highlighted each
+word while it played (word timings placed on the worklet's playback position), and Stop cancelled and cleared the
 buffer. ``make test`` installs chromium (``system-deps``) and playwright-core (``node-deps``).
 """
 
@@ -110,6 +111,20 @@ async def test_demo_page_in_headless_chromium(server, tmp_path) -> None:
     # AudioContext must run at 48 kHz (headless Chromium's default is 44.1 kHz: without the
     # page's sampleRate option this fails) or the voice plays slow and low.
     assert result["audioContexts"] == [{"requested": 48000, "sampleRate": 48000, "state": "running"}]
+    # Each word is highlighted while it plays, on the worklet's playback clock: the words come
+    # with their times, the highlight moves through them in order, the highlighted word's
+    # [start, end) holds the playback position, and once drained every word is marked said.
+    words = result["words"]
+    assert [w["text"] for w in words] == SHORT.split()
+    assert all(0 <= w["start"] <= w["end"] <= first["audioSeconds"] + 0.001 for w in words)
+    highlights = result["highlights"]
+    order = [h["index"] for h in highlights]
+    assert order == sorted(order), "the highlight never goes back"
+    assert len(set(order)) >= len(words) // 2, f"only {len(set(order))} of {len(words)} words highlighted"
+    for h in highlights:
+        assert h["start"] <= h["position"] < h["end"], h
+        assert h["text"] == words[h["index"]]["text"]
+    assert all(w["said"] for w in words)
     print(f"demo page: FTTS {first['fttsMs']} ms, first sound {first['firstSoundMs']} ms, underruns {first['underruns']}")
 
     # 2. Stop mid-reply: cancel sent, buffer cleared, nothing more arrives.

@@ -98,6 +98,25 @@ try {
     input.dispatchEvent(new Event("input"));
   });
   result.rateLabel = await page.textContent("#rate-value");
+  // Record the highlighted word at every animation frame while the reply plays: the word, its
+  // times, the page's playback position and the worklet's samples played at that moment.
+  await page.evaluate(() => {
+    window.__highlights = [];
+    const sample = () => {
+      const now = document.querySelector("#segments .word-now");
+      if (now && document.body.dataset.playback === "playing") {
+        window.__highlights.push({
+          text: now.textContent,
+          index: [...document.querySelectorAll("#segments .word")].indexOf(now),
+          start: Number(now.dataset.start),
+          end: Number(now.dataset.end),
+          position: Number(document.body.dataset.position),
+        });
+      }
+      if (document.body.dataset.playback !== "drained" || !window.__highlights.length) requestAnimationFrame(sample);
+    };
+    requestAnimationFrame(sample);
+  });
   const started = Date.now();
   await page.click("#speak");
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("done"), null, { timeout: 60000 });
@@ -107,6 +126,15 @@ try {
   // Let the jitter buffer play out (the worklet reports "drained").
   await page.waitForSelector('body[data-playback="drained"]', { timeout: 30000 }).catch(() => {});
   result.firstPlayedOut = await read();
+  result.highlights = await page.evaluate(() => window.__highlights);
+  result.words = await page.evaluate(() =>
+    [...document.querySelectorAll("#segments .word")].map((w) => ({
+      text: w.textContent,
+      start: Number(w.dataset.start),
+      end: Number(w.dataset.end),
+      said: w.classList.contains("word-said"),
+    })),
+  );
   result.audioContexts = await audioContexts();
   if (screenshotDir) await page.screenshot({ path: path.join(screenshotDir, "demo-done.png"), fullPage: true });
 
