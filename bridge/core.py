@@ -433,6 +433,7 @@ class UtteranceCore:
         self._free_memory = False
         self._chain_base = 0.0  # where the open chain's output starts in the utterance (seconds)
         self._cut = False  # the utterance limit stopped the utterance
+        self._words_end = 0.0  # where the utterance's timed words so far ended (seconds)
         #: The command the runner is executing: (its id, its generation). Not the command
         #: itself: a cancelled utterance's engine stream must not live on through it.
         self._in_flight: tuple[int, int] | None = None
@@ -547,6 +548,7 @@ class UtteranceCore:
         self._queued_chars = 0
         self.over = False
         self._cut = False
+        self._words_end = 0.0
         self.chain = None  # a fresh utterance: no voice context or resampler tail carried over
         self.held_due_at = None
         self._speaking = None
@@ -690,7 +692,9 @@ class UtteranceCore:
                         notes = segment_notes(normalized) if normalized is not None else {}
                         self._emit(SegmentOut(work.id, text, work.token, notes))
                     if self.options.times_words:
-                        speaking.words = SegmentWords(normalized or NormalizedText(text, text), offset=self._chain_base)
+                        speaking.words = SegmentWords(
+                            normalized or NormalizedText(text, text), offset=self._chain_base, after=self._words_end
+                        )
                     start = SegmentStart(
                         work.segment.boundary,
                         work.pitch_shift,
@@ -740,6 +744,7 @@ class UtteranceCore:
             timed = words.add(result.words) + words.add(result.estimated_words, estimated=True)
             if result.done:
                 timed += words.finish()
+            self._words_end = words.last_end
             if timed:
                 self._emit(WordsOut(speaking.work.id, tuple(timed)))
         if speaking.first and result.frames:
@@ -797,6 +802,7 @@ class UtteranceCore:
         self._segments_in_utterance = 0
         self.over = False
         self._cut = False
+        self._words_end = 0.0
         self.chain = None
         self.held_due_at = None
         self._converting_held = self._held_stalled = False

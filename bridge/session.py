@@ -256,6 +256,7 @@ class Session:
                 tts=engines.tts.name,
                 voice=self.options.voice,
                 voices=engines.voices(),
+                words=self.options.words,
                 limits={
                     "max_message_bytes": settings.limits.max_message_bytes,
                     "max_token_chars": settings.limits.max_token_chars,

@@ -69,7 +69,7 @@ def word_spans(text: str) -> list[tuple[int, int]]:
 class SegmentWords:
     """One segment's written words, timed as its spoken words' times come in (see module doc)."""
 
-    def __init__(self, normalized: NormalizedText, *, offset: float = 0.0) -> None:
+    def __init__(self, normalized: NormalizedText, *, offset: float = 0.0, after: float = 0.0) -> None:
         #: Added to every time (where the chain's output starts in the utterance).
         self.offset = offset
         self._original = original = normalized.original
@@ -85,7 +85,13 @@ class SegmentWords:
                     self._needs[word].add(index)
         self._times: dict[int, tuple[float, float, bool]] = {}
         self._next = 0
-        self._last_end = offset
+        #: Where the last word ended (``after``: where the utterance's words so far ended).
+        self._last_end = max(offset, after)
+
+    @property
+    def last_end(self) -> float:
+        """Where the last word handed out ended (or ``after``)."""
+        return self._last_end
 
     @property
     def done(self) -> bool:
@@ -151,13 +157,20 @@ def estimate_spoken_words(text: str, start: float, end: float, *, after: int = 0
     spans = word_spans(text)[after:]
     weights = [len(_VOICED.findall(text[a:b])) for a, b in spans]
     total = sum(weights)
-    out: list[TimedSpan] = []
-    at = start
     length = max(0.0, end - start)
+
+    def point(weight_before: int) -> float:
+        """Where the words with ``weight_before`` letters and digits before them have ended
+        (by the running sum of weights, so that the last one ends exactly at ``end``)."""
+        if not total:
+            return start
+        return end if weight_before == total and length else start + length * weight_before / total
+
+    out: list[TimedSpan] = []
+    done = 0
     for (a, b), weight in zip(spans, weights, strict=True):
-        share = length * weight / total if total else 0.0
-        out.append(TimedSpan(a, b, at, at + share))
-        at += share
+        out.append(TimedSpan(a, b, point(done), point(done + weight)))
+        done += weight
     return out
 
 

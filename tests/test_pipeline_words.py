@@ -9,76 +9,26 @@ Each word event must then be within one 20 ms frame of the reference word time s
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from typing import Any
 
 import numpy as np
 import pytest
 import soxr
 from scipy import signal
 
-from bridge.audio.formats import decode_pcm
-from bridge.cli import word_pieces
 from bridge.config import OUTPUT_SAMPLE_RATE
 from bridge.normalize import NormalizedText, session_normalizer
-from bridge.pipeline import (
-    AudioOut,
-    CancelledOut,
-    FlushedOut,
-    OutputItem,
-    SegmentOut,
-    SessionOptions,
-    SessionPipeline,
-    WordsOut,
-)
-from bridge.tts.phoneme_words import assign_words, text_words
-from bridge.tts.piper import embedded_voice_paths
-from bridge.words import SegmentWords, TimedSpan, WordTime
+from bridge.pipeline import SegmentOut, SessionOptions, SessionPipeline, WordsOut
+from bridge.tts.phoneme_words import text_words
+from bridge.words import SegmentWords, TimedSpan
 from tests.support.engines_util import WrappedEngine
+from tests.support.piper_reference import reference
+from tests.support.pipeline_words import speak, words_and_audio
 
 FRAME = 0.020
 REPLIES = [
     "Hello there! It costs $3.14 today, of the people -- by the people. See example.com at 9:30 a.m. please.",
     "The lighthouse keeper counted ships until the fog rolled in; then, quietly, he went home.",
 ]
-
-
-@functools.cache
-def reference_voice() -> Any:
-    from piper import PiperVoice
-
-    model, config = embedded_voice_paths()
-    return PiperVoice.load(model, config, include_alignments=True)
-
-
-def reference(spoken: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """piper-tts's audio of ``spoken`` (engine rate) and each word's [start, end) in samples,
-    from its own phoneme alignments (words ↔ phonemes as the engine maps them)."""
-    from piper.config import SynthesisConfig
-
-    voice = reference_voice()
-    chunks = list(voice.synthesize(spoken, SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0), include_alignments=True))
-    phonemes: list[str] = []
-    spans: list[tuple[int, int]] = []
-    at = 0
-    for chunk in chunks:
-        assert chunk.phoneme_alignments is not None, "the reference has alignments"
-        for alignment in chunk.phoneme_alignments:
-            if alignment.phoneme not in ("^", "$"):
-                phonemes.append(alignment.phoneme)
-                spans.append((at, at + alignment.num_samples))
-            at += alignment.num_samples
-    alone = [[p for s in voice.phonemize(spoken[a:b]) for p in s] for a, b in text_words(spoken)]
-    words = []
-    last_end = 0
-    for span in assign_words(phonemes, alone):
-        if span is None:  # no sound of its own ("--"): where the word before it ended
-            words.append((last_end, last_end))
-            continue
-        words.append((spans[span[0]][0], spans[span[1] - 1][1]))
-        last_end = words[-1][1]
-    return np.concatenate([c.audio_float_array for c in chunks]), words
 
 
 def offset_in(output: np.ndarray, audio: np.ndarray, rate: int) -> float:
@@ -90,45 +40,12 @@ def offset_in(output: np.ndarray, audio: np.ndarray, rate: int) -> float:
     return lag / OUTPUT_SAMPLE_RATE
 
 
-async def stream(pipeline: SessionPipeline, text: str, *, flush: bool = True) -> list[OutputItem]:
-    for piece in word_pieces(text):
-        pipeline.feed(piece)
-    if flush:
-        pipeline.flush()
-    items: list[OutputItem] = []
-    while True:
-        item = await asyncio.wait_for(pipeline.next_output(), 120)
-        items.append(item)
-        if isinstance(item, FlushedOut | CancelledOut):
-            return items
-
-
-def words_and_audio(items: list[OutputItem]) -> tuple[dict[int, list[WordTime]], np.ndarray, list[tuple[int, int]]]:
-    """Word events per segment, the audio, and for each event (its first word's start in
-    samples, the samples received before it)."""
-    words: dict[int, list[WordTime]] = {}
-    frames = []
-    received = 0
-    order = []
-    for item in items:
-        if isinstance(item, WordsOut):
-            words.setdefault(item.segment, []).extend(item.words)
-            order.extend((round(w.start * OUTPUT_SAMPLE_RATE), received) for w in item.words)
-        elif isinstance(item, AudioOut):
-            frames.append(decode_pcm(item.data, "f32le"))
-            received += item.samples
-    return words, np.concatenate(frames), order
-
-
 async def test_word_events_match_pipers_own_alignment_within_a_frame(engines_factory, deterministic_piper) -> None:
     engines = engines_factory(deterministic_piper)
     normalize = session_normalizer(engines.settings.normalize, engines.tts)
     for reply in REPLIES:
         pipeline = SessionPipeline(engines, SessionOptions(words=True, events=True))
-        try:
-            items = await stream(pipeline, reply)
-        finally:
-            await pipeline.close()
+        items = await speak(pipeline, reply)
         words, output, _ = words_and_audio(items)
         segments = {item.id: item.text for item in items if isinstance(item, SegmentOut)}
         assert set(words) == set(segments)
@@ -157,10 +74,7 @@ async def test_word_structure_every_word_once_in_order_inside_the_audio_and_befo
     engines_factory, deterministic_piper
 ) -> None:
     pipeline = SessionPipeline(engines_factory(deterministic_piper), SessionOptions(words=True))
-    try:
-        items = await stream(pipeline, " ".join(REPLIES))
-    finally:
-        await pipeline.close()
+    items = await speak(pipeline, " ".join(REPLIES))
     words, output, order = words_and_audio(items)
     flat = [w for segment in sorted(words) for w in words[segment]]
     assert [w.text for w in flat] == " ".join(REPLIES).split()
@@ -175,10 +89,7 @@ async def test_word_structure_every_word_once_in_order_inside_the_audio_and_befo
 
 async def test_no_words_unless_asked(engines_factory, deterministic_piper) -> None:
     pipeline = SessionPipeline(engines_factory(deterministic_piper), SessionOptions())
-    try:
-        items = await stream(pipeline, REPLIES[0])
-    finally:
-        await pipeline.close()
+    items = await speak(pipeline, REPLIES[0])
     assert not any(isinstance(item, WordsOut) for item in items)
 
 
@@ -186,10 +97,7 @@ async def test_an_engine_without_alignments_gets_estimated_words(engines_factory
     engine = WrappedEngine(deterministic_piper)  # passes chunks on, reports no words
     assert not engine.reports_words
     pipeline = SessionPipeline(engines_factory(engine), SessionOptions(words=True))
-    try:
-        items = await stream(pipeline, REPLIES[1])
-    finally:
-        await pipeline.close()
+    items = await speak(pipeline, REPLIES[1])
     words, output, _ = words_and_audio(items)
     flat = [w for segment in sorted(words) for w in words[segment]]
     assert [w.text for w in flat] == REPLIES[1].split()

@@ -111,6 +111,7 @@ async def test_cancel_reports_the_words_whose_start_the_client_received(steady) 
     state = steady.app[STATE]
     async with websockets.connect(steady.ws_url + "?words=1&events=1", compression=None) as ws:
         ready = json.loads(await ws.recv())
+        assert ready["words"] is True  # the ready event says word timings are on
         session = state.sessions[ready["session"]]
         await send_reply(ws)
         events: list[dict[str, Any]] = []
@@ -179,7 +180,7 @@ async def test_a_flush_cut_by_the_utterance_limit_says_what_was_heard(server_fac
 async def test_a_session_closed_mid_utterance_logs_what_was_heard(steady, caplog) -> None:
     caplog.set_level(logging.INFO, logger="bridge.server")
     async with websockets.connect(steady.ws_url + "?words=1", compression=None) as ws:
-        await send_reply(ws)
+        await send_reply(ws, flush=False)  # the utterance stays open, whatever the server sent
         received = 0
         while received < RATE * F32:
             message = await asyncio.wait_for(ws.recv(), 60)
@@ -188,7 +189,7 @@ async def test_a_session_closed_mid_utterance_logs_what_was_heard(steady, caplog
     def logged() -> list[logging.LogRecord]:
         return [r for r in caplog.records if r.getMessage() == "session closed mid-utterance"]
 
-    await wait_until(lambda: bool(logged()), "the session logged what was heard")
+    await wait_until(lambda: bool(logged()), "the session logged what was heard", timeout=300)
     record = logged()[0]
     assert record.heard_seconds >= received / F32 / RATE - 0.001  # type: ignore[attr-defined]
     assert REPLY.startswith(record.heard) and record.heard  # type: ignore[attr-defined]

@@ -150,3 +150,20 @@ def test_every_written_word_once_in_order_monotonic(text: str, data: st.DataObje
     assert starts == sorted(starts)
     assert all(w.end >= w.start for w in out)
     assert all(0.5 <= w.start and w.end <= at + 0.5 for w in out)
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    words=st.lists(st.text(alphabet="ab1,.-", min_size=1, max_size=6), min_size=1, max_size=10),
+    start=st.floats(0.0, 100.0),
+    length=st.floats(0.0, 10.0),
+)
+def test_the_estimate_covers_the_sound_in_order(words: list[str], start: float, length: float) -> None:
+    text = " ".join(words)
+    end = start + length
+    spans = estimate_spoken_words(text, start, end)
+    assert [(s.start_char, s.end_char) for s in spans] == word_spans(text)
+    assert all(start <= s.start <= s.end <= end for s in spans)
+    assert all(a.end == b.start for a, b in zip(spans, spans[1:]))
+    if any(ch.isalnum() for ch in text) and length:
+        assert spans[0].start == start and max(s.end for s in spans) == end

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 
 from bots.discord.errors import LLMFailed, LLMTimeout, LLMUnavailable
-from bots.discord.settings import DiscordSettings
+from bots.discord.settings import DiscordSettings, default_of
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class ChatHistory:
     Bounded both ways so that a long-running bot in many channels has flat memory.
     """
 
-    def __init__(self, max_turns: int, max_channels: int = 500) -> None:
+    def __init__(self, max_turns: int, max_channels: int = default_of("history_channels")) -> None:
         self.max_turns = max_turns
         self.max_channels = max_channels
         self._channels: OrderedDict[int, deque[tuple[str, str]]] = OrderedDict()

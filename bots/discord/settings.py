@@ -23,7 +23,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.client import DEFAULT_URL
-from bridge.config import TomlSource, config_file_path, replace_block, settings_table, table_cli
+from bridge.config import TomlSource, config_file_path, log_level_name, replace_block, settings_table, table_cli
 from bridge.protocol import PITCH_SHIFT_LIMIT
 
 ENV_PREFIX = "VOICE_BRIDGE_DISCORD_"
@@ -144,10 +144,7 @@ class DiscordSettings(BaseSettings):
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:
-        level = value.upper()
-        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError(f"unknown log level {value!r}")
-        return level
+        return log_level_name(value)
 
     @field_validator("bridge_url")
     @classmethod
@@ -188,6 +185,11 @@ class DiscordSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlSource(settings_cls, config_file_path(), section=TOML_SECTION))
+
+
+def default_of(name: str) -> Any:
+    """A setting's documented default, for the bot's parts that also run without settings."""
+    return DiscordSettings.model_fields[name].default
 
 
 def settings_markdown() -> str:

@@ -38,6 +38,7 @@ from typing import Any
 import discord
 import numpy as np
 
+from bots.discord.settings import default_of
 from bridge.audio.formats import BYTES_PER_SAMPLE, to_s16
 
 SAMPLE_RATE = 48_000
@@ -83,10 +84,10 @@ class StreamSource(discord.AudioSource):
     def __init__(
         self,
         *,
-        max_seconds: float = 3.0,
-        low_water_seconds: float = 1.0,
-        prebuffer_seconds: float = 0.2,
-        prebuffer_max_wait: float = 0.1,
+        max_seconds: float = default_of("buffer_seconds"),
+        low_water_seconds: float = default_of("low_water_seconds"),
+        prebuffer_seconds: float = default_of("prebuffer_ms") / 1000,
+        prebuffer_max_wait: float = default_of("prebuffer_max_wait_ms") / 1000,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         # Plain state first: cleanup() (also run by AudioSource.__del__) must always work.

@@ -13,7 +13,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 
+from bridge.config import RVCSettings
 from bridge.vc.synthesizer import NOISE_SCALE
+
+#: The documented defaults of the ``rvc_*`` settings, which these parameters default to.
+_DEFAULTS = RVCSettings()
 
 SR_16K = 16_000
 HOP_16K = 160  # one synthesizer frame (10 ms) at 16 kHz
@@ -23,16 +27,16 @@ CONTENT_WINDOW_16K = 400
 
 @dataclass(frozen=True)
 class ConversionParams:
-    """How a voice is applied (RVC WebUI defaults)."""
+    """How a voice is applied (RVC WebUI defaults, as the ``rvc_*`` settings document them)."""
 
-    index_rate: float = 0.75
-    protect: float = 0.33
-    rms_mix_rate: float = 0.25
+    index_rate: float = _DEFAULTS.index_rate
+    protect: float = _DEFAULTS.protect
+    rms_mix_rate: float = _DEFAULTS.rms_mix_rate
     #: Scale of the prior sample (RVC: 0.66666); 0 makes the prior deterministic.
     noise_scale: float = NOISE_SCALE
     #: NSF excitation noise (the unvoiced excitation and a little breath on voiced frames).
     source_noise: bool = True
-    speaker_id: int = 0
+    speaker_id: int = _DEFAULTS.speaker_id
     #: Seed of the per-stream noise; None draws one per stream.
     seed: int | None = None
 
@@ -90,12 +94,12 @@ class StreamLayout:
     def from_seconds(
         cls,
         block: float = 0.5,
-        crossfade: float = 0.04,
+        crossfade: float = _DEFAULTS.crossfade_seconds,
         context: float = 1.0,
-        lookahead: float = 0.04,
+        lookahead: float = _DEFAULTS.lookahead_seconds,
         first_block: float | None = None,
         start_context: float | None = None,
-        step: float = 0.2,
+        step: float = _DEFAULTS.block_step_seconds,
         **frames: int,
     ) -> StreamLayout:
         """Seconds → frames: block sizes and context rounded to even frame counts."""
