@@ -119,7 +119,6 @@ def error_summary(comparisons: Sequence[Comparison]) -> dict[str, Any]:
     return {
         "matched": len(errors),
         "words": words,
-        "judge_words": sum(c.judge_words for c in comparisons),
         "matched_share": round(len(errors) / words, 3) if words else 0.0,
         "median_abs_ms": round(percentile(absolute, 50), 1),
         "p90_abs_ms": round(percentile(absolute, 90), 1),
@@ -308,7 +307,9 @@ async def measure(replies: int, rate: float) -> dict[str, Any]:
             "segments": len(segments),
             "audio_seconds": round(audio.size / OUTPUT_RATE, 2),
             "judge_transcript": " ".join(w.text for w in judge),
-            **{name: {"words": c.words, "matched": c.matched, "errors_ms": [round(e * 1000, 1) for e in c.errors]}
+            "bare_judge_transcript": " ".join(w.text for w in bare_judge),
+            **{name: {"words": c.words, "judge_words": c.judge_words, "matched": c.matched,
+                      "errors_ms": [round(e * 1000, 1) for e in c.errors]}
                for name, c in comparisons.items()},
         })  # fmt: skip
         print(f"{len(rows)}/{len(texts)}", {k: c.matched for k, c in comparisons.items()}, file=sys.stderr)
@@ -437,7 +438,12 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     parser.add_argument("--rate", type=float, default=70.0, help="tokens per second")
     parser.add_argument("--name", default="word-timing", help="results file name after the date")
     parser.add_argument("--date", default=dt.date.today().isoformat())
+    parser.add_argument("--render", type=Path, metavar="JSON", help="recompute a stored result's summary and rewrite its files")
     args = parser.parse_args(argv)
+    if args.render:
+        payload = json.loads(args.render.read_text(encoding="utf-8"))
+        payload["summary"] = summarize(payload["rows"])
+        return write(payload, args.render.with_suffix(""))
     measured = asyncio.run(measure(args.replies, args.rate))
     machine = machine_info()
     payload = {

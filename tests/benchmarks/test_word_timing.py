@@ -16,6 +16,7 @@ from benchmarks.word_timing import (
     error_summary,
     match_key,
     match_words,
+    render,
     segment_audio,
     sound_bounds,
     summarize,
@@ -71,7 +72,6 @@ def test_error_summary_pools_all_words_and_takes_absolute_median_and_p90() -> No
     summary = error_summary([first, second])
     assert summary["matched"] == 5
     assert summary["words"] == 6
-    assert summary["judge_words"] == 5
     assert summary["matched_share"] == pytest.approx(5 / 6, abs=1e-3)
     assert summary["median_abs_ms"] == pytest.approx(30.0)
     # |errors| = 10, 20, 30, 40, 100 ms: p90 by linear interpolation = 40 + 0.6 * 60
@@ -141,3 +141,21 @@ def test_sound_bounds_finds_first_and_last_loud_sample() -> None:
     audio[80] = 0.001  # below the threshold
     assert sound_bounds(audio, 0.002) == (10, 61)
     assert sound_bounds(np.full(5, 0.001, np.float32), 0.002) is None
+
+
+def test_render_states_the_verdict_the_judges_error_and_the_soprano_stand_in() -> None:
+    row = {
+        "segments": 2,
+        "audio_seconds": 3.0,
+        "streamed": {"words": 2, "matched": 2, "errors_ms": [10.0, -20.0]},
+        "bare_piper": {"words": 2, "matched": 2, "errors_ms": [5.0, 10.0]},
+        "estimate_on_piper": {"words": 2, "matched": 2, "errors_ms": [100.0, 300.0]},
+    }
+    payload = {"date": "2026-12-03", "machine": "test machine", "replies": 1, "rate": 70.0, "png": "x.png",
+               "rows": [row], "summary": summarize([row])}  # fmt: skip
+    text = render(payload)
+    assert "| streamed word events (server, Piper alignment) | 2/2 (100%) | 15 ms | 19 ms | -5 ms |" in text
+    assert "| bare Piper's own alignment (the judge's own error) | 2/2 (100%) | 8 ms | 10 ms | +8 ms |" in text
+    assert "+7.5 ms at the median" in text and "within the target" in text and "NOT" not in text
+    assert "Soprano stand-in" in text and "no real Soprano weights" in text
+    assert "![start error distributions](x.png)" in text
