@@ -362,7 +362,10 @@ def render(payload: dict[str, Any]) -> str:
         "",
         f"**Streamed − bare Piper:** {v['median_excess_ms']:+.1f} ms at the median (target ≤ {v['target_median_ms']:g}), "
         f"{v['p90_excess_ms']:+.1f} ms at p90 (target ≤ {v['target_p90_ms']:g}): "
-        f"{'within the target' if v['within_target'] else 'NOT within the target'}.",
+        f"{'within the target' if v['within_target'] else 'NOT within the target'}. The judge's own error on these "
+        f"texts: {s['bare_piper']['median_abs_ms']:.0f} ms at the median, {s['bare_piper']['p90_abs_ms']:.0f} ms at p90 "
+        "(the bare Piper row). A signed offset that both rows share is the judge's (where Whisper puts a word's "
+        "start against where its first phoneme begins); the difference cancels it.",
         "",
         "**Soprano.** Not measured: there are no real Soprano weights on this machine (offline), and a "
         "full-size Soprano with random weights makes noise Whisper cannot transcribe. The row \"estimate rule on "
@@ -416,6 +419,7 @@ def plot(payload: dict[str, Any], path: Path) -> None:
     hist.set_ylabel("words")
     hist.set_title("Signed start error")
     hist.grid(True, alpha=0.3)
+    hist.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
