@@ -85,19 +85,41 @@ def say(
     pitch_shift: Annotated[Optional[float], typer.Option(help="Semitones, -24…24.")] = None,
     rate: Annotated[float, typer.Option(help="Tokens per second to send (0: all at once).")] = 70.0,
     api_key: Annotated[Optional[str], typer.Option(envvar="VOICE_BRIDGE_API_KEY", help="API key.")] = None,
+    words: Annotated[
+        Optional[Path], typer.Option("--words", help="Also write the word timings here (JSON, seconds in the WAV).")
+    ] = None,
+    subtitles: Annotated[
+        Optional[Path], typer.Option("--subtitles", help="Also write subtitles here: WebVTT, or SRT for a .srt name.")
+    ] = None,
 ) -> None:
     """Stream TEXT to a running server as LLM-like tokens and write what comes back."""
+    import json
+
     from bridge.audio.wav import write_wav
     from bridge.client import BridgeClient, BridgeError
     from bridge.config import OUTPUT_SAMPLE_RATE
 
+    timed = words is not None or subtitles is not None
+
     async def run() -> float:
-        async with await BridgeClient.connect(url, api_key=api_key, voice=voice, pitch_shift=pitch_shift) as client:
-            audio = await client.speak(word_pieces(text), tokens_per_second=rate or None)
+        async with await BridgeClient.connect(
+            url, api_key=api_key, voice=voice, pitch_shift=pitch_shift, words=timed
+        ) as client:
+            spoken = await client.speak_timed(word_pieces(text), tokens_per_second=rate or None)
             for message in client.errors:
                 typer.echo(f"server error: {message}", err=True)
-        write_wav(output, audio, OUTPUT_SAMPLE_RATE)
-        return audio.size / OUTPUT_SAMPLE_RATE
+        write_wav(output, spoken.audio, OUTPUT_SAMPLE_RATE)
+        seconds = spoken.audio.size / OUTPUT_SAMPLE_RATE
+        if words is not None:
+            document = {"audio": str(output), "audio_seconds": round(seconds, 3), "words": [w.as_json() for w in spoken.words]}
+            words.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+            typer.echo(f"wrote {words} ({len(spoken.words)} words)")
+        if subtitles is not None:
+            from bridge.subtitles import write_subtitles
+
+            cues = write_subtitles(subtitles, spoken.words)
+            typer.echo(f"wrote {subtitles} ({cues} cues)")
+        return seconds
 
     try:
         seconds = asyncio.run(run())

@@ -12,6 +12,14 @@ a timeout guess. Received items wait in a bounded queue: a consumer that stops r
 the socket being read, and the pressure reaches the server, which pauses synthesis.
 After :meth:`BridgeClient.cancel`, audio still in flight from before the cancel is dropped
 until the server's ``cancelled`` event arrives.
+
+Word timings are opt-in (``connect(words=True)``): :meth:`BridgeClient.receive` then yields a
+:class:`Words` item before the audio it times (seconds from the utterance's first sample, so a
+player needs no clock of its own), :meth:`BridgeClient.speak_timed` returns the audio with its
+words, and :attr:`BridgeClient.words` lists the current utterance's words. What the listener heard
+when the reply was cut comes with every ``cancelled`` (:meth:`BridgeClient.interrupt` returns it
+as :class:`Heard`); a client that plays from a buffer passes ``played_seconds`` to cut it where
+playback really was.
 """
 
 from __future__ import annotations
@@ -51,7 +59,63 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Received = AudioChunk | Event
+@dataclass(frozen=True)
+class Word:
+    """One written word and when it sounds: seconds from the first sample of the utterance's
+    audio (``estimated``: an engine without alignments, times shared out by a rule)."""
+
+    text: str
+    start: float
+    end: float
+    segment: int = 0
+    estimated: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"text": self.text, "start": self.start, "end": self.end, "segment": self.segment}
+        if self.estimated:
+            item["estimated"] = True
+        return item
+
+
+@dataclass(frozen=True)
+class Words:
+    """A ``words`` event: the timed words of segment ``segment``, before its audio."""
+
+    segment: int
+    words: tuple[Word, ...]
+
+    @classmethod
+    def from_event(cls, data: dict[str, Any]) -> Words:
+        segment = int(data.get("segment", 0))
+        words = tuple(
+            Word(str(w["text"]), float(w["start"]), float(w["end"]), segment, bool(w.get("estimated", False)))
+            for w in data.get("words", [])
+        )
+        return cls(segment, words)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the listener heard of a reply that was cut: the words whose start was played
+    (``text``) and how much of the utterance's audio that was (``seconds``)."""
+
+    text: str
+    seconds: float
+
+    @classmethod
+    def from_event(cls, data: dict[str, Any]) -> Heard:
+        return cls(str(data.get("heard", "")), float(data.get("heard_seconds", 0.0)))
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """One utterance: its 48 kHz audio and its timed words (empty unless words are on)."""
+
+    audio: np.ndarray
+    words: list[Word]
+
+
+Received = AudioChunk | Event | Words
 
 
 class BridgeClient:
@@ -70,6 +134,11 @@ class BridgeClient:
         self._acked = 0  # `cancelled` events received
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+        #: The current utterance's timed words (``words=True``), cleared after its end is read.
+        self.words: list[Word] = []
+        #: What was heard at the last ``cancelled`` (or cut ``flushed``), once it arrived.
+        self.heard: Heard | None = None
+        self._utterance_ended = False
 
     @classmethod
     async def connect(
@@ -83,8 +152,12 @@ class BridgeClient:
         decode: bool = True,
         queue_frames: int = 512,
         open_timeout: float = 10.0,
+        words: bool = False,
     ) -> BridgeClient:
         """Connect, turn events on, apply the options and wait for the server's ``ready``.
+
+        ``words=True``: the server sends word timings (:class:`Words` items in :meth:`receive`,
+        :attr:`words`, :meth:`speak_timed`); off by default, so nothing new arrives unasked.
 
         ``format="opus"``: the server sends raw 20 ms Opus packets (a quarter of s16le's bytes or
         less), decoded here; each chunk also carries its packet, to hand through (Discord) without
@@ -110,6 +183,8 @@ class BridgeClient:
             config["voice"] = voice
         if pitch_shift is not None:
             config["pitch_shift"] = pitch_shift
+        if words:
+            config["words"] = True
         await ws.send(json.dumps(config))
         client._reader = asyncio.create_task(client._read(), name="bridge-client-reader")
         while True:  # the ready event; errors about the options come first if any
@@ -163,8 +238,12 @@ class BridgeClient:
             self.format = format
         await self._send(message)
 
-    async def cancel(self) -> None:
+    async def cancel(self, played_seconds: float | None = None) -> None:
         """Stop now: the server drops its buffers; audio already in flight is dropped here.
+
+        ``played_seconds``: how much of the utterance's audio was really played (a client that
+        buffers); the server's ``cancelled`` then says what was heard up to there, not up to
+        what it sent. Read it from the ``cancelled`` event, or use :meth:`interrupt`.
 
         Queued audio is dropped at once; events stay queued (an ``error`` or the ``cancelled``
         of an earlier cancel must not be lost). Audio read before the server's ``cancelled``
@@ -178,7 +257,24 @@ class BridgeClient:
                 kept.append(item)
         for item in kept:
             self._queue.put_nowait(item)
-        await self._send({"type": "cancel"})
+        message: dict[str, Any] = {"type": "cancel"}
+        if played_seconds is not None:
+            message["played_seconds"] = max(0.0, float(played_seconds))
+        await self._send(message)
+
+    async def interrupt(self, played_seconds: float | None = None) -> Heard:
+        """:meth:`cancel`, then read up to the server's ``cancelled`` and return what was heard.
+
+        For a caller that is also the reader of this client (nothing else consumes
+        :meth:`receive` / :meth:`audio` meanwhile): the items before ``cancelled`` are dropped.
+        """
+        await self.cancel(played_seconds)
+        while True:
+            item = await self._next()
+            if item is None:
+                raise BridgeError("connection closed before the server confirmed the cancel")
+            if isinstance(item, Event) and item.type == "cancelled":
+                return Heard.from_event(item.data)
 
     # ------------------------------------------------------------------ receiving
     async def _read(self) -> None:
@@ -199,6 +295,9 @@ class BridgeClient:
                     self.errors.append(str(obj.get("error")))
                 if kind == "cancelled":
                     self._acked = min(self._acked + 1, self._epoch)
+                if kind == "words":
+                    await self._queue.put((self._epoch, Words.from_event(obj)))
+                    continue
                 await self._queue.put((self._epoch, Event(kind, obj)))
         except websockets.exceptions.ConnectionClosed:
             pass
@@ -226,9 +325,22 @@ class BridgeClient:
             if entry is None:
                 return None
             epoch, item = entry
-            if isinstance(item, AudioChunk) and epoch != self._epoch:
+            if isinstance(item, AudioChunk | Words) and epoch != self._epoch:
                 continue  # read before a cancel (it waited on a full queue while cancel ran)
+            self._note(item)
             return item
+
+    def _note(self, item: Received) -> None:
+        """Keep the current utterance's words, and what was heard when one was cut."""
+        if isinstance(item, Words):
+            if self._utterance_ended:
+                self.words = []
+                self._utterance_ended = False
+            self.words.extend(item.words)
+        elif isinstance(item, Event) and item.type in ("flushed", "cancelled"):
+            self._utterance_ended = True
+            if "heard" in item.data:
+                self.heard = Heard.from_event(item.data)
 
     async def receive(self) -> AsyncIterator[Received]:
         """Every audio chunk and event, in order, until the connection closes."""
@@ -246,7 +358,7 @@ class BridgeClient:
                 raise BridgeError("connection closed before the utterance ended")
             if isinstance(item, AudioChunk):
                 yield item.samples
-            elif item.type in ("flushed", "cancelled"):
+            elif isinstance(item, Event) and item.type in ("flushed", "cancelled"):
                 return
 
     async def speak(
@@ -271,6 +383,18 @@ class BridgeClient:
             if not collector.done():
                 collector.cancel()
         return np.concatenate(collected) if collected else np.zeros(0, np.float32)
+
+    async def speak_timed(
+        self,
+        tokens: str | Iterable[str] | AsyncIterable[str],
+        *,
+        tokens_per_second: float | None = None,
+    ) -> Spoken:
+        """:meth:`speak`, also returning the utterance's timed words (connect with ``words=True``)."""
+        self.words = []
+        self._utterance_ended = False
+        audio = await self.speak(tokens, tokens_per_second=tokens_per_second)
+        return Spoken(audio, list(self.words))
 
     async def _send_tokens(
         self, tokens: str | Iterable[str] | AsyncIterable[str], tokens_per_second: float | None

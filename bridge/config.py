@@ -610,6 +610,10 @@ class RVCSettings(Section):
         "cheaper first block, sooner first audio). Empty: all of rvc_context_seconds, as RVC's realtime GUI.",
     )
 
+    def voices_folder(self, models_dir: Path) -> Path:
+        """The folder of voice folders: ``voices_dir``, else ``<models_dir>/voices``."""
+        return self.voices_dir or models_dir / "voices"
+
 
 class Settings(BaseSettings):
     """Every knob of the bridge, one section a stage. See the README's configuration table."""

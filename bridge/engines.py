@@ -32,9 +32,7 @@ def create_tts(settings: Settings) -> TTSEngine:
 
 def create_voice_converter(settings: Settings) -> VoiceConverter | None:
     """The RVC stage, when voices are installed and the RVC extra is available; else None."""
-    from bridge.vc.stage_settings import VoiceStageSettings, voices_dir as voices_dir_of
-
-    voices_dir = voices_dir_of(settings)
+    voices_dir = settings.rvc.voices_folder(settings.engines.models_dir)
     has_voices = voices_dir.is_dir() and any(p.is_dir() for p in voices_dir.iterdir())
     if not has_voices and settings.rvc.default_voice is None:
         return None
@@ -43,7 +41,7 @@ def create_voice_converter(settings: Settings) -> VoiceConverter | None:
     except ImportError as exc:
         log.warning("voices are installed but the RVC stage is unavailable: %s", exc)
         return None
-    return RVCConverter(VoiceStageSettings.from_settings(settings))
+    return RVCConverter(settings.rvc, settings.engines)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

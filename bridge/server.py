@@ -21,6 +21,7 @@ within ``shutdown_timeout_seconds``, close the rest with 1001, exit.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import signal
 import socket
@@ -44,9 +45,10 @@ from bridge.limits import SHUTTING_DOWN
 from bridge.logs import current_session
 from bridge.metrics import Metrics
 from bridge.normalize import normalizer as normalize
-from bridge.pipeline import AudioOut, ErrorOut, FlushedOut, SessionOptions, SessionPipeline
+from bridge.pipeline import AudioOut, ErrorOut, FlushedOut, SessionOptions, SessionPipeline, WordsOut
 from bridge.protocol import PITCH_SHIFT_LIMIT
 from bridge.session import CLOSE_TIMEOUT, STATE, WRITER_LIMIT, ServerState, Session, SessionWebSocket
+from bridge.words import WordTime
 
 __all__ = ["STATE", "ServerState", "Session", "create_app", "serve"]
 
@@ -70,6 +72,8 @@ class SpeakRequest(BaseModel):
     text: str = Field(min_length=1)
     voice: str | None = None
     pitch_shift: float = Field(0.0, ge=-PITCH_SHIFT_LIMIT, le=PITCH_SHIFT_LIMIT, allow_inf_nan=False)
+    #: Answer with JSON holding the WAV (base64) and its word timings instead of the bare WAV.
+    words: bool = False
 
     @field_validator("text")
     @classmethod
@@ -211,6 +215,7 @@ async def _speak(request: web.Request, state: ServerState) -> web.StreamResponse
     voice = body.voice or None
     if voice is not None and voice not in state.engines.voices():
         return web.json_response({"error": f"unknown voice {voice!r}"}, status=400)
+    words: list[WordTime] | None = [] if body.words else None
     try:
         audio, errors = await _unless_client_leaves(
             request,
@@ -222,6 +227,7 @@ async def _speak(request: web.Request, state: ServerState) -> web.StreamResponse
                 session_id=current_session.get() or "speak",
                 metrics=state.metrics,
                 max_seconds=min(state.settings.limits.max_utterance_seconds, state.settings.limits.speak_max_seconds),
+                words=words,
             ),
         )
     except ConnectionResetError:
@@ -230,6 +236,8 @@ async def _speak(request: web.Request, state: ServerState) -> web.StreamResponse
     if errors and audio.size == 0:
         return web.json_response({"error": "; ".join(errors)}, status=422)
     headers = {"X-Voice-Bridge-Errors": "; ".join(errors)[:500].encode("ascii", "replace").decode()} if errors else None
+    if words is not None:
+        return web.json_response(speak_with_words(audio, words, errors), headers=headers)
     return web.Response(body=wav_bytes(audio, OUTPUT_SAMPLE_RATE), content_type="audio/wav", headers=headers)
 
 
@@ -242,14 +250,16 @@ async def render(
     session_id: str = "speak",
     metrics: Metrics | None = None,
     max_seconds: float | None = None,
+    words: list[WordTime] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Speak a whole text through the same pipeline the WebSocket uses; (48 kHz audio, errors).
 
-    ``max_seconds`` caps the audio (the rest is cut, with an error in the list).
+    ``max_seconds`` caps the audio (the rest is cut, with an error in the list). ``words``: a
+    list the utterance's timed words are appended to (the words are timed only when given).
     """
     pipeline = SessionPipeline(
         engines,
-        SessionOptions(voice=voice, pitch_shift=pitch_shift),
+        SessionOptions(voice=voice, pitch_shift=pitch_shift, words=words is not None),
         session_id=session_id,
         observer=metrics,
         max_utterance_seconds=max_seconds,
@@ -265,6 +275,8 @@ async def render(
                 chunks.append(decode_pcm(item.data, "f32le"))
             elif isinstance(item, ErrorOut):
                 errors.append(item.message)
+            elif isinstance(item, WordsOut) and words is not None:
+                words.extend(item.words)
             elif isinstance(item, FlushedOut):
                 if metrics is not None:
                     metrics.observe_utterance(item.stats)
@@ -273,6 +285,20 @@ async def render(
         await pipeline.close()
     audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     return audio, errors
+
+
+def speak_with_words(audio: np.ndarray, words: list[WordTime], errors: list[str]) -> dict[str, Any]:
+    """The ``"words": true`` answer of ``/api/speak``: one JSON document, the shape of the
+    ``/with-timestamps`` answers of hosted TTS APIs: the WAV as base64, and its words as the
+    WebSocket's ``words`` events give them (seconds from the WAV's first sample)."""
+    return {
+        "audio_base64": base64.b64encode(wav_bytes(audio, OUTPUT_SAMPLE_RATE)).decode("ascii"),
+        "content_type": "audio/wav",
+        "sample_rate": OUTPUT_SAMPLE_RATE,
+        "audio_seconds": round(audio.size / OUTPUT_SAMPLE_RATE, 3),
+        "words": [word.as_json() for word in words],
+        "errors": errors,
+    }
 
 
 def devices_in_use(engines_info: dict[str, Any]) -> dict[str, str | None]:

@@ -9,6 +9,7 @@ folder (``soprano_model.py``) to show the chosen engine is the one that speaks.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,28 @@ async def test_cli_say_writes_a_wav(server, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     audio, rate = read_wav(out)
     assert rate == 48000 and audio.size / rate > 1.0
+
+
+async def test_cli_say_writes_word_timings_and_subtitles(server, tmp_path: Path) -> None:
+    text = "Hello there. It cost $3.14 a night."
+    out, words, vtt, srt = (tmp_path / name for name in ("say.wav", "words.json", "say.vtt", "say.srt"))
+    for subtitles in (vtt, srt):
+        args = ["say", text, "-o", str(out), "--url", server.ws_url, "--words", str(words), "--subtitles", str(subtitles)]
+        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+        assert result.exit_code == 0, result.output
+    audio, rate = read_wav(out)
+    document = json.loads(words.read_text())
+    assert [w["text"] for w in document["words"]] == text.split()
+    assert document["audio_seconds"] == pytest.approx(audio.size / rate, abs=0.001)
+    assert all(0 <= w["start"] <= w["end"] <= audio.size / rate for w in document["words"])
+    first, second = (w for w in document["words"] if w["text"] in ("Hello", "It"))
+    assert vtt.read_text().startswith("WEBVTT")
+    assert "Hello there.\n" in vtt.read_text() and "It cost $3.14 a night.\n" in vtt.read_text()
+    assert srt.read_text().startswith("1\n00:00:")
+    assert f"{_srt_time(first['start'])} --> " in srt.read_text()
+    assert f"\n2\n{_srt_time(second['start'])} --> " in srt.read_text()
+
+
+def _srt_time(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    return f"00:00:{millis // 1000:02d},{millis % 1000:03d}"

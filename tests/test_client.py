@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bridge.cli import word_pieces
-from bridge.client import AudioChunk, BridgeClient, BridgeError, Event
+from bridge.client import AudioChunk, BridgeClient, BridgeError, Event, Words
 from tests.support.engines_util import wait_until
 
 
@@ -105,3 +105,78 @@ async def test_a_second_cancel_keeps_the_first_cancelled_event(server) -> None:
                 if cancelled == 2:
                     break
     assert cancelled == 2
+
+
+# ----------------------------------------------------------------------------- word timings
+REPLY = "The keeper counted ships until the fog rolled in. Then he climbed the stairs and lit the lamp."
+
+
+async def test_words_are_opt_in_and_come_before_their_audio(steady) -> None:
+    async with await BridgeClient.connect(steady.ws_url, words=True) as client:
+        for piece in word_pieces(REPLY):
+            await client.send_token(piece)
+        await client.flush()
+        received = 0
+        items: list[Words] = []
+        async for item in client.receive():
+            if isinstance(item, AudioChunk):
+                received += item.samples.size
+            elif isinstance(item, Words):
+                assert received / 48000 <= item.words[0].start  # before the audio it times
+                items.append(item)
+            elif item.type == "flushed":
+                break
+        words = [w for item in items for w in item.words]
+        assert client.words == words
+        again = await client.speak_timed(word_pieces("It cost $3.14 a night."))
+    assert [w.text for w in words] == REPLY.split()
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and all(0 <= w.start <= w.end <= received / 48000 for w in words)
+    assert not any(w.estimated for w in words)
+    assert [w.text for w in again.words] == "It cost $3.14 a night.".split()
+    assert again.words[-1].end <= again.audio.size / 48000
+
+
+async def test_a_client_that_does_not_ask_gets_no_words(steady) -> None:
+    async with await BridgeClient.connect(steady.ws_url) as client:
+        for piece in word_pieces(REPLY):
+            await client.send_token(piece)
+        await client.flush()
+        async for item in client.receive():
+            assert not isinstance(item, Words)
+            if isinstance(item, Event) and item.type == "flushed":
+                break
+        spoken = await client.speak_timed("Still nothing new.")
+    assert spoken.words == [] and client.words == [] and spoken.audio.size > 0
+
+
+async def test_interrupt_with_the_played_position_returns_the_words_heard(steady) -> None:
+    async with await BridgeClient.connect(steady.ws_url, words=True) as client:
+        for piece in word_pieces(REPLY):
+            await client.send_token(piece)
+        await client.flush()
+        received = 0
+        async for item in client.receive():
+            if isinstance(item, AudioChunk):
+                received += item.samples.size
+                if received >= 2 * 48000:
+                    break
+        words = list(client.words)
+        heard = await client.interrupt(played_seconds=1.2)
+    assert heard.seconds == pytest.approx(1.2, abs=0.001)
+    assert heard.text == " ".join(w.text for w in words if w.start < 1.2)
+    assert 0 < len(heard.text.split()) < len(REPLY.split()) and REPLY.startswith(heard.text)
+    assert client.heard == heard
+
+
+async def test_cancel_reports_what_was_received_even_without_word_events(steady) -> None:
+    async with await BridgeClient.connect(steady.ws_url) as client:
+        await client.send_token(REPLY)
+        await client.flush()
+        async for item in client.receive():
+            if isinstance(item, AudioChunk):
+                break
+        heard = await client.interrupt()
+        audio = await client.speak("Next.")
+    assert heard.seconds > 0 and REPLY.startswith(heard.text)
+    assert audio.size > 0

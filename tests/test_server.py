@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from dataclasses import dataclass
 
@@ -247,9 +248,28 @@ async def test_api_speak_returns_a_48k_wav(server) -> None:
     assert rate == 48000 and 3.0 < audio.size / rate < 12.0 and np.max(np.abs(audio)) > 0.1
 
 
+async def test_api_speak_with_words_returns_the_wav_and_its_word_timings(server) -> None:
+    text = "It cost $3.14 a night. The keeper paid it gladly."
+    async with aiohttp.ClientSession() as http:
+        async with http.post(server.url + "/api/speak", json={"text": text, "words": True}) as response:
+            assert response.status == 200 and response.content_type == "application/json"
+            answer = await response.json()
+    audio, rate = read_wav(base64.b64decode(answer["audio_base64"]))
+    assert rate == answer["sample_rate"] == 48000 and answer["content_type"] == "audio/wav"
+    assert answer["audio_seconds"] == pytest.approx(audio.size / rate, abs=0.001)
+    words = answer["words"]
+    assert [w["text"] for w in words] == text.split() and answer["errors"] == []
+    starts = [w["start"] for w in words]
+    assert starts == sorted(starts) and all(0 <= w["start"] <= w["end"] <= audio.size / rate for w in words)
+    # The first word starts where the WAV's sound starts (within a 20 ms frame).
+    loud = np.flatnonzero(np.abs(audio) > 0.02)
+    assert abs(words[0]["start"] - loud[0] / rate) < 0.1
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
+        ({"text": "hi", "words": "maybe"}, "words"),
         ({"text": ""}, "text"),
         ({"text": "   "}, "blank"),
         ({"words": "hi"}, "text"),

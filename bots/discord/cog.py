@@ -44,16 +44,37 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return parts
 
 
+class PostedMessages:
+    """The messages one reply was posted as; :meth:`replace` edits them to hold other text
+    (an interrupted reply, cut to what was heard), deleting the parts no longer needed."""
+
+    def __init__(self, ctx: commands.Context[Any], messages: list[discord.Message]) -> None:
+        self.ctx = ctx
+        self.messages = messages
+
+    async def replace(self, text: str) -> None:
+        parts = split_message(text)
+        for message, part in zip(self.messages, parts, strict=False):
+            await message.edit(content=part, allowed_mentions=NO_MENTIONS)
+        for message in self.messages[len(parts) :]:
+            await message.delete()
+        for part in parts[len(self.messages) :]:
+            self.messages.append(await self.ctx.channel.send(part, allowed_mentions=NO_MENTIONS))
+        self.messages = self.messages[: len(parts)]
+
+
 def make_reply(ctx: commands.Context[Any]) -> Reply:
     """Post to where the command came from: the interaction's follow-up, else the channel."""
 
-    async def reply(text: str) -> None:
+    async def reply(text: str) -> PostedMessages:
+        messages: list[discord.Message] = []
         for part in split_message(text):
             try:
-                await ctx.send(part, allowed_mentions=NO_MENTIONS)
+                messages.append(await ctx.send(part, allowed_mentions=NO_MENTIONS))
             except discord.HTTPException:
                 # An interaction token lasts 15 minutes; a long queue can outlive it.
-                await ctx.channel.send(part, allowed_mentions=NO_MENTIONS)
+                messages.append(await ctx.channel.send(part, allowed_mentions=NO_MENTIONS))
+        return PostedMessages(ctx, messages)
 
     return reply
 

@@ -16,6 +16,7 @@ utterance playing now. A pump task reads the session's stream in order and
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -52,6 +53,8 @@ class BridgeLink:
         self._pump: asyncio.Task[None] | None = None
         self._sink: StreamSource | None = None
         self._pending_cancels = 0
+        #: One future per cancel sent, resolved with its ``cancelled`` event (what was heard).
+        self._cancel_waiters: collections.deque[asyncio.Future[dict[str, Any]]] = collections.deque()
         self._connect_lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
         self.connections = 0
@@ -121,6 +124,10 @@ class BridgeLink:
     def _attach(self, client: BridgeClient) -> BridgeClient:
         self._client = client
         self._pending_cancels = 0
+        for waiter in self._cancel_waiters:  # a new connection: those cancels got no answer
+            if not waiter.done():
+                waiter.set_result({})
+        self._cancel_waiters.clear()
         self.connections += 1
         self._pump = asyncio.create_task(self._run_pump(client), name="bridge-pump")
         self.log.info("bridge connected", extra={"session": client.ready.get("session"), "voices": len(self.voices)})
@@ -166,19 +173,29 @@ class BridgeLink:
         except BridgeError as exc:
             raise BridgeLost(str(exc)) from None
 
-    async def cancel(self) -> None:
-        """Drop the current utterance on both sides; the link is ready for the next at once."""
+    async def cancel(self, played_seconds: float | None = None) -> asyncio.Future[dict[str, Any]] | None:
+        """Drop the current utterance on both sides; the link is ready for the next at once.
+
+        ``played_seconds``: how much of the utterance the player played. Returns a future of
+        the server's ``cancelled`` event (``heard``: the words whose start was played), or
+        None when there was no connection to cancel on.
+        """
         sink, self._sink = self._sink, None
         if sink is not None:
             sink.abort()
         client = self._client
         if client is None:
-            return
+            return None
         self._pending_cancels += 1
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._cancel_waiters.append(waiter)
         try:
-            await client.cancel()
+            await client.cancel(played_seconds)
         except BridgeError as exc:  # the connection is gone: nothing left to cancel there
             self.log.info("cancel not sent", extra={"error": str(exc)})
+            self._cancel_waiters.remove(waiter)
+            return None
+        return waiter
 
     async def configure(self, *, voice: str | None = None, pitch: float | None = None) -> None:
         """Change voice ('' = the server's default) and/or pitch; kept for reconnects."""
@@ -234,6 +251,10 @@ class BridgeLink:
     def _on_event(self, event: Event) -> None:
         if event.type == "cancelled":
             self._pending_cancels = max(0, self._pending_cancels - 1)
+            if self._cancel_waiters:
+                waiter = self._cancel_waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(event.data)
         elif self._pending_cancels:
             return  # belongs to a cancelled utterance
         elif event.type == "flushed":

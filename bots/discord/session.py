@@ -45,11 +45,18 @@ from bots.discord.errors import (
 from bots.discord.link import BridgeLink
 from bots.discord.llm import ChatClient, ChatHistory, StreamStats
 from bots.discord.settings import DiscordSettings
-from bots.discord.source import OpusStreamSource, SourceStats, StreamSource
+from bots.discord.source import FRAME_SAMPLES, SAMPLE_RATE, OpusStreamSource, SourceStats, StreamSource
 
 log = logging.getLogger(__name__)
 
+#: Posts text to the channel; may return a :class:`Posted` handle to replace what it posted.
 Reply = Callable[[str], Awaitable[Any]]
+
+
+class Posted(Protocol):
+    """A reply already in the channel, which the bot can replace (a cut-off reply)."""
+
+    async def replace(self, text: str) -> None: ...
 Outcome = Literal["done", "interrupted", "failed", "dropped"]
 
 #: Words that mean "the server's default voice" in ``/voice``.
@@ -98,6 +105,9 @@ class UtteranceReport:
     playback_started: float | None = None
     playback_ended: float | None = None  # when the player reported the end (its `after`)
     ended: float | None = None
+    #: Interrupted: the words the listener heard (the server's ``cancelled``), None if unknown.
+    heard: str | None = None
+    posted: Any = None  # what the reply callable returned for the posted reply
 
 
 class GuildSession:
@@ -352,9 +362,6 @@ class GuildSession:
                 report.outcome, report.error = "failed", str(llm_error)
         except asyncio.CancelledError:
             report.outcome = "interrupted"
-            if request.kind == "speak" and not posted and report.text.strip() and self.settings.post_text:
-                # In the background: the next utterance must not wait on Discord's HTTP API.
-                self._background(self._say(request, report.text.strip() + " — *(interrupted)*"))
             raise
         except UserFacingError as exc:
             report.outcome, report.error = "failed", str(exc)
@@ -367,13 +374,25 @@ class GuildSession:
         finally:
             report.ended = time.perf_counter()
             report.bridge_first_chunk = self.link.first_chunk_at
-            await asyncio.shield(self._cleanup(source, playback, streaming))
-            if request.kind == "speak" and report.text.strip():
-                self.history.record(request.channel_id, _user_turn(request), report.text.strip())
+            report.heard = await asyncio.shield(self._cleanup(source, playback, streaming))
+            said = report.text.strip()
+            if report.outcome == "interrupted":
+                said = report.heard.strip() if report.heard is not None else said
+                if request.kind == "speak" and (posted or report.text.strip()) and self.settings.post_text:
+                    # In the background: the next utterance must not wait on Discord's HTTP API.
+                    self._background(self._post_cut(request, report, said))
+            if request.kind == "speak" and said:
+                # Only what the listener heard goes into the LLM's history of the channel.
+                self.history.record(request.channel_id, _user_turn(request), said)
             self.reports.append(report)
             self._log_report(report)
 
-    async def _cleanup(self, source: StreamSource | None, playback: asyncio.Task[None] | None, streaming: bool) -> None:
+    async def _cleanup(
+        self, source: StreamSource | None, playback: asyncio.Task[None] | None, streaming: bool
+    ) -> str | None:
+        """Stop the player and the bridge; the words heard when the bridge was cancelled
+        (cut at what the player played), or None when it was not or did not say."""
+        played = source.stats.audio_frames * FRAME_SAMPLES / SAMPLE_RATE if source is not None else None
         if source is not None and not source.played_out:
             source.abort()
             voice = self.voice
@@ -382,8 +401,17 @@ class GuildSession:
         if playback is not None and not playback.done():
             playback.cancel()
             await asyncio.wait([playback])
-        if streaming:
-            await self.link.cancel()
+        if not streaming:
+            return None
+        confirmed = await self.link.cancel(played)
+        if confirmed is None:
+            return None
+        try:
+            event = await asyncio.wait_for(confirmed, self.settings.bridge_stall_timeout)
+        except TimeoutError:
+            return None
+        heard = event.get("heard")
+        return heard if isinstance(heard, str) else None
 
     async def _stream_text(self, request: Request, report: UtteranceReport) -> LLMError | None:
         """Send the text to the bridge as it comes; an LLM failure is returned (what came is spoken)."""
@@ -461,25 +489,37 @@ class GuildSession:
         text = report.text.strip()
         if error is not None:
             note = error.user_message
-            await self._post_text(request, f"{text}\n\n*({note})*" if text else note)
+            report.posted = await self._say(request, f"{text}\n\n*({note})*" if text else note)
         elif self.settings.post_text:
-            await self._post_text(request, text or "*(no reply)*")
+            report.posted = await self._say(request, text or "*(no reply)*")
 
-    async def _post_text(self, request: Request, text: str) -> None:
-        await self._say(request, text)
+    async def _post_cut(self, request: Request, report: UtteranceReport, heard: str) -> None:
+        """An interrupted reply: what was really spoken, marked as cut, in place of the full
+        reply when it was posted already (and can be replaced), else as a new message."""
+        text = f"{heard} — *(interrupted)*" if heard else "*(interrupted)*"
+        replace = getattr(report.posted, "replace", None)
+        if replace is None:
+            await self._say(request, text)
+            return
+        try:
+            await replace(text)
+        except Exception:
+            self.log.exception("could not replace the reply", extra={"request": request.id})
 
     def _background(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _say(self, request: Request, text: str) -> None:
+    async def _say(self, request: Request, text: str) -> Any:
+        """Post ``text``; what the reply callable returned (a :class:`Posted`, or None)."""
         if request.reply is None:
-            return
+            return None
         try:
-            await request.reply(text)
+            return await request.reply(text)
         except Exception:
             self.log.exception("could not post to the channel", extra={"request": request.id})
+            return None
 
     def _log_report(self, report: UtteranceReport) -> None:
         stats = report.source

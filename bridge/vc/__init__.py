@@ -1,14 +1,15 @@
 """Voice conversion (RVC): contracts in :mod:`bridge.vc.base`, the stage in :mod:`bridge.vc.converter`.
 
-One concern per module: settings (:mod:`~bridge.vc.stage_settings`), parameters and block
-geometry (:mod:`~bridge.vc.layout`), device and precision (:mod:`~bridge.vc.device`), models
-shared per device (:mod:`~bridge.vc.device_models`), voice files (:mod:`~bridge.vc.checkpoint`),
-the synthesizer (:mod:`~bridge.vc.synthesizer` with its prior, flow and decoder), content
-features (:mod:`~bridge.vc.content`, weights in :mod:`~bridge.vc.hubert_weights`), pitch
-(:mod:`~bridge.vc.pitch`, RMVPE's network in :mod:`~bridge.vc.rmvpe_net`), retrieval, the
-voice's chain (:mod:`~bridge.vc.voice`), streaming (:mod:`~bridge.vc.stream`,
-:mod:`~bridge.vc.pacing`), signal helpers (:mod:`~bridge.vc.signal`), the voice cache
-(:mod:`~bridge.vc.cache`). :mod:`bridge.vc.rvc` gathers the public names.
+One concern per module: parameters and block geometry (:mod:`~bridge.vc.layout`), device and
+precision (:mod:`~bridge.vc.device`), models shared per device (:mod:`~bridge.vc.device_models`),
+voice files (:mod:`~bridge.vc.checkpoint`), the synthesizer (:mod:`~bridge.vc.synthesizer` with
+its prior, flow and decoder), content features (:mod:`~bridge.vc.content`, weights in
+:mod:`~bridge.vc.hubert_weights`), pitch (:mod:`~bridge.vc.pitch`, RMVPE's network in
+:mod:`~bridge.vc.rmvpe_net`), retrieval, the voice's chain (:mod:`~bridge.vc.voice`), streaming
+(:mod:`~bridge.vc.stream`, :mod:`~bridge.vc.pacing`), signal helpers (:mod:`~bridge.vc.signal`),
+the voice cache (:mod:`~bridge.vc.cache`). :mod:`bridge.vc.rvc` gathers the public names. The
+stage is built from its own settings section (:class:`bridge.config.RVCSettings`) and the
+engines' device and models folder.
 """
 
 import os

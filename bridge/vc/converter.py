@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bridge.cancel import CancelToken
-from bridge.config import Settings
+from bridge.config import EngineSettings, RVCSettings
 from bridge.listener import ListenerClock
 from bridge.vc.base import VoiceConverter, VoiceError
 from bridge.vc.cache import VoiceCache
@@ -25,7 +25,6 @@ from bridge.vc.device_models import DeviceModels, shared_device_models
 from bridge.vc.layout import HOP_16K, SR_16K, ConversionParams, StreamLayout
 from bridge.vc.pacing import BlockPacer
 from bridge.vc.signal import mono
-from bridge.vc.stage_settings import VoiceStageSettings
 from bridge.vc.stream import RVCStream
 from bridge.vc.voice import RVCVoice, load_voice
 
@@ -37,49 +36,48 @@ class RVCConverter(VoiceConverter):
     randomly initialised full-size models through it).
     """
 
-    def __init__(self, settings: Settings | VoiceStageSettings, *, models: DeviceModels | None = None) -> None:
-        stage = settings if isinstance(settings, VoiceStageSettings) else VoiceStageSettings.from_settings(settings)
-        self.stage = stage
-        self.voices_dir = stage.voices_dir
-        device = models.device if models is not None else resolve_device(stage.device)
+    def __init__(self, rvc: RVCSettings, engines: EngineSettings, *, models: DeviceModels | None = None) -> None:
+        self.rvc = rvc
+        self.voices_dir = rvc.voices_folder(engines.models_dir)
+        device = models.device if models is not None else resolve_device(engines.device)
         defaults = DeviceDefaults.for_device(device)
-        self.pitch_method = stage.pitch_method or defaults.pitch_method
+        self.pitch_method = defaults.pitch_method if rvc.pitch_method == "auto" else rvc.pitch_method
         if models is None:
-            dtype, autocast = resolve_precision(stage.precision, device)
+            dtype, autocast = resolve_precision(rvc.precision, device)
             from bridge.vc.content import default_content_model_path
 
-            content_path = stage.content_model or default_content_model_path(stage.models_dir)
+            content_path = rvc.content_model or default_content_model_path(engines.models_dir)
             models = shared_device_models(
-                device, dtype, autocast, Path(content_path), self.pitch_method, stage.models_dir,
-                pitch_fallback=stage.pitch_fallback, concurrency=stage.device_concurrency,
+                device, dtype, autocast, Path(content_path), self.pitch_method, engines.models_dir,
+                pitch_fallback=rvc.pitch_fallback, concurrency=rvc.device_concurrency,
             )  # fmt: skip
         self.models = models
-        if stage.threads > 0 and models.device.type == "cpu":
-            torch.set_num_threads(stage.threads)
+        if rvc.threads > 0 and models.device.type == "cpu":
+            torch.set_num_threads(rvc.threads)
         self.params = ConversionParams(
-            index_rate=stage.index_rate,
-            protect=stage.protect,
-            rms_mix_rate=stage.rms_mix_rate,
-            noise_scale=stage.noise_scale,
-            speaker_id=stage.speaker_id,
+            index_rate=rvc.index_rate,
+            protect=rvc.protect,
+            rms_mix_rate=rvc.rms_mix_rate,
+            noise_scale=rvc.noise_scale,
+            speaker_id=rvc.speaker_id,
         )
-        block_seconds = defaults.block_seconds if stage.block_seconds is None else stage.block_seconds
+        block_seconds = defaults.block_seconds if rvc.block_seconds is None else rvc.block_seconds
         first_block_seconds = (
-            defaults.first_block_seconds if stage.first_block_seconds is None else stage.first_block_seconds
+            defaults.first_block_seconds if rvc.first_block_seconds is None else rvc.first_block_seconds
         )
         self.layout = StreamLayout.from_seconds(
             block=block_seconds,
-            crossfade=stage.crossfade_seconds,
-            context=defaults.context_seconds if stage.context_seconds is None else stage.context_seconds,
-            lookahead=stage.lookahead_seconds,
-            start_context=stage.start_context_seconds,
-            step=stage.block_step_seconds,
+            crossfade=rvc.crossfade_seconds,
+            context=defaults.context_seconds if rvc.context_seconds is None else rvc.context_seconds,
+            lookahead=rvc.lookahead_seconds,
+            start_context=rvc.start_context_seconds,
+            step=rvc.block_step_seconds,
             first_block=min(first_block_seconds, block_seconds),
         )
-        self.paced = stage.paced_blocks
-        self.require_index = stage.require_index
-        self.fold = stage.fold_weight_norm
-        self.cache = VoiceCache(stage.voice_cache, self._load_voice)
+        self.paced = rvc.paced_blocks
+        self.require_index = rvc.require_index
+        self.fold = rvc.fold_weight_norm
+        self.cache = VoiceCache(rvc.voice_cache, self._load_voice)
 
     # ---- voices ----------------------------------------------------------------------------
 
@@ -176,7 +174,7 @@ class RVCConverter(VoiceConverter):
 
     def warm_sizes(self) -> tuple[int, ...]:
         """The block sizes :meth:`warm` runs (setting ``rvc_warm_block_sizes``)."""
-        mode = self.stage.warm_block_sizes
+        mode = self.rvc.warm_block_sizes
         if mode == "auto":
             per_size = self.models.device.type == "cpu" and self.models.autocast == torch.bfloat16
             mode = "all" if per_size else "edges"

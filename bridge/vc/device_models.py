@@ -59,23 +59,24 @@ class DeviceModels:
 
     @property
     def content(self) -> ContentModel:
-        if self._content is None:
-            with self._lock:
-                if self._content is None:
-                    if self._content_loader is None:
-                        raise VoiceError("no content encoder configured")
-                    self._content = self._content_loader()
-        return self._content
+        return self._loaded("_content", self._content_loader, "content encoder")
 
     @property
     def pitch(self) -> PitchModel:
-        if self._pitch is None:
+        return self._loaded("_pitch", self._pitch_loader, "pitch estimator")
+
+    def _loaded(self, attr: str, loader: Callable[[], Any] | None, what: str) -> Any:
+        """``self.<attr>``, loaded on first use, once however many threads ask at the same time."""
+        model = getattr(self, attr)
+        if model is None:
             with self._lock:
-                if self._pitch is None:
-                    if self._pitch_loader is None:
-                        raise VoiceError("no pitch estimator configured")
-                    self._pitch = self._pitch_loader()
-        return self._pitch
+                model = getattr(self, attr)
+                if model is None:
+                    if loader is None:
+                        raise VoiceError(f"no {what} configured")
+                    model = loader()
+                    setattr(self, attr, model)
+        return model
 
     def autocast_context(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast is None:

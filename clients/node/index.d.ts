@@ -57,6 +57,26 @@ export interface FlushedEvent {
 
 export interface CancelledEvent {
   type: "cancelled";
+  /** The words the listener heard: those whose start was played (or received). */
+  heard?: string;
+  /** How much of the utterance's audio that was, seconds. */
+  heard_seconds?: number;
+}
+
+/** One word and when it sounds: seconds from the first sample of the utterance's audio. */
+export interface WordTiming {
+  text: string;
+  start: number;
+  end: number;
+  /** Present (true) when the engine has no alignment and the times were estimated. */
+  estimated?: boolean;
+}
+
+/** Sent (with `words: true`) before the audio of segment `segment`. */
+export interface WordsEvent {
+  type: "words";
+  segment: number;
+  words: WordTiming[];
 }
 
 export interface ErrorEvent {
@@ -67,7 +87,7 @@ export interface ErrorEvent {
 /** How an utterance ended. */
 export type UtteranceEnd = FlushedEvent | CancelledEvent;
 
-export type BridgeEvent = SegmentEvent | FlushedEvent | CancelledEvent | ErrorEvent;
+export type BridgeEvent = SegmentEvent | WordsEvent | FlushedEvent | CancelledEvent | ErrorEvent;
 
 export interface AudioItem<F extends WireFormat = WireFormat> {
   type: "audio";
@@ -97,6 +117,8 @@ export interface ConnectOptions<F extends WireFormat = "f32le"> {
   openTimeout?: number;
   /** Extra HTTP headers for the WebSocket upgrade request. */
   headers?: Record<string, string>;
+  /** Ask for word timing events (`words`); off by default. */
+  words?: boolean;
 }
 
 export interface ConfigureOptions {
@@ -128,6 +150,7 @@ export class BridgeError extends Error {
 export interface BridgeClientEventMap {
   ready: [event: ReadyEvent];
   segment: [event: SegmentEvent];
+  words: [event: WordsEvent];
   flushed: [event: FlushedEvent];
   cancelled: [event: CancelledEvent];
   /** Server error frames (the session goes on). Never thrown, even with no listener. */
@@ -159,8 +182,11 @@ export class BridgeClient<F extends WireFormat = WireFormat> extends EventEmitte
    * received (or with `cancelled`); rejects with BridgeError if the connection closes first.
    */
   flush(): Promise<UtteranceEnd>;
-  /** Stop now; resolves when the server confirms. Audio in flight is dropped. */
-  cancel(): Promise<void>;
+  /**
+   * Stop now; resolves with the server's `cancelled` (what was heard). Audio in flight is
+   * dropped. `playedSeconds`: how much the player really played (cuts `heard` there).
+   */
+  cancel(options?: { playedSeconds?: number }): Promise<CancelledEvent>;
   configure(options: ConfigureOptions): void;
   /** Audio of the current utterance until its `flushed` / `cancelled`. */
   audio(): AsyncGenerator<SamplesOf<F>, void, undefined>;

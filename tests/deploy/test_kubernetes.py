@@ -43,6 +43,7 @@ from tests.support.kube import (
 from tests.support.compose import resolved
 from tests.support.dockerfile import DOCKERFILES, image_env, parse_dockerfile
 from tests.support.routes import route_paths
+from tests.support.server_process import start_server_process
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -392,9 +393,7 @@ def test_grace_period_covers_prestop_and_the_shutdown_timeout(variants: dict[str
         assert grace >= Settings().limits.shutdown_timeout_seconds + EXIT_SLACK_SECONDS, service
 
 
-async def test_sigterm_drains_ready_says_503_at_once_the_utterance_finishes_and_the_process_exits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_sigterm_drains_ready_says_503_at_once_the_utterance_finishes_and_the_process_exits(tmp_path: Path) -> None:
     """What a pod does on deletion, on loopback: SIGTERM mid-utterance. /ready is asked on a
     keep-alive connection opened before (the listener closes at SIGTERM; a balancer with pooled
     connections asks that way): 503 from the first request after the server starts draining.
@@ -402,11 +401,8 @@ async def test_sigterm_drains_ready_says_503_at_once_the_utterance_finishes_and_
     The server process is test_shutdown's, with the default shutdown timeout (10 s) instead of
     its 3 s: room for the reply to finish on a loaded machine; the server exits as soon as it has.
     """
-    from tests.hardening import test_shutdown
-
-    monkeypatch.setattr(test_shutdown, "DEADLINE", Settings().limits.shutdown_timeout_seconds)
-    DEADLINE = test_shutdown.DEADLINE
-    process, port, _ = await test_shutdown.start_server_process(tmp_path)
+    DEADLINE = Settings().limits.shutdown_timeout_seconds
+    process, port, _ = await start_server_process(tmp_path, shutdown_timeout=DEADLINE)
     assert process.stderr is not None
     base = f"http://127.0.0.1:{port}"
     try:

@@ -40,14 +40,28 @@ def fake_llm(llm_server: FakeChatServer) -> FakeChatServer:
     return llm_server
 
 
+class PostedReply:
+    """One posted message, replaceable the way the cog edits Discord messages."""
+
+    def __init__(self, replies: Replies, index: int) -> None:
+        self.replies = replies
+        self.index = index
+
+    async def replace(self, text: str) -> None:
+        self.replies.messages[self.index] = text
+        self.replies.replaced.append(self.index)
+
+
 class Replies:
     """Collects what a session posts to the channel."""
 
     def __init__(self) -> None:
         self.messages: list[str] = []
+        self.replaced: list[int] = []  # indices of messages replaced after posting
 
-    async def __call__(self, text: str) -> None:
+    async def __call__(self, text: str) -> PostedReply:
         self.messages.append(text)
+        return PostedReply(self, len(self.messages) - 1)
 
     def text(self) -> str:
         return "\n".join(self.messages)

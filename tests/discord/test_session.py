@@ -111,7 +111,7 @@ async def test_stop_interrupts_and_clears_the_queue(server, session_factory, fak
     await wait_until(lambda: fake_llm.requests[-1].disconnected)  # the generation was stopped
     await wait_until(lambda: replies.messages)
     assert replies.messages[-1].endswith("*(interrupted)*")
-    assert TRIP.startswith(replies.messages[-1].removesuffix(" — *(interrupted)*"))
+    assert TRIP.startswith(replies.messages[-1].removesuffix("*(interrupted)*").removesuffix(" — "))
     assert not session.busy and await session.stop() == "Nothing is playing."
 
 
@@ -379,3 +379,25 @@ def test_long_text_is_sent_in_tokens_the_server_accepts() -> None:
     pieces = split_token(text)
     assert "".join(pieces) == text and all(len(p) <= 1000 for p in pieces)
     assert pieces[0].endswith(" ") and split_token("short") == ["short"] and split_token("") == []
+
+
+async def test_an_interrupted_reply_keeps_only_what_was_heard(server, session_factory, fake_llm) -> None:
+    session, _ = await session_factory(server.ws_url)
+    fake_llm.script = Script(tokens=word_tokens(TRIP), rate=200)  # all of it posted before the cut
+    replies = Replies()
+    _, done = await session.submit(speak("trip?", replies, channel_id=5))
+    await wait_until(lambda: replies.messages == [TRIP])  # the full reply, posted as it streamed
+    # Let the player play about 1.5 s of it, then the user stops it.
+    await wait_until(lambda: session._current_source is not None and session._current_source.stats.audio_frames >= 75)
+    await session.stop()
+    report = await asyncio.wait_for(done, 30)
+    assert report.outcome == "interrupted" and report.heard
+    heard_words, all_words = report.heard.split(), TRIP.split()
+    assert 0 < len(heard_words) < len(all_words) // 2 and all_words[: len(heard_words)] == heard_words
+    await wait_until(lambda: replies.replaced == [0])  # the posted reply now says what was spoken
+    assert replies.messages == [f"{report.heard} — *(interrupted)*"]
+    assert session.history.turns(5) == [("ann: trip?", report.heard)]
+    fake_llm.script = Script(tokens=word_tokens("Sure."), rate=200)
+    _, done = await session.submit(speak("and then?", channel_id=5))
+    await asyncio.wait_for(done, 30)
+    assert fake_llm.requests[-1].body["messages"][-2] == {"role": "assistant", "content": report.heard}

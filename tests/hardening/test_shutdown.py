@@ -9,52 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import websockets
 
+from tests.support.server_process import start_server_process
 from tests.support.ws_client import LONG_REPLY, recv_json
 
-ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 3.0
 PLAY_UNTIL = DEADLINE - 1.5  # seconds after SIGTERM the long listener plays in real time
 FIGURES: dict[str, float] = {}
 
 
-async def start_server_process(tmp_path: Path) -> tuple[asyncio.subprocess.Process, int, list[dict]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_BRIDGE_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        VOICE_BRIDGE_HOST="127.0.0.1",
-        VOICE_BRIDGE_PORT="0",
-        VOICE_BRIDGE_LOG_JSON="true",
-        VOICE_BRIDGE_SHUTDOWN_TIMEOUT_SECONDS=str(DEADLINE),
-        VOICE_BRIDGE_SYNTHESIS_WORKERS="1",
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", "serve", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
-    )
-    logs: list[dict] = []
-    assert process.stderr is not None
-    while True:
-        line = await asyncio.wait_for(process.stderr.readline(), 120)
-        assert line, "the server exited before listening"
-        try:
-            logs.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-        if logs[-1]["message"] == "listening":
-            port = int(logs[-1]["url"].rsplit(":", 1)[1].split("/")[0])
-            return process, port, logs
-
-
 async def test_sigterm_mid_utterance_closes_1001_within_the_deadline(tmp_path: Path) -> None:
-    process, port, logs = await start_server_process(tmp_path)
+    process, port, logs = await start_server_process(tmp_path, shutdown_timeout=DEADLINE)
     url = f"ws://127.0.0.1:{port}/ws/stream?events=1"
     try:
         long_ws = await websockets.connect(url, compression=None)

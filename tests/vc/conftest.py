@@ -12,7 +12,7 @@ import torch
 from bridge.vc.device_models import DeviceModels
 from bridge.vc.voice import load_voice
 
-from .factories import save_voice
+from .factories import save_voice, write_index, write_tiny_hubert
 from .stubs import LocalContent, LocalPitch, speech_like
 
 
@@ -47,3 +47,16 @@ def voices(voice_files: dict[str, Path], models: DeviceModels):
 @pytest.fixture(scope="session")
 def speech() -> np.ndarray:
     return speech_like(1.6)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder as a user installs one: a tiny HuBERT, a v1 voice with its index, a broken voice."""
+    root = tmp_path_factory.mktemp("models")
+    write_tiny_hubert(root / "hubert_base")
+    save_voice(root / "voices" / "keeper" / "keeper.pth", "v1", True, "40k", n_layers=2, seed=4)
+    write_index(root / "voices" / "keeper" / "added_IVF4_Flat_nprobe_1_keeper_v1.index")
+    broken = root / "voices" / "broken" / "broken.pth"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"PK\x03\x04 not a whole checkpoint")
+    return root

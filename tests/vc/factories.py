@@ -4,7 +4,8 @@ The files are written the way RVC-Project (``savee``/``extract_small_model``) an
 (``extract_model``) write them: a plain dict saved with ``torch.save``, generator weights
 in fp16 with legacy ``weight_g``/``weight_v`` names and no ``enc_q`` keys, the 18-entry
 positional ``config`` list, and each tool's metadata. Channel sizes are shrunk through the
-``config`` list (which the format allows); key names and layouts stay the real ones.
+``config`` list (which the format allows); key names and layouts stay the real ones. Also a
+tiny HuBERT in the Hugging Face layout and a faiss index, to install a voice as a user does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from bridge.vc.synthesizer import SYNTHESIZERS, UPSAMPLING
@@ -135,4 +137,36 @@ def save_voice(path: Path, *args: Any, **kwargs: Any) -> Path:
     """Write :func:`voice_dict` with ``torch.save``; returns ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(voice_dict(*args, **kwargs), path)
+    return path
+
+
+def write_tiny_hubert(directory: Path) -> Path:
+    """A HuBERT in the Hugging Face layout with RVC's ``final_proj`` (256-d, for v1 voices)."""
+    from safetensors.torch import save_file
+    from transformers import HubertConfig, HubertModel
+
+    torch.manual_seed(0)
+    config = HubertConfig(
+        hidden_size=32, num_hidden_layers=12, num_attention_heads=2, intermediate_size=48,
+        conv_dim=[16] * 7, classifier_proj_size=256, layerdrop=0.0,
+    )  # fmt: skip
+    config.architectures = ["HubertModelWithFinalProj"]
+    model = HubertModel(config).eval()
+    proj = torch.nn.Linear(32, 256)
+    directory.mkdir(parents=True)
+    config.to_json_file(str(directory / "config.json"))
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+    weights.update({f"final_proj.{k}": v.detach().contiguous() for k, v in proj.state_dict().items()})
+    save_file(weights, str(directory / "model.safetensors"))
+    return directory
+
+
+def write_index(path: Path, dim: int = 256, n: int = 400) -> Path:
+    import faiss
+
+    vectors = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
+    index = faiss.index_factory(dim, "IVF4,Flat")
+    index.train(vectors)
+    index.add(vectors)
+    faiss.write_index(index, str(path))
     return path

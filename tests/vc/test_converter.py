@@ -3,7 +3,6 @@ device's defaults under empty settings."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +20,13 @@ from .factories import save_voice
 from .stubs import record_blocks
 
 
+def converter_of(settings: Settings, models: DeviceModels) -> RVCConverter:
+    return RVCConverter(settings.rvc, settings.engines, models=models)
+
+
 def make_converter(root: Path, models: DeviceModels, **overrides) -> RVCConverter:
     settings = Settings(**{"models_dir": root, "rvc_block_seconds": 0.2, "rvc_context_seconds": 0.4, **overrides})
-    return RVCConverter(settings, models=models)
+    return converter_of(settings, models)
 
 
 def test_converter_lists_loads_and_streams(tmp_path: Path, models: DeviceModels, speech) -> None:
@@ -57,11 +60,11 @@ def test_warm_runs_each_block_size_the_streams_use(tmp_path: Path, models: Devic
     converted = record_blocks(monkeypatch)
     for mode, sizes in (("all", [20, 30, 40, 60, 80, 100]), ("edges", [30, 100])):
         converted.clear()
-        conv.stage = replace(conv.stage, warm_block_sizes=mode)
+        conv.rvc = conv.rvc.model_copy(update={"warm_block_sizes": mode})
         conv.warm("alice")
         assert converted == sizes, mode
     # auto: every size where kernels are set up per input shape (bf16 on a CPU), else the edges.
-    conv.stage = replace(conv.stage, warm_block_sizes="auto")
+    conv.rvc = conv.rvc.model_copy(update={"warm_block_sizes": "auto"})
     monkeypatch.setattr(conv.models, "autocast", torch.bfloat16)
     assert conv.warm_sizes() == conv.layout.sizes
     monkeypatch.setattr(conv.models, "autocast", None)
@@ -83,19 +86,25 @@ def test_empty_settings_take_the_devices_defaults(tmp_path: Path, models: Device
     from bridge.vc.device import DeviceDefaults
 
     # The CPU: real time on 2 cores (parselmouth, 2 s blocks, 0.5 s context), paced from 0.6 s.
-    conv = RVCConverter(Settings(models_dir=tmp_path), models=models)
+    conv = converter_of(Settings(models_dir=tmp_path), models)
     info = conv.info()
     assert (info["pitch_method"], info["block_ms"], info["context_ms"]) == ("parselmouth", 2000, 500)
     assert info["first_block_ms"] == 600 and info["paced_blocks"] is True
     # A first block longer than the blocks is cut to them.
-    assert RVCConverter(Settings(models_dir=tmp_path, rvc_block_seconds=0.2), models=models).info()["first_block_ms"] == 200
+    assert converter_of(Settings(models_dir=tmp_path, rvc_block_seconds=0.2), models).info()["first_block_ms"] == 200
     # Explicit settings win over the device's defaults.
-    conv = RVCConverter(
-        Settings(models_dir=tmp_path, rvc_pitch_method="rmvpe", rvc_block_seconds=0.5, rvc_context_seconds=1.0),
-        models=models,
+    conv = converter_of(
+        Settings(models_dir=tmp_path, rvc_pitch_method="rmvpe", rvc_block_seconds=0.5, rvc_context_seconds=1.0), models
     )
     info = conv.info()
     assert (info["pitch_method"], info["block_ms"], info["context_ms"]) == ("rmvpe", 500, 1000)
     # CUDA: RMVPE and short blocks.
     cuda = DeviceDefaults.for_device(torch.device("cuda"))
     assert (cuda.pitch_method, cuda.block_seconds, cuda.context_seconds, cuda.first_block_seconds) == ("rmvpe", 0.5, 1.0, 0.24)
+
+
+def test_voices_come_from_rvc_voices_dir_when_set(tmp_path: Path, models: DeviceModels) -> None:
+    save_voice(tmp_path / "voices" / "alice" / "alice.pth", "v2", True, "40k", n_layers=0)
+    save_voice(tmp_path / "elsewhere" / "bob" / "bob.pth", "v2", True, "40k", n_layers=0)
+    assert make_converter(tmp_path, models).voices() == ["alice"]
+    assert make_converter(tmp_path, models, rvc_voices_dir=tmp_path / "elsewhere").voices() == ["bob"]

@@ -1,8 +1,9 @@
 """Paced RVC blocks inside the real server: block sizes follow the listener's buffer, each block
 goes out as soon as it is converted, and no audio is lost or doubled.
 
-Same voice set-up as ``test_voice_server.py`` (tiny HuBERT, random v1 40k voice, parselmouth),
-with a short first block and long blocks, so that the pacer has room to choose.
+Same voice set-up as ``test_voice_server.py`` (``models_dir`` in conftest.py: tiny HuBERT,
+random v1 40k voice, parselmouth), with a short first block and long blocks, so that the pacer
+has room to choose.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from bridge.vc.rvc import RVCStream
 
 from tests.conftest import make_settings, start_server
 from .stubs import record_blocks
-from .test_voice_server import TEXT, models_dir  # noqa: F401 - fixture
-
+TEXT = "The lighthouse keeper counted ships until the fog rolled in."
 LONG = f"{TEXT} {TEXT} {TEXT}"
 
 
 @pytest.fixture
-async def paced_server(models_dir: Path, deterministic_piper):  # noqa: F811 - the fixture
+async def paced_server(models_dir: Path, deterministic_piper):
     settings = make_settings(
         models_dir=models_dir, rvc_pitch_method="parselmouth", rvc_block_seconds=1.0, rvc_first_block_seconds=0.3
     )

@@ -16,9 +16,6 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import pytest
-import torch
-from safetensors.torch import save_file
-from transformers import HubertConfig, HubertModel
 
 from bridge.audio.wav import read_wav
 from bridge.cli import word_pieces
@@ -27,50 +24,8 @@ from bridge.engines import Engines, create_voice_converter
 from bridge.vc.rvc import RVCConverter
 
 from tests.conftest import make_settings, start_server
-from .factories import save_voice
 
 TEXT = "The lighthouse keeper counted ships until the fog rolled in."
-
-
-def write_tiny_hubert(directory: Path) -> Path:
-    """A HuBERT in the Hugging Face layout with RVC's ``final_proj`` (256-d, for v1 voices)."""
-    torch.manual_seed(0)
-    config = HubertConfig(
-        hidden_size=32, num_hidden_layers=12, num_attention_heads=2, intermediate_size=48,
-        conv_dim=[16] * 7, classifier_proj_size=256, layerdrop=0.0,
-    )  # fmt: skip
-    config.architectures = ["HubertModelWithFinalProj"]
-    model = HubertModel(config).eval()
-    proj = torch.nn.Linear(32, 256)
-    directory.mkdir(parents=True)
-    config.to_json_file(str(directory / "config.json"))
-    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
-    weights.update({f"final_proj.{k}": v.detach().contiguous() for k, v in proj.state_dict().items()})
-    save_file(weights, str(directory / "model.safetensors"))
-    return directory
-
-
-def write_index(path: Path, dim: int = 256, n: int = 400) -> Path:
-    import faiss
-
-    vectors = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
-    index = faiss.index_factory(dim, "IVF4,Flat")
-    index.train(vectors)
-    index.add(vectors)
-    faiss.write_index(index, str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models")
-    write_tiny_hubert(root / "hubert_base")
-    save_voice(root / "voices" / "keeper" / "keeper.pth", "v1", True, "40k", n_layers=2, seed=4)
-    write_index(root / "voices" / "keeper" / "added_IVF4_Flat_nprobe_1_keeper_v1.index")
-    broken = root / "voices" / "broken" / "broken.pth"
-    broken.parent.mkdir(parents=True)
-    broken.write_bytes(b"PK\x03\x04 not a whole checkpoint")
-    return root
 
 
 @pytest.fixture

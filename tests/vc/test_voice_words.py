@@ -21,7 +21,6 @@ from bridge.pipeline import SessionOptions, SessionPipeline
 from bridge.words import WordTime
 from tests.conftest import make_settings
 from tests.support.pipeline_words import all_words, speak, words_and_audio
-from tests.vc.test_voice_server import models_dir  # noqa: F401 - the module's voice fixture
 
 TEXT = "The lighthouse keeper counted ships until the fog rolled in. It cost $3.14 a night."
 FRAME = 0.020

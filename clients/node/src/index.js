@@ -19,6 +19,12 @@
  * - received audio waits in a queue; when it holds more than `highWaterMark` frames the socket
  *   is paused (TCP pushes back to the server, which pauses that session's synthesis), and it is
  *   resumed once the consumer has drained it to `lowWaterMark`.
+ *
+ * Word timings are opt-in (`connect(url, { words: true })`): a `words` event
+ * (`{type: "words", segment, words: [{text, start, end, estimated?}]}`, seconds from the
+ * utterance's first sample) comes before the audio it times, emitted and queued in `receive()`.
+ * `cancel({ playedSeconds })` resolves with the server's `cancelled`, whose `heard` is the text
+ * the listener heard (the words whose start was played) and `heard_seconds` how much audio that was.
  */
 
 import { EventEmitter } from "node:events";
@@ -167,10 +173,17 @@ export class BridgeClient extends EventEmitter {
 
   /**
    * Stop now: the server drops buffered text and unsent audio; audio and events already in
-   * flight are dropped here. Resolves when the server confirms with `cancelled`.
+   * flight are dropped here. Resolves with the server's `cancelled` event: `heard` (the words
+   * whose start was played) and `heard_seconds`. `playedSeconds`: how much of the utterance a
+   * buffering player really played; `heard` is then cut there instead of at what was received.
    */
-  cancel() {
-    this.#send({ type: "cancel" });
+  cancel({ playedSeconds } = {}) {
+    const message = { type: "cancel" };
+    if (playedSeconds !== undefined) {
+      if (!(Number.isFinite(playedSeconds) && playedSeconds >= 0)) throw new RangeError("playedSeconds must be a number >= 0");
+      message.played_seconds = playedSeconds;
+    }
+    this.#send(message);
     this.#discarding = true;
     this.#openText = false;
     this.#queue = [];
@@ -180,7 +193,7 @@ export class BridgeClient extends EventEmitter {
     for (const flush of this.#pendingFlushes) this.#cancelling.push(flush);
     this.#pendingFlushes = [];
     this.#cancelling.push(done);
-    return done.promise.then(() => undefined);
+    return done.promise;
   }
 
   /**
@@ -248,7 +261,7 @@ export class BridgeClient extends EventEmitter {
         if (this.#discarding) return; // from before the cancel
         if (type === "flushed") this.#pendingFlushes.shift()?.resolve(event);
         // Events this client knows are emitted; newer ones only reach receive().
-        if (type === "segment" || type === "flushed") this.emit(type, event);
+        if (type === "segment" || type === "flushed" || type === "words") this.emit(type, event);
         this.#push(event);
     }
   }
@@ -393,6 +406,7 @@ export async function connect(url = DEFAULT_URL, options = {}) {
     lowWaterMark = Math.floor(highWaterMark / 4),
     openTimeout = 10000,
     headers = {},
+    words = false,
   } = options;
   checkFormat(format);
   checkFraming(opusFraming);
@@ -468,6 +482,7 @@ export async function connect(url = DEFAULT_URL, options = {}) {
   if (format === "opus") config.opus_framing = opusFraming;
   if (voice !== undefined && voice !== null) config.voice = voice;
   if (pitchShift !== undefined) config.pitch_shift = pitchShift;
+  if (words) config.words = true;
   ws.send(JSON.stringify(config));
 
   // The ready event; errors about the options come instead of it.

@@ -93,8 +93,10 @@ test("cancel mid-utterance stops the audio at once and the session goes on", asy
     before += chunk.length;
     if (before >= RATE / 10) break; // 100 ms in: the user interrupts
   }
-  await client.cancel();
-  assert.deepEqual(await end, { type: "cancelled" });
+  const cancelled = await client.cancel();
+  assert.equal(cancelled.type, "cancelled");
+  assert.deepEqual(await end, cancelled);
+  assert.ok(LONG_REPLY.startsWith(cancelled.heard), cancelled.heard);
   assert.equal(client.queued, 1); // the `cancelled` event itself
   let leftover = 0;
   for await (const chunk of client.audio()) leftover += chunk.length;
@@ -108,6 +110,49 @@ test("cancel mid-utterance stops the audio at once and the session goes on", asy
   assert.equal((await next).type, "flushed");
   assert.ok(samples / RATE > 0.3);
   assert.deepEqual(words(segments.join(" ")), ["New", "topic."]);
+  await client.close();
+});
+
+test("word timings are opt-in, come before their audio, and cancel says what was heard", async () => {
+  const plain = await connect(bridge.url);
+  const seen = [];
+  plain.on("words", (event) => seen.push(event));
+  for (const token of wordPieces("Nothing new here.")) plain.sendToken(token);
+  const plainEnd = plain.flush();
+  for await (const item of plain.receive()) {
+    assert.notEqual(item.type, "words");
+    if (item.type === "flushed") break;
+  }
+  await plainEnd;
+  await plain.close();
+  assert.equal(seen.length, 0, "a client that does not ask gets no word events");
+
+  const client = await connect(bridge.url, { words: true });
+  const emitted = [];
+  client.on("words", (event) => emitted.push(event));
+  for (const token of wordPieces(LONG_REPLY)) client.sendToken(token);
+  const end = client.flush();
+  const timed = [];
+  let received = 0;
+  for await (const item of client.receive()) {
+    if (item.type === "audio") {
+      received += item.samples.length;
+      if (received >= 2 * RATE) break;
+    } else if (item.type === "words") {
+      assert.ok(received / RATE <= item.words[0].start + 1e-3, "words come before the audio they time");
+      timed.push(...item.words);
+    }
+  }
+  assert.deepEqual(emitted.flatMap((e) => e.words).slice(0, timed.length), timed);
+  const starts = timed.map((w) => w.start);
+  assert.deepEqual(starts, [...starts].sort((a, b) => a - b));
+  assert.deepEqual(timed.map((w) => w.text), words(LONG_REPLY).slice(0, timed.length));
+  const cancelled = await client.cancel({ playedSeconds: 1.2 });
+  assert.equal((await end).type, "cancelled");
+  assert.equal(cancelled.heard_seconds, 1.2);
+  assert.equal(cancelled.heard, timed.filter((w) => w.start < 1.2).map((w) => w.text).join(" "));
+  assert.ok(cancelled.heard.length > 0 && LONG_REPLY.startsWith(cancelled.heard));
+  assert.throws(() => client.cancel({ playedSeconds: -1 }), RangeError);
   await client.close();
 });
 
