@@ -141,8 +141,8 @@ class Session:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, ws_url: str, *, timeout: float = 60.0):
-        async with websockets.connect(ws_url + "?events=1", compression=None, max_size=None, open_timeout=timeout) as ws:
+    async def open(cls, ws_url: str, *, timeout: float = 60.0, query: str = "events=1"):
+        async with websockets.connect(f"{ws_url}?{query}", compression=None, max_size=None, open_timeout=timeout) as ws:
             while True:
                 message = await asyncio.wait_for(ws.recv(), timeout)
                 if isinstance(message, str) and json.loads(message).get("type") == "ready":
@@ -150,8 +150,16 @@ class Session:
                     return
 
     async def speak(
-        self, tokens: list[str], rate: float, *, keep_audio: list[bytes] | None = None, timeout: float = 180.0
+        self,
+        tokens: list[str],
+        rate: float,
+        *,
+        keep_audio: list[bytes] | None = None,
+        keep_events: list[tuple[int, dict[str, Any]]] | None = None,
+        timeout: float = 180.0,
     ) -> Trace:
+        """``keep_audio`` gets the audio messages, ``keep_events`` every event as (samples of
+        audio received before it, event)."""
         ws = self.ws
         messages: list[tuple[float, str, Any]] = []
         audio: list[tuple[float, int]] = []
@@ -171,6 +179,8 @@ class Session:
                         keep_audio.append(message)
                     continue
                 event = json.loads(message)
+                if keep_events is not None:
+                    keep_events.append((sum(samples for _, samples in audio), event))
                 kind = event.get("type")
                 if kind == "segment":
                     messages.append((now, "segment", event))
