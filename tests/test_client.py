@@ -111,11 +111,16 @@ async def test_a_second_cancel_keeps_the_first_cancelled_event(server) -> None:
 REPLY = "The keeper counted ships until the fog rolled in. Then he climbed the stairs and lit the lamp."
 
 
+async def send_reply(client: BridgeClient, text: str = REPLY) -> None:
+    """Stream ``text`` as an LLM would, then flush."""
+    for piece in word_pieces(text):
+        await client.send_token(piece)
+    await client.flush()
+
+
 async def test_words_are_opt_in_and_come_before_their_audio(steady) -> None:
     async with await BridgeClient.connect(steady.ws_url, words=True) as client:
-        for piece in word_pieces(REPLY):
-            await client.send_token(piece)
-        await client.flush()
+        await send_reply(client)
         received = 0
         items: list[Words] = []
         async for item in client.receive():
@@ -139,9 +144,7 @@ async def test_words_are_opt_in_and_come_before_their_audio(steady) -> None:
 
 async def test_a_client_that_does_not_ask_gets_no_words(steady) -> None:
     async with await BridgeClient.connect(steady.ws_url) as client:
-        for piece in word_pieces(REPLY):
-            await client.send_token(piece)
-        await client.flush()
+        await send_reply(client)
         async for item in client.receive():
             assert not isinstance(item, Words)
             if isinstance(item, Event) and item.type == "flushed":
@@ -152,9 +155,7 @@ async def test_a_client_that_does_not_ask_gets_no_words(steady) -> None:
 
 async def test_interrupt_with_the_played_position_returns_the_words_heard(steady) -> None:
     async with await BridgeClient.connect(steady.ws_url, words=True) as client:
-        for piece in word_pieces(REPLY):
-            await client.send_token(piece)
-        await client.flush()
+        await send_reply(client)
         received = 0
         async for item in client.receive():
             if isinstance(item, AudioChunk):
