@@ -325,3 +325,34 @@ def test_readme_settings_table_is_current() -> None:
     readme = (ROOT / "bots" / "discord" / "README.md").read_text(encoding="utf-8")
     fix = "python -m bots.discord.settings --update-readme bots/discord/README.md"
     assert readme == readme_with_settings(readme), f"run: {fix}"
+
+
+# ----------------------------------------------------------------------------- replacing a reply
+class SentMessage:
+    """A posted message the cog can edit or delete, as discord.Message."""
+
+    def __init__(self, board: list[SentMessage | None], content: str) -> None:
+        self.board, self.content = board, content
+        board.append(self)
+
+    async def edit(self, *, content: str, **kwargs: Any) -> None:
+        self.content = content
+
+    async def delete(self) -> None:
+        self.board[self.board.index(self)] = None
+
+
+async def test_a_posted_reply_is_replaced_by_the_heard_part() -> None:
+    from bots.discord.cog import MESSAGE_LIMIT, make_reply
+
+    board: list[SentMessage | None] = []
+
+    async def send(text: str, **kwargs: Any) -> SentMessage:
+        return SentMessage(board, text)
+
+    ctx = SimpleNamespace(send=send, channel=SimpleNamespace(send=send))
+    long_reply = ("word " * (MESSAGE_LIMIT // 5 * 3)).strip()  # three messages
+    posted = await make_reply(ctx)(long_reply)  # type: ignore[arg-type]
+    assert len(board) >= 3
+    await posted.replace("word word — *(interrupted)*")
+    assert [m.content for m in board if m is not None] == ["word word — *(interrupted)*"]
