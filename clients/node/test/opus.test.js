@@ -28,7 +28,7 @@ after(async () => {
 async function oggSeconds(file) {
   const script = [
     "import sys, json",
-    "from tests.audio_decode import decode_audio",
+    "from tests.support.audio_decode import decode_audio",
     "audio, rate = decode_audio(open(sys.argv[1], 'rb').read(), 'ogg')",
     "print(json.dumps({'seconds': audio.size / rate, 'rate': rate, 'peak': float(abs(audio).max())}))",
   ].join("\n");
