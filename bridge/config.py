@@ -17,18 +17,12 @@ sections.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import functools
-import os
 import sys
-import tomllib
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_origin
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
-from pydantic.fields import FieldInfo
+from pydantic import BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -43,77 +37,16 @@ from bridge.capacity import CapacityConfig
 from bridge.scheduler import DeadlinePolicy
 from bridge.segmenter import SegmenterConfig
 
+# Moved out, still importable from here: the flat-name machinery (bridge.settings_names), the
+# TOML source (bridge.settings_sources) and the README table helpers (bridge.settings_docs).
+from bridge.settings_docs import README_BEGIN, README_END, replace_block, settings_table, table_cli
+from bridge.settings_names import FlatInitSource, Section, documented_name, flat_fields, flat_model, flatten_sections, nest_flat, prefixed  # noqa: F401 (re-exported)
+from bridge.settings_sources import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, FOREIGN_SECTIONS, TomlSource, config_file_path  # noqa: F401 (re-exported)
+
 ENV_PREFIX = "VOICE_BRIDGE_"
-CONFIG_FILE_ENV = "VOICE_BRIDGE_CONFIG"
-DEFAULT_CONFIG_FILE = "voice-bridge.toml"
 
 #: The output rate of the bridge: every stream and WAV is 48 kHz mono.
 OUTPUT_SAMPLE_RATE = 48_000
-
-
-def _flatten(table: dict[str, Any], prefix: str = "", keep: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Flatten TOML tables one or more levels deep: ``{"rvc": {"index_rate": 1}}`` → ``rvc_index_rate``.
-
-    A table whose flattened name is in ``keep`` (a setting that is itself a table, such as
-    ``[normalize.pronunciations]``) is kept whole as that setting's value.
-    """
-    flat: dict[str, Any] = {}
-    for key, value in table.items():
-        name = f"{prefix}_{key}" if prefix else key
-        if isinstance(value, dict) and name not in keep:
-            flat.update(_flatten(value, name, keep))
-        else:
-            flat[name] = value
-    return flat
-
-
-#: Top-level tables of the config file that belong to other programs sharing it (the
-#: Discord bot reads ``[discord]``); the server skips them instead of calling them unknown.
-FOREIGN_SECTIONS = ("discord",)
-
-
-class TomlSource(PydanticBaseSettingsSource):
-    """Reads the TOML config file named by ``VOICE_BRIDGE_CONFIG`` (or ``./voice-bridge.toml``).
-
-    With ``section`` only that top-level table is read (``[discord]`` for the bot); without
-    it, the whole file minus :data:`FOREIGN_SECTIONS`. Keys are checked against ``fields``
-    (default: the class's own fields), the settings' flat names.
-    """
-
-    def __init__(
-        self,
-        settings_cls: type[BaseSettings],
-        path: Path | None,
-        section: str | None = None,
-        fields: Mapping[str, FieldInfo] | None = None,
-    ) -> None:
-        super().__init__(settings_cls)
-        fields = settings_cls.model_fields if fields is None else fields
-        self._values: dict[str, Any] = {}
-        if path is not None and path.is_file():
-            with path.open("rb") as handle:
-                raw = tomllib.load(handle)
-            if section is None:
-                raw = {k: v for k, v in raw.items() if k not in FOREIGN_SECTIONS}
-            else:
-                raw = raw.get(section, {})
-                if not isinstance(raw, dict):
-                    raise ValueError(f"[{section}] in {path} must be a table")
-            tables = frozenset(
-                name for name, info in fields.items() if get_origin(info.annotation) is dict
-            )
-            flat = _flatten(raw, keep=tables)
-            unknown = sorted(set(flat) - set(fields))
-            if unknown:
-                where = f"[{section}] of {path}" if section else str(path)
-                raise ValueError(f"unknown setting(s) in {where}: {', '.join(unknown)}")
-            self._values = flat
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._values)
 
 
 def _split_csv(value: Any) -> Any:
@@ -140,18 +73,6 @@ def log_level_name(value: str) -> str:
     return level
 
 
-def config_file_path() -> Path | None:
-    """The TOML file to read, if any: ``$VOICE_BRIDGE_CONFIG`` or ``./voice-bridge.toml``."""
-    explicit = os.environ.get(CONFIG_FILE_ENV)
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise FileNotFoundError(f"{CONFIG_FILE_ENV}={explicit}: no such file")
-        return path
-    default = Path(DEFAULT_CONFIG_FILE)
-    return default if default.is_file() else None
-
-
 def default_of(stage_config: type, name: str) -> Any:
     """The default of a field of a stage's own (plain dataclass) config: the stage knows its
     tuned value; the setting documents it and lets it be changed."""
@@ -164,17 +85,6 @@ def default_of(stage_config: type, name: str) -> Any:
 def milliseconds(seconds: float) -> int:
     """A stage's default in seconds as a ``*_ms`` setting."""
     return round(seconds * 1000)
-
-
-def prefixed(prefix: str) -> Callable[[str], str]:
-    """Alias generator of a section whose settings share a prefix: ``index_rate`` → ``rvc_index_rate``."""
-    return lambda name: prefix + name
-
-
-class Section(BaseModel):
-    """One stage's settings. Each field's alias is its flat, documented name (see the module)."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True, validate_by_name=True, validate_by_alias=True)
 
 
 class ServerSettings(Section):
@@ -669,100 +579,9 @@ class Settings(BaseSettings):
         )
 
 
-@functools.cache
-def flat_fields(cls: type[BaseModel]) -> dict[str, tuple[str, str, FieldInfo]]:
-    """Each setting's flat name → (section, field name, field), in the order of the sections."""
-    table: dict[str, tuple[str, str, FieldInfo]] = {}
-    for section, outer in cls.model_fields.items():
-        inner_cls = outer.annotation
-        assert isinstance(inner_cls, type) and issubclass(inner_cls, Section), section
-        for name, info in inner_cls.model_fields.items():
-            flat = info.alias or name
-            assert flat not in table, f"two settings named {flat}"
-            table[flat] = (section, name, info)
-    return table
-
-
-@functools.cache
-def flat_model(cls: type[BaseSettings]) -> type[BaseSettings]:
-    """A flat twin of ``cls``, one field a flat name, for the sources that read names (env, TOML).
-
-    Only the sources see it: values are validated by the sections. The fields are the sections'
-    own (same types, metadata and defaults), with the alias dropped so the name is the key.
-    """
-    fields: dict[str, Any] = {}
-    for flat, (_, _, info) in flat_fields(cls).items():
-        plain = copy.copy(info)
-        plain.alias = plain.validation_alias = plain.serialization_alias = None
-        plain.alias_priority = None
-        fields[flat] = (info.annotation, plain)
-    return create_model(f"Flat{cls.__name__}", __base__=BaseSettings, **fields)
-
-
-def flatten_sections(cls: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"rvc": {"index_rate": 0.5}}`` (or an ``RVCSettings``) → ``{"rvc_index_rate": 0.5}``; flat names pass."""
-    by_name = {(section, name): flat for flat, (section, name, _) in flat_fields(cls).items()}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in cls.model_fields and isinstance(value, Mapping | BaseModel):
-            items = dict(value).items() if isinstance(value, BaseModel) else value.items()
-            for name, inner in items:
-                out[by_name.get((key, name), name)] = inner  # an alias is already flat
-        else:
-            out[key] = value
-    return out
-
-
-class FlatInitSource(PydanticBaseSettingsSource):
-    """The constructor's arguments, sections written out as flat names, so that they merge with
-    the other sources name by name (a section passed whole still wins over the environment)."""
-
-    def __init__(self, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource) -> None:
-        super().__init__(settings_cls)
-        self._init = init
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return flatten_sections(self.settings_cls, self._init())
-
-
-def documented_name(cls: type[BaseModel], loc: tuple[str | int, ...]) -> str:
-    """The flat name of the setting at a validation error's ``loc`` (``("rvc", "index_rate")`` →
-    ``rvc_index_rate``), which is what users write; other locations joined with dots."""
-    for flat, (section, name, info) in flat_fields(cls).items():
-        if tuple(loc[:2]) in ((section, name), (section, info.alias)):
-            return ".".join([flat, *map(str, loc[2:])])
-    return ".".join(map(str, loc))
-
-
 def setting_help(flat: str) -> str:
     """A setting's description (its README text), for a CLI option that sets it."""
     return flat_fields(Settings)[flat][2].description or ""
-
-
-def nest_flat(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
-    """``{"rvc_index_rate": 0.5, "server": {...}}`` → ``{"rvc": {"index_rate": 0.5}, "server": {...}}``.
-
-    Flat names win over a section given whole (they come from the source of highest priority);
-    unknown names are left for validation to refuse.
-    """
-    table = flat_fields(cls)
-    nested: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in table:
-            section, name, _ = table[key]
-            nested.setdefault(section, {})[name] = value
-    if not nested:
-        return data
-    out = {key: value for key, value in data.items() if key not in table}
-    for section, values in nested.items():
-        given = out.get(section)
-        if isinstance(given, BaseModel):
-            given = dict(given)
-        out[section] = {**(given or {}), **values}
-    return out
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -770,49 +589,9 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def settings_table(cls: type[BaseSettings], prefix: str, *, shown: dict[str, str] | None = None) -> str:
-    """A Markdown table of a settings class: variable, default, meaning (from the descriptions).
-
-    ``shown`` replaces the default column for fields whose default is too long to print.
-    """
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, info in cls.model_fields.items():
-        default = info.default
-        if info.default_factory is not None:
-            default = info.default_factory()  # type: ignore[call-arg]
-        if shown and name in shown:
-            cell = shown[name]
-        elif default is None or default == [] or default == {}:
-            cell = "—"
-        else:
-            cell = "`" + (", ".join(map(str, default)) if isinstance(default, list) else str(default)) + "`"
-        rows.append(f"| `{prefix}{name.upper()}` | {cell} | {info.description or ''} |")
-    return "\n".join(rows)
-
-
-def replace_block(text: str, begin: str, end: str, block: str) -> str:
-    """``text`` with what lies between the ``begin`` and ``end`` markers replaced by ``block``."""
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{begin}\n{block}\n{end}{tail}"
-
-
-def table_cli(argv: list[str], table: Callable[[], str], update: Callable[[str], str]) -> None:
-    """``python -m <module> [--update-readme FILE]``: print the table, or rewrite FILE's block."""
-    if len(argv) == 2 and argv[0] == "--update-readme":
-        target = Path(argv[1])
-        target.write_text(update(target.read_text(encoding="utf-8")), encoding="utf-8")
-    else:
-        sys.stdout.write(table() + "\n")
-
-
 def settings_markdown() -> str:
     """The README's configuration table, generated from the fields above (a test keeps them equal)."""
     return settings_table(flat_model(Settings), ENV_PREFIX)
-
-
-README_BEGIN = "<!-- settings:begin -->"
-README_END = "<!-- settings:end -->"
 
 
 def readme_with_settings(readme: str) -> str:
