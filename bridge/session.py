@@ -334,7 +334,10 @@ class Session:
                     if self.options.times_words and (isinstance(item, CancelledOut) or item.cut):
                         played = item.played_seconds if isinstance(item, CancelledOut) else None
                         heard = self.heard.report(played)
-                    self.heard.reset()
+                    if isinstance(item, FlushedOut) and not item.cut:
+                        self.heard.finish()  # the client may still be playing it
+                    else:
+                        self.heard.reset()
                 if isinstance(item, FlushedOut):
                     metrics.observe_utterance(item.stats)
                     await self._end_audio()

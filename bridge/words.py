@@ -188,13 +188,16 @@ class HeardTracker:
     """What one client received of the current utterance: its words' times and its audio.
 
     The sender feeds it as it sends (:meth:`words`, :meth:`audio`); :meth:`report` says what
-    was heard when the utterance stopped, and :meth:`reset` starts the next utterance.
+    was heard when the utterance stopped, and :meth:`reset` starts the next utterance. An
+    utterance that ended (``flushed``) is kept by :meth:`finish` until the next one starts: a
+    client that buffers still plays it, and a cancel then is about what it played of that one.
     """
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
         self._words: list[WordTime] = []
         self._samples = 0
+        self._finished: tuple[list[WordTime], int] | None = None
 
     @property
     def active(self) -> bool:
@@ -206,17 +209,31 @@ class HeardTracker:
         return self._samples / self.sample_rate
 
     def words(self, words: Iterable[WordTime]) -> None:
+        self._finished = None  # the next utterance has started
         self._words.extend(words)
 
     def audio(self, samples: int) -> None:
+        self._finished = None
         self._samples += samples
 
     def report(self, played_seconds: float | None = None) -> dict[str, Any]:
         """``{"heard": text, "heard_seconds": s}``: the audio sent, or as much of it as the
-        client says it played, and the words whose start lies within it."""
-        seconds = self.sent_seconds if played_seconds is None else min(played_seconds, self.sent_seconds)
-        return {"heard": heard_text(self._words, seconds), "heard_seconds": round(seconds, 3)}
+        client says it played, and the words whose start lies within it. Nothing of a new
+        utterance sent yet: about the one that ended last, if any."""
+        words, samples = (self._words, self._samples)
+        if not self.active and self._finished is not None:
+            words, samples = self._finished
+        sent = samples / self.sample_rate
+        seconds = sent if played_seconds is None else min(played_seconds, sent)
+        return {"heard": heard_text(words, seconds), "heard_seconds": round(seconds, 3)}
+
+    def finish(self) -> None:
+        """The utterance ended whole: keep it for a cancel that comes while it still plays."""
+        self._finished = (self._words, self._samples)
+        self._words = []
+        self._samples = 0
 
     def reset(self) -> None:
         self._words = []
         self._samples = 0
+        self._finished = None

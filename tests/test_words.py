@@ -119,6 +119,22 @@ def test_the_tracker_reports_what_was_sent_or_what_the_client_played():
     assert not tracker.active and tracker.report() == {"heard": "", "heard_seconds": 0.0}
 
 
+
+def test_a_finished_utterance_is_what_a_cancel_reports_until_the_next_one_starts():
+    # The client buffers: the server's flushed came, the listener is still playing, then cancels.
+    tracker = HeardTracker(48_000)
+    tracker.words([WordTime("a", 0.0, 0.2), WordTime("b", 0.3, 0.5), WordTime("c", 1.0, 1.2)])
+    tracker.audio(48_000 * 2)
+    tracker.finish()
+    assert not tracker.active
+    assert tracker.report(0.4) == {"heard": "a b", "heard_seconds": 0.4}
+    assert tracker.report() == {"heard": "a b c", "heard_seconds": 2.0}
+    tracker.audio(480)  # the next utterance started: the finished one is gone
+    assert tracker.report() == {"heard": "", "heard_seconds": 0.01}
+    tracker.finish()
+    tracker.reset()  # a cancel's report was taken: nothing is kept
+    assert tracker.report() == {"heard": "", "heard_seconds": 0.0}
+
 _text = st.lists(
     st.sampled_from(["Hello", "$3.14", "--", "at", "3:45", "pm", "Dr.", "Smith,", "100%", "ok.", "e.g.", "Jan", "5"]),
     min_size=1,
