@@ -106,17 +106,20 @@ class ChunkSchedule:
     #: Each chunk twice the last: the next decode (chunk + 2 × context frames) stays far
     #: shorter than the audio already handed out, even on a loaded machine.
     growth: float = 2.0
-    #: The joe-medium decoder's receptive field: 10 frames give the whole-graph samples to 1e-6.
-    context_frames: int = 12
+    #: Frames decoded again on each side of a chunk, for the decoder's receptive field: on
+    #: joe-medium 10 give the whole-graph samples to 1e-6 (8: 7e-4). Each one is re-decoded
+    #: work on every chunk edge, so no more than the field needs.
+    context_frames: int = 10
     #: Once the listener has this many seconds of audio left, chunks are ``max_frames`` at
     #: once: small chunks only buy an early first sample, and each re-decodes its context.
     relaxed_lead_seconds: float = 1.0
     #: The flow runs in pieces ahead of the decoder: the first this long, each next ``flow_growth``
-    #: times the last; with ``flow_context_frames`` each side (the flow's receptive field: 32
-    #: frames give the whole-graph latent exactly on joe-medium; 24 → 1e-5, 16 → 1.5e-2).
+    #: times the last; with ``flow_context_frames`` each side (the flow's receptive field: on
+    #: joe-medium 32 frames give the whole graph's samples exactly, 24 to 1e-5, far below
+    #: hearing, 16 to 2e-3).
     flow_first_frames: int = 64
     flow_growth: int = 4
-    flow_context_frames: int = 32
+    flow_context_frames: int = 24
 
     def flow_pieces(self, needed: int, done: int, total: int, previous: int) -> tuple[int, int]:
         """The next flow piece ``(start, end)`` when the decoder needs the latent up to frame

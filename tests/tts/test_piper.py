@@ -164,6 +164,17 @@ def test_too_little_flow_context_would_show(deterministic_piper: PiperEngine, wh
     assert np.max(np.abs(streamed - whole_graph.synthesize(LONG))) > 1e-3
 
 
+def test_too_little_decoder_context_would_show(deterministic_piper: PiperEngine, whole_graph: PiperEngine) -> None:
+    # Chunk edges are exact only with the decoder's receptive field as context on each side.
+    schedule = deterministic_piper.schedule
+    deterministic_piper.schedule = ChunkSchedule(context_frames=4)
+    try:
+        streamed = np.concatenate(list(deterministic_piper.stream(LONG, CancelToken())))
+    finally:
+        deterministic_piper.schedule = schedule
+    assert np.max(np.abs(streamed - whole_graph.synthesize(LONG))) > 1e-3
+
+
 def test_without_a_flow_to_split_off_the_encoder_keeps_it(monkeypatch: pytest.MonkeyPatch, whole_graph: PiperEngine) -> None:
     import bridge.tts.piper as piper
 
