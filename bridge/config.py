@@ -153,6 +153,25 @@ class SchedulerSettings(Section):
         description="Scheduling: a segment's first work may be this much later than its "
         "listener running dry, so that under overload gaps fall at sentence and clause ends.",
     )
+    start_burst: int = Field(
+        0,
+        ge=0,
+        description="Scheduling: utterances that may start at the same moment with their first audio "
+        "due at once; further ones starting together have it due start_spacing later each, so "
+        "listeners already speaking keep their turn (0: one more than the model workers).",
+    )
+    start_spacing_ms: int = Field(
+        0,
+        ge=0,
+        description="Scheduling: the spacing of those starts' first-audio deadlines (0: measured: "
+        "the CPU time start_audio_seconds of the default voice's audio costs, over the model workers).",
+    )
+    start_audio_seconds: float = Field(
+        3.0,
+        gt=0,
+        description="Scheduling: the audio an utterance's start is charged for when its start is spaced "
+        "(its first seconds are made while it plays, on top of the load already there).",
+    )
 
 
 class SopranoSettings(Section):

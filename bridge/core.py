@@ -49,7 +49,7 @@ from bridge.core_items import (  # noqa: F401 (re-exported)
 from bridge.listener import ListenerClock
 from bridge.normalize import NormalizedText, segment_notes
 from bridge.scheduler import DeadlinePolicy
-from bridge.segmenter import Segment, Segmenter, SegmenterConfig
+from bridge.segmenter import Boundary, Segment, Segmenter, SegmenterConfig
 from bridge.tts.base import TTSError
 from bridge.vc.base import VoiceError
 from bridge.words import SegmentWords
@@ -73,6 +73,10 @@ class CoreConfig:
     #: The text normalization (:mod:`bridge.normalize`, pure) a segment's text goes through on
     #: its way to the engine; the segment event keeps the original. None: the text as cut.
     normalize: Callable[[str], NormalizedText] | None = None
+    #: Shared by all sessions: an utterance's first-audio deadline for the one it would have
+    #: (:class:`bridge.scheduler.StartSlots`, later while many utterances start at once).
+    #: Asked once per utterance. None: no spacing.
+    start_slot: Callable[[float], float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,9 @@ class _Speaking:
     text: str = ""  # what the engine speaks (normalized), set when it starts
     slot: EngineSlot = field(default_factory=EngineSlot)
     words: SegmentWords | None = None  # its words' times, when they are wanted
+    #: The listener reaches this segment at a pause (the segment before it ended at a sentence
+    #: or pause mark), not inside a sentence cut between two words.
+    at_pause: bool = True
 
 
 class UtteranceCore:
@@ -140,6 +147,9 @@ class UtteranceCore:
         self._chain_base = 0.0  # where the open chain's output starts in the utterance (seconds)
         self._cut = False  # the utterance limit stopped the utterance
         self._words_end = 0.0  # where the utterance's timed words so far ended (seconds)
+        self._cut_between_words = False  # the utterance's last segment so far ended between two words
+        #: The first-audio deadline the start slots gave, and the listener (utterance) it is for.
+        self._start_due: tuple[ListenerClock, float] | None = None
         #: The command the runner is executing: (its id, its generation). Not the command
         #: itself: a cancelled utterance's engine stream must not live on through it.
         self._in_flight: tuple[int, int] | None = None
@@ -255,6 +265,7 @@ class UtteranceCore:
         self.over = False
         self._cut = False
         self._words_end = 0.0
+        self._cut_between_words = False
         self.chain = None  # a fresh utterance: no voice context or resampler tail carried over
         self.held_due_at = None
         self._speaking = None
@@ -359,7 +370,14 @@ class UtteranceCore:
 
     # ------------------------------------------------------------------ deciding
     def _due(self, now: float, *, cut_at: float | None = None, segment_start: bool = False) -> float:
-        return self.config.deadlines.deadline(self.listener, now, cut_at=cut_at, segment_start=segment_start)
+        due = self.config.deadlines.deadline(self.listener, now, cut_at=cut_at, segment_start=segment_start)
+        slot = self.config.start_slot
+        if slot is None or self.listener.runs_dry_at is not None:
+            return due
+        # Before the utterance's first audio: its start slot, asked for once.
+        if self._start_due is None or self._start_due[0] is not self.listener:
+            self._start_due = (self.listener, slot(due))
+        return max(due, self._start_due[1])
 
     def _voice(self) -> str | None:
         if self._open_bare or not self.config.voice_conversion:
@@ -389,6 +407,8 @@ class UtteranceCore:
                 start = None
                 if not speaking.started:
                     speaking.started = True
+                    speaking.at_pause = not self._cut_between_words
+                    self._cut_between_words = work.segment.boundary == Boundary.WORD
                     self._segments_in_utterance += 1
                     self.clock.segments += 1
                     text = str(work.segment)
@@ -410,7 +430,9 @@ class UtteranceCore:
                     )
                 return StepSegment(
                     generation,
-                    self._due(now, cut_at=work.cut_at, segment_start=speaking.first),
+                    # The boundary grace only where the listener hears a pause: a fragment cut
+                    # between two words must run on without one.
+                    self._due(now, cut_at=work.cut_at, segment_start=speaking.first and speaking.at_pause),
                     self.chain,
                     work.id,
                     speaking.text,
@@ -509,6 +531,7 @@ class UtteranceCore:
         self.over = False
         self._cut = False
         self._words_end = 0.0
+        self._cut_between_words = False
         self.chain = None
         self.held_due_at = None
         self._converting_held = self._held_stalled = False

@@ -6,10 +6,13 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import Settings
+from bridge.scheduler import StartSlots
 from bridge.tts.base import TTSEngine
 from bridge.vc.base import VoiceConverter, VoiceError
 from bridge.workers import ModelWorkers, available_cores
@@ -74,9 +77,33 @@ class Engines:
     voice: VoiceConverter | None = None
     executor: ModelWorkers = field(init=False)
     loaded: bool = False
+    #: The CPU seconds a second of the default voice's audio costs (the server sets it to its
+    #: measured cost, :mod:`bridge.load`); spaces simultaneous starts (:meth:`start_slot`).
+    cost_per_audio_second: Callable[[], float] | None = None
+    start_slots: StartSlots = field(init=False)
 
     def __post_init__(self) -> None:
-        self.executor = ModelWorkers(self.settings.scheduler.synthesis_workers or available_cores(), name="model")
+        scheduler = self.settings.scheduler
+        self.executor = ModelWorkers(scheduler.synthesis_workers or available_cores(), name="model")
+        self.start_slots = StartSlots(scheduler.start_burst or self.executor.workers + 1)
+        self._slots_lock = threading.Lock()
+
+    def start_spacing(self) -> float:
+        """Seconds between the first-audio deadlines of utterances starting together beyond the
+        burst: the setting, else what ``start_audio_seconds`` of audio costs on the workers."""
+        scheduler = self.settings.scheduler
+        if scheduler.start_spacing_ms:
+            return scheduler.start_spacing_ms / 1000
+        measured = self.cost_per_audio_second
+        cost = measured() if measured is not None else self.settings.capacity.prior_cost_per_audio_second
+        return cost * scheduler.start_audio_seconds / self.executor.workers
+
+    def start_slot(self, wanted: float) -> float:
+        """An utterance's first-audio deadline, for one that wants ``wanted`` (any session's
+        thread may ask)."""
+        spacing = self.start_spacing()
+        with self._slots_lock:
+            return self.start_slots.slot(wanted, spacing)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engines:

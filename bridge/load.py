@@ -54,6 +54,11 @@ class ServerLoad:
         with self._lock:
             self.meter.record(key, cpu_seconds, audio_seconds, now)
 
+    def cost(self, key: str) -> float:
+        """CPU seconds per second of audio for ``key``, measured (the prior while warming up)."""
+        with self._lock:
+            return self.meter.cost(key)
+
     def headroom(self, open_keys: Iterable[str], new_key: str) -> int:
         keys = list(open_keys)
         now = self._clock()

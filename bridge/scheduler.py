@@ -14,6 +14,13 @@ starving while others stay clean. Gaps are steered to where speech pauses anyway
 piece of a segment that follows another (the listener is at a sentence or clause end) has its
 deadline moved ``boundary_grace`` later, so work inside a word goes before it when both are late.
 
+Many utterances starting at the same moment are the one load this rule cannot spread by itself:
+each needs its first audio and, within the short first fragment's length, the next segment's
+encoding and first chunks, all at once, and on a small machine that start-up work exceeds the
+cores for a second or so even when the steady load fits easily. :class:`StartSlots` spaces the
+first-audio deadlines of starts beyond a burst, so the listeners already speaking keep their
+turn and the later starts come a little later, instead of every listener stalling together.
+
 Pure: no threads, no clock reads (``now`` is passed in); :mod:`bridge.workers` runs it.
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -56,6 +64,28 @@ class DeadlinePolicy:
         if listener.runs_dry_at is None:
             return (now if cut_at is None else cut_at) + self.first_audio_target
         return listener.runs_dry_at + (self.boundary_grace if segment_start else 0.0)
+
+
+class StartSlots:
+    """When each utterance's first audio is due, for starts arriving faster than the machine can
+    begin them: the first ``burst`` at once at the time they ask for, each next one ``spacing``
+    seconds after the last (a generic cell rate algorithm; ``spacing`` is given per call, so it
+    can follow a measured cost). Starts that come spread out are never delayed."""
+
+    def __init__(self, burst: int) -> None:
+        if burst < 1:
+            raise ValueError(f"burst must be at least 1, got {burst}")
+        self.burst = burst
+        #: When the next start would be due if there were no burst allowance.
+        self._next = -math.inf
+
+    def slot(self, wanted: float, spacing: float) -> float:
+        """The first-audio deadline of a start that wants ``wanted``: ``wanted`` itself, or
+        later while more than ``burst`` starts fall within the last ``burst × spacing``."""
+        spacing = max(0.0, spacing)
+        due = max(wanted, self._next - (self.burst - 1) * spacing)
+        self._next = max(due, self._next) + spacing
+        return due
 
 
 @dataclass(order=True)

@@ -42,6 +42,7 @@ def core_config(settings: Settings, engines: Engines, max_utterance_seconds: flo
         default_voice=settings.rvc.default_voice,
         voice_conversion=engines.voice is not None,
         normalize=session_normalizer(settings.normalize, engines.tts),
+        start_slot=engines.start_slot,
     )
 
 

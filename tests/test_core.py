@@ -877,3 +877,58 @@ def test_tokens_and_segments_are_counted() -> None:
         core.feed(token, None, driver.now)
     driver.run()
     assert core.clock.tokens == 5 and core.clock.segments == 2
+
+
+def test_no_boundary_grace_where_the_fragment_was_cut_between_two_words() -> None:
+    # "The best | way to cook …": the listener hears no pause between the two segments, so the
+    # second one's first step is due when the first runs dry, without the boundary grace.
+    driver = Driver(make_core(), steps_per_segment=1, frames_per_step=5, step_seconds=0.02)
+    core = driver.core
+    core.feed("The best way to cook salmon is slow. Then serve it. And", None, 100.0)
+    assert isinstance(driver.step(), OpenChain)
+    fragment = driver.step()
+    assert isinstance(fragment, StepSegment) and fragment.text == "The best"
+    # The fragment's 0.1 s went out at 100.04: the listener runs dry at 100.14.
+    next_segment = driver.step()
+    assert isinstance(next_segment, StepSegment) and next_segment.text.startswith("way to")
+    assert next_segment.deadline == pytest.approx(100.14)
+    # After a segment that ended at a sentence, the grace applies again (dry at 100.24).
+    after_pause = driver.step()
+    assert isinstance(after_pause, StepSegment) and after_pause.text == "Then serve it."
+    assert after_pause.deadline == pytest.approx(100.24 + 0.15)
+
+
+def test_an_utterances_first_audio_is_due_at_its_start_slot_asked_once() -> None:
+    asked: list[float] = []
+
+    def start_slot(wanted: float) -> float:
+        asked.append(wanted)
+        return wanted + 0.5  # others started just before: this start comes later
+
+    driver = Driver(make_core(start_slot=start_slot), steps_per_segment=2, frames_per_step=5, step_seconds=0.02)
+    core = driver.core
+    core.feed("Hello there, my friend. And", None, 100.0)
+    opened = driver.step()
+    assert isinstance(opened, OpenChain) and opened.deadline == pytest.approx(100.6)
+    first = driver.step()
+    assert isinstance(first, StepSegment) and first.deadline == pytest.approx(100.6)
+    assert asked == [pytest.approx(100.1)]
+    # The slot is a deadline, not a hold: the audio came at 100.04, before it (this machine had
+    # time), and from then on the listener decides, as without slots.
+    second = driver.step()
+    assert isinstance(second, StepSegment) and second.deadline == pytest.approx(100.14)
+    core.flush(driver.now)
+    driver.run()
+    # The next utterance asks for a slot of its own.
+    core.feed("Again now.", None, driver.now)
+    core.flush(driver.now)
+    again = driver.step()
+    assert isinstance(again, OpenChain) and len(asked) == 2
+    assert again.deadline == pytest.approx(asked[1] + 0.5)
+
+
+def test_a_start_slot_never_makes_the_first_audio_due_sooner() -> None:
+    driver = Driver(make_core(start_slot=lambda wanted: wanted - 5.0))
+    driver.core.feed("Hello there, my friend.", None, 100.0)
+    opened = driver.step()
+    assert isinstance(opened, OpenChain) and opened.deadline == pytest.approx(100.1)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bridge.listener import ListenerClock
-from bridge.scheduler import DeadlinePolicy, DeadlineScheduler
+from bridge.scheduler import DeadlinePolicy, DeadlineScheduler, StartSlots
 
 
 # ----------------------------------------------------------------------------- the queue
@@ -200,3 +200,33 @@ def test_over_capacity_gaps_fall_at_segment_starts_more_than_inside_segments() -
     at_start_no_grace = sum(g for s in no_grace for g, start in s.gaps if start)
     assert inside < inside_no_grace  # the grace moves gap time out of the middle of segments
     assert at_start / (at_start + inside) > 1.5 * at_start_no_grace / (at_start_no_grace + inside_no_grace)
+
+
+# ----------------------------------------------------------------------------- start slots
+def test_starts_within_the_burst_are_due_when_they_want_and_the_rest_are_spaced() -> None:
+    slots = StartSlots(burst=3)
+    due = [slots.slot(10.0, spacing=0.2) for _ in range(7)]
+    assert due == pytest.approx([10.0, 10.0, 10.0, 10.2, 10.4, 10.6, 10.8])
+
+
+def test_starts_that_come_spread_out_are_never_delayed() -> None:
+    slots = StartSlots(burst=1)
+    assert [slots.slot(t, spacing=0.2) for t in (1.0, 1.2, 1.5, 3.0)] == pytest.approx([1.0, 1.2, 1.5, 3.0])
+    # One that comes too soon after the last waits for the spacing.
+    assert slots.slot(3.05, spacing=0.2) == pytest.approx(3.2)
+
+
+def test_the_burst_comes_back_after_a_quiet_while() -> None:
+    slots = StartSlots(burst=2)
+    assert [slots.slot(0.0, spacing=0.5) for _ in range(3)] == pytest.approx([0.0, 0.0, 0.5])
+    # Long after: a full burst at once again.
+    assert [slots.slot(10.0, spacing=0.5) for _ in range(3)] == pytest.approx([10.0, 10.0, 10.5])
+
+
+def test_the_spacing_is_asked_per_start_and_zero_spacing_delays_nothing() -> None:
+    slots = StartSlots(burst=1)
+    assert [slots.slot(0.0, spacing=0.0) for _ in range(4)] == [0.0, 0.0, 0.0, 0.0]
+    assert slots.slot(0.0, spacing=0.3) == 0.0
+    assert slots.slot(0.0, spacing=0.1) == pytest.approx(0.3)  # after the last start's spacing
+    with pytest.raises(ValueError):
+        StartSlots(burst=0)
