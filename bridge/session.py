@@ -101,8 +101,10 @@ class ServerState:
     def __post_init__(self) -> None:
         self.load = ServerLoad.from_settings(self.settings.capacity)
         self.metrics.compute = self.load
-        # Simultaneous starts are spaced by the measured cost of the default voice.
-        self.engines.cost_per_audio_second = lambda: self.load.cost(self.voice_key(None))
+        # Simultaneous starts are spaced by the measured cost of the default voice (a stand-in
+        # without models, as route listings use, has no start slots).
+        if hasattr(self.engines, "cost_per_audio_second"):
+            self.engines.cost_per_audio_second = lambda: self.load.cost(self.voice_key(None))
         self.metrics.watch_load(self.capacity_report)
         headroom = self.load_headroom if self.settings.capacity.admission else None
         self.admission = Admission(self.settings.sessions.max_sessions, self.settings.limits.max_connections_per_ip, headroom)
