@@ -107,6 +107,8 @@ class _Session:
     name: str
     segments: list[list[float]]
     cost_ratio: float
+    #: What a segment's first piece costs on top (its text's encoding, before any audio).
+    start_cost: float = 0.0
     listener: ListenerClock = field(default_factory=ListenerClock)
     next_segment: int = 0
     next_piece: int = 0
@@ -125,23 +127,35 @@ class _Session:
             self.next_segment, self.next_piece = self.next_segment + 1, 0
 
 
-def _simulate(sessions: list[_Session], workers: int, *, fifo: bool = False, policy: DeadlinePolicy | None = None) -> None:
+def _simulate(
+    sessions: list[_Session],
+    workers: int,
+    *,
+    fifo: bool = False,
+    policy: DeadlinePolicy | None = None,
+    slots: StartSlots | None = None,
+    spacing: float = 0.0,
+) -> None:
     """Discrete-event run: each session has at most one piece in flight (pieces of one session
-    are sequential); a free worker takes the most urgent waiting piece (or the oldest, ``fifo``)."""
+    are sequential); a free worker takes the most urgent waiting piece (or the oldest, ``fifo``).
+    All sessions start at 0; ``slots``: their first-audio deadlines spaced as the server does."""
     policy = policy or DeadlinePolicy()
     queue: DeadlineScheduler[_Session] = DeadlineScheduler()
     seq = 0.0
     now = 0.0
     for s in sessions:
-        queue.submit(s, seq if fifo else policy.deadline(s.listener, now, cut_at=0.0))
+        due = policy.deadline(s.listener, now, cut_at=0.0)
+        if slots is not None:
+            due = max(due, slots.slot(due, spacing))
+        queue.submit(s, seq if fifo else due)
         seq += 1
     running: list[tuple[float, _Session]] = []  # (finishes at, session)
     while len(queue) or running:
         while len(running) < workers and len(queue):
             s = queue.pop()
             assert s is not None
-            audio, _ = s.piece()
-            running.append((now + audio * s.cost_ratio, s))
+            audio, starts = s.piece()
+            running.append((now + audio * s.cost_ratio + (s.start_cost if starts else 0.0), s))
         running.sort(key=lambda r: r[0])
         now, s = running.pop(0)
         audio, segment_start = s.piece()
@@ -230,3 +244,23 @@ def test_the_spacing_is_asked_per_start_and_zero_spacing_delays_nothing() -> Non
     assert slots.slot(0.0, spacing=0.1) == pytest.approx(0.3)  # after the last start's spacing
     with pytest.raises(ValueError):
         StartSlots(burst=0)
+
+
+def test_starts_spaced_beyond_a_burst_keep_the_listeners_who_already_speak_fed() -> None:
+    # 12 replies start at once on 2 workers: a 0.4 s fragment, then sentences, each segment
+    # costing 0.06 s of a worker before its first audio. The steady load fits (12 × 0.12 of a
+    # worker per second of audio = 0.72 of the two), but the start does not: everyone's
+    # fragment, then everyone's next segment, all due within the fragments' 0.4 s.
+    def sessions() -> list[_Session]:
+        reply = [[0.4]] + [[0.3] + [0.6] * 5 for _ in range(3)]
+        return [_Session(f"s{i}", [list(seg) for seg in reply], cost_ratio=0.12, start_cost=0.06) for i in range(12)]
+
+    together = sessions()
+    _simulate(together, workers=2)
+    spaced = sessions()
+    _simulate(spaced, workers=2, slots=StartSlots(burst=3), spacing=0.2)
+    gaps_together = sum(g for s in together for g, _ in s.gaps)
+    gaps_spaced = sum(g for s in spaced for g, _ in s.gaps)
+    print({"together": round(gaps_together, 3), "spaced": round(gaps_spaced, 3)})
+    assert sum(1 for s in together if s.gaps) >= 6  # most listeners stall together...
+    assert gaps_spaced < 0.05 * gaps_together  # ...and spacing the later starts keeps them fed
