@@ -242,7 +242,7 @@ def test_the_spacing_is_asked_per_start_and_zero_spacing_delays_nothing() -> Non
     assert [slots.slot(0.0, spacing=0.0) for _ in range(4)] == [0.0, 0.0, 0.0, 0.0]
     assert slots.slot(0.0, spacing=0.3) == 0.0
     assert slots.slot(0.0, spacing=0.1) == pytest.approx(0.3)  # after the last start's spacing
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="burst must be at least 1, got 0"):
         StartSlots(burst=0)
 
 
