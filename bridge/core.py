@@ -147,7 +147,9 @@ class UtteranceCore:
         self._chain_base = 0.0  # where the open chain's output starts in the utterance (seconds)
         self._cut = False  # the utterance limit stopped the utterance
         self._words_end = 0.0  # where the utterance's timed words so far ended (seconds)
-        self._cut_between_words = False  # the utterance's last segment so far ended between two words
+        #: The last segment started ended between two words (each utterance's first segment sets
+        #: it before its second reads it; the first is due by the first-audio target anyway).
+        self._cut_between_words = False
         #: The first-audio deadline the start slots gave, and the listener (utterance) it is for.
         self._start_due: tuple[ListenerClock, float] | None = None
         #: The command the runner is executing: (its id, its generation). Not the command
@@ -265,7 +267,6 @@ class UtteranceCore:
         self.over = False
         self._cut = False
         self._words_end = 0.0
-        self._cut_between_words = False
         self.chain = None  # a fresh utterance: no voice context or resampler tail carried over
         self.held_due_at = None
         self._speaking = None
@@ -531,7 +532,6 @@ class UtteranceCore:
         self.over = False
         self._cut = False
         self._words_end = 0.0
-        self._cut_between_words = False
         self.chain = None
         self.held_due_at = None
         self._converting_held = self._held_stalled = False
