@@ -157,7 +157,7 @@ class SchedulerSettings(Section):
         0,
         ge=0,
         description="Scheduling: utterances that may start at the same moment with their first audio "
-        "due at once; further ones starting together have it due start_spacing later each, so "
+        "due at once; further ones starting together have it due start_spacing_ms later each, so "
         "listeners already speaking keep their turn (0: one more than the model workers).",
     )
     start_spacing_ms: int = Field(
