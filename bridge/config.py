@@ -141,6 +141,14 @@ class SchedulerSettings(Section):
         description="Threads running model work (TTS, voice conversion) for all sessions, most "
         "urgent first (0: one per core the process may use).",
     )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much lower than the server's event loop the model workers run (Linux "
+        "niceness, per thread): audio already made is sent without waiting for a core behind model "
+        "work (0: the same priority, e.g. when other CPU-heavy work on the machine must not overtake them).",
+    )
     first_audio_target_ms: int = Field(
         milliseconds(default_of(DeadlinePolicy, "first_audio_target")),
         ge=0,

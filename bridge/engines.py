@@ -84,7 +84,9 @@ class Engines:
 
     def __post_init__(self) -> None:
         scheduler = self.settings.scheduler
-        self.executor = ModelWorkers(scheduler.synthesis_workers or available_cores(), name="model")
+        self.executor = ModelWorkers(
+            scheduler.synthesis_workers or available_cores(), name="model", nice=scheduler.worker_nice
+        )
         self.start_slots = StartSlots(scheduler.start_burst or self.executor.workers + 1)
         self._slots_lock = threading.Lock()
 

@@ -13,6 +13,10 @@ is furthest behind always goes first, so every listener is a little late rather 
 starving while others stay clean. Gaps are steered to where speech pauses anyway: the first
 piece of a segment that follows another (the listener is at a sentence or clause end) has its
 deadline moved ``boundary_grace`` later, so work inside a word goes before it when both are late.
+Only for a listener that is late: it has less than the grace left when the piece is asked for,
+or it has already run dry in this utterance (the machine is behind). A listener that is neither
+may well be served in time, and moving its deadline would only let work with more slack overtake
+it and make a gap, at a pause but for nothing.
 
 Many utterances starting at the same moment are the one load this rule cannot spread by itself:
 each needs its first audio and, within the short first fragment's length, the next segment's
@@ -43,8 +47,9 @@ class DeadlinePolicy:
 
     #: An utterance's first audio is due this long after its first segment was cut.
     first_audio_target: float = 0.1
-    #: A segment's first piece, when audio of its utterance is already out, may be this much
-    #: later than the listener running dry: a gap there falls at a sentence or clause end.
+    #: A segment's first piece, when audio of its utterance is already out and its listener is
+    #: late (less than this left, or it ran dry before), may be this much later than the listener
+    #: running dry: a gap there falls at a sentence or clause end.
     boundary_grace: float = 0.15
 
     def deadline(
@@ -59,11 +64,16 @@ class DeadlinePolicy:
 
         Before the utterance's first audio: ``cut_at`` (when its first segment was cut; ``now``
         if unknown) plus the first-audio target. After it: when the listener runs dry, plus the
-        boundary grace for a segment's first piece.
+        boundary grace for a segment's first piece if the listener is late: less than the grace
+        left at ``now``, or it ran dry before (a gap is then likely, and better at the pause than
+        inside a word).
         """
-        if listener.runs_dry_at is None:
+        runs_dry = listener.runs_dry_at
+        if runs_dry is None:
             return (now if cut_at is None else cut_at) + self.first_audio_target
-        return listener.runs_dry_at + (self.boundary_grace if segment_start else 0.0)
+        if segment_start and (runs_dry - now < self.boundary_grace or listener.starved_seconds > 0):
+            return runs_dry + self.boundary_grace
+        return runs_dry
 
 
 class StartSlots:

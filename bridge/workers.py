@@ -6,6 +6,11 @@ now. Which piece runs next is :class:`bridge.scheduler.DeadlineScheduler`'s deci
 only moves work between the event loop and the threads. By default there are as many workers as
 the process may use cores, and each model call uses one intra-op thread (see the engines), so the
 workers never fight over the cores and the scheduler's order is the order the cores work in.
+
+The worker threads may run at a lower CPU priority than the rest of the process (``nice``): the
+event loop that hands finished audio to the sockets, and anything else on the machine, then never
+waits behind a model call for a core. Model work is what can wait a few milliseconds; audio that is
+made but not yet sent is a gap for nothing.
 """
 
 from __future__ import annotations
@@ -30,10 +35,24 @@ def cores_for_this_call() -> int:
     return getattr(_call, "cores", available_cores())
 
 
-def jobs_waiting_for_this_call() -> int:
-    """Jobs that were waiting for a worker when the job running on this thread started (0
-    outside the workers): how much work competes with it for the cores."""
-    return getattr(_call, "waiting", 0)
+def jobs_competing_with_this_call() -> int:
+    """Jobs that were waiting for a worker or running on another when the job running on this
+    thread started (0 outside the workers): how much work competes with it for the cores, and
+    with the job that follows it in its session."""
+    return getattr(_call, "competing", 0)
+
+
+def lower_this_thread_priority(nice: int) -> bool:
+    """Give the calling thread ``nice`` more niceness (Linux schedules threads one by one);
+    False where the platform cannot (then it runs at the process's priority)."""
+    if nice <= 0:
+        return False
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + nice)
+    except (AttributeError, OSError):  # not on Linux, or not allowed
+        return False
+    return True
 
 
 def available_cores() -> int:
@@ -56,11 +75,20 @@ class ModelWorkers(Executor):
     """``workers`` threads taking jobs earliest deadline first."""
 
     def __init__(
-        self, workers: int, *, name: str = "model", clock: Callable[[], float] = time.perf_counter
+        self,
+        workers: int,
+        *,
+        name: str = "model",
+        clock: Callable[[], float] = time.perf_counter,
+        nice: int = 0,
     ) -> None:
         if workers < 1:
             raise ValueError(f"need at least one worker, got {workers}")
+        if nice < 0:
+            raise ValueError(f"nice must be 0 or more (a lower priority), got {nice}")
         self.workers = workers
+        #: How much lower than the process the worker threads run (0: the same priority).
+        self.nice = nice
         self.clock = clock
         self._scheduler: DeadlineScheduler[_Job] = DeadlineScheduler()
         self._wake = threading.Condition()
@@ -112,6 +140,7 @@ class ModelWorkers(Executor):
         self.shutdown(wait=False, cancel_futures=True)
 
     def _work(self) -> None:
+        lower_this_thread_priority(self.nice)
         while True:
             with self._wake:
                 while not len(self._scheduler) and not self._closed:
@@ -120,13 +149,14 @@ class ModelWorkers(Executor):
                 if job is None:  # closed and drained
                     return
                 waiting = len(self._scheduler)
-                alone = self._running == 0 and not waiting
+                competing = waiting + self._running  # the others running, before this one counts
+                alone = competing == 0
                 self._running += 1
             try:
                 if not job.future.set_running_or_notify_cancel():
                     continue  # cancelled while it waited
                 _call.cores = self._cores if alone else 1
-                _call.waiting = waiting
+                _call.competing = competing
                 try:
                     result = job.fn(*job.args, **job.kwargs)
                 except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future

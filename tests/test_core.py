@@ -241,10 +241,11 @@ def test_commands_carry_the_deadline_of_the_listener() -> None:
     assert core.listener.runs_dry_at == pytest.approx(100.14)
     second = driver.step()
     assert isinstance(second, StepSegment) and second.deadline == pytest.approx(100.14)
-    # A new segment's first step may be a little later: a gap there falls at a boundary.
+    # A new segment's first step, its listener with 0.18 s left at 100.06 (more than the grace):
+    # due when the listener runs dry, like any other step.
     third = driver.step()
     assert isinstance(third, StepSegment) and third.start is not None
-    assert third.deadline == pytest.approx(100.24 + 0.15)
+    assert third.deadline == pytest.approx(100.24)
     core.flush(driver.now)
     while not isinstance(finish := driver.step(), FinishUtterance):
         assert finish is not None
@@ -882,7 +883,12 @@ def test_tokens_and_segments_are_counted() -> None:
 def test_no_boundary_grace_where_the_fragment_was_cut_between_two_words() -> None:
     # "The best | way to cook …": the listener hears no pause between the two segments, so the
     # second one's first step is due when the first runs dry, without the boundary grace.
-    driver = Driver(make_core(), steps_per_segment=1, frames_per_step=5, step_seconds=0.02)
+    driver = Driver(
+        make_core(deadlines=DeadlinePolicy(first_audio_target=0.1, boundary_grace=0.25)),
+        steps_per_segment=1,
+        frames_per_step=5,
+        step_seconds=0.02,
+    )
     core = driver.core
     core.feed("The best way to cook salmon is slow. Then serve it. And", None, 100.0)
     assert isinstance(driver.step(), OpenChain)
@@ -892,10 +898,11 @@ def test_no_boundary_grace_where_the_fragment_was_cut_between_two_words() -> Non
     next_segment = driver.step()
     assert isinstance(next_segment, StepSegment) and next_segment.text.startswith("way to")
     assert next_segment.deadline == pytest.approx(100.14)
-    # After a segment that ended at a sentence, the grace applies again (dry at 100.24).
+    # After a segment that ended at a sentence, the grace applies again (dry at 100.24, asked
+    # for at 100.06: 0.18 s left, less than this core's grace).
     after_pause = driver.step()
     assert isinstance(after_pause, StepSegment) and after_pause.text == "Then serve it."
-    assert after_pause.deadline == pytest.approx(100.24 + 0.15)
+    assert after_pause.deadline == pytest.approx(100.24 + 0.25)
 
 
 def test_an_utterances_first_audio_is_due_at_its_start_slot_asked_once() -> None:

@@ -73,3 +73,8 @@ def test_a_server_spaces_starts_by_its_own_measured_cost(engines_with: Any) -> N
     for _ in range(20):
         state.load.observe(key, cpu_seconds=0.05, audio_seconds=1.0)
     assert engines.start_spacing() == pytest.approx(0.05 * 3.0 / 2)
+
+
+def test_the_model_workers_get_the_niceness_setting(engines_with: Any) -> None:
+    assert engines_with(synthesis_workers=1, worker_nice=3).executor.nice == 3
+    assert engines_with(synthesis_workers=1).executor.nice == 10  # the default: below the event loop

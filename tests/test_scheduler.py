@@ -81,7 +81,30 @@ def test_first_audio_is_due_a_target_after_the_cut_then_when_the_listener_runs_d
     assert policy.deadline(listener, 50.0) == pytest.approx(50.1)  # cut time unknown: from now
     listener.handed(2.0, 50.1)
     assert policy.deadline(listener, 51.0, cut_at=49.98) == pytest.approx(52.1)  # the cut no longer matters
-    assert policy.deadline(listener, 51.0, segment_start=True) == pytest.approx(52.25)
+    # A segment's first piece, its listener short of audio (0.1 s left): the boundary grace.
+    assert policy.deadline(listener, 52.0, segment_start=True) == pytest.approx(52.25)
+    # With more than the grace left, it is not late yet: its true deadline.
+    assert policy.deadline(listener, 51.0, segment_start=True) == pytest.approx(52.1)
+    assert policy.deadline(listener, 51.94, segment_start=True) == pytest.approx(52.1)  # 0.16 s left
+    assert policy.deadline(listener, 51.96, segment_start=True) == pytest.approx(52.25)  # 0.14 s left
+    # A listener that ran dry before in this utterance is late whatever it has left now.
+    listener.handed(1.0, 52.2)  # 0.1 s after it ran dry: it plays until 53.2
+    assert listener.starved_seconds == pytest.approx(0.1)
+    assert policy.deadline(listener, 52.2, segment_start=True) == pytest.approx(53.35)
+    assert policy.deadline(listener, 52.2) == pytest.approx(53.2)  # inside a segment: no grace
+
+
+def test_the_grace_never_lets_work_with_more_slack_overtake_a_boundary_that_is_not_late() -> None:
+    # One worker. A is at a sentence end with 0.3 s left; B is inside a sentence with 0.35 s
+    # left. A's piece takes 0.1 s, B's 0.25 s: A first feeds both; B first runs A dry for 0.05 s.
+    policy = DeadlinePolicy(boundary_grace=0.15)
+    at_boundary, inside = ListenerClock(), ListenerClock()
+    at_boundary.handed(0.3, 0.0)
+    inside.handed(0.35, 0.0)
+    queue: DeadlineScheduler[str] = DeadlineScheduler()
+    queue.submit("inside", policy.deadline(inside, 0.0))
+    queue.submit("at boundary", policy.deadline(at_boundary, 0.0, segment_start=True))
+    assert queue.pop() == "at boundary"
 
 
 def test_a_new_utterance_goes_before_a_listener_with_seconds_left_but_not_before_one_running_dry() -> None:

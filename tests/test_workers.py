@@ -103,15 +103,58 @@ def test_a_call_running_alone_may_use_every_core_and_one_among_others_uses_one()
 
 
 def test_a_call_knows_how_much_work_waited_behind_it_when_it_started() -> None:
-    from bridge.workers import jobs_waiting_for_this_call
+    from bridge.workers import jobs_competing_with_this_call
 
-    assert jobs_waiting_for_this_call() == 0  # outside the workers
+    assert jobs_competing_with_this_call() == 0  # outside the workers
     workers = ModelWorkers(1, clock=lambda: 0.0)
     try:
         release = _blocked(workers)
         # Deadlines 1, 2, 3, 4: each starts with the later ones still waiting.
-        seen = [workers.submit_by(float(k), jobs_waiting_for_this_call) for k in range(1, 5)]
+        seen = [workers.submit_by(float(k), jobs_competing_with_this_call) for k in range(1, 5)]
         release.set()
         assert [f.result(timeout=10) for f in seen] == [3, 2, 1, 0]
+        assert workers.submit(jobs_competing_with_this_call).result(timeout=10) == 0  # alone
     finally:
         workers.shutdown()
+
+
+def test_a_call_counts_the_work_running_beside_it_as_competing() -> None:
+    from bridge.workers import jobs_competing_with_this_call
+
+    workers = ModelWorkers(2, clock=lambda: 0.0)
+    try:
+        # One worker held by a long job: a call on the other one has company, nothing waiting.
+        release = threading.Event()
+        started = threading.Event()
+        workers.submit_by(-1.0, lambda: (started.set(), release.wait(10)))
+        assert started.wait(10)
+        assert workers.submit(jobs_competing_with_this_call).result(timeout=10) == 1
+        release.set()
+    finally:
+        workers.shutdown()
+
+
+def _priority_of_this_thread() -> int:
+    import os
+
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "setpriority"), reason="no per-thread priority here")
+def test_the_workers_run_nicer_than_the_event_loop_by_the_setting() -> None:
+    base = _priority_of_this_thread()
+    lowered = ModelWorkers(2, nice=5)
+    same = ModelWorkers(1)
+    try:
+        seen = {lowered.submit(_priority_of_this_thread).result(timeout=10) for _ in range(4)}
+        assert seen == {min(19, base + 5)}
+        assert same.submit(_priority_of_this_thread).result(timeout=10) == base
+    finally:
+        lowered.shutdown()
+        same.shutdown()
+    assert _priority_of_this_thread() == base  # the calling thread (the event loop) keeps its own
+
+
+def test_a_worker_priority_above_the_process_is_refused() -> None:
+    with pytest.raises(ValueError, match="nice must be 0 or more"):
+        ModelWorkers(1, nice=-1)

@@ -42,7 +42,7 @@ import numpy as np
 from bridge.cancel import CancelToken
 from bridge.tts.base import SpokenWord, TTSEngine, TTSError
 from bridge.tts.phoneme_words import WordTimer, text_words
-from bridge.workers import available_cores, cores_for_this_call, jobs_waiting_for_this_call
+from bridge.workers import available_cores, cores_for_this_call, jobs_competing_with_this_call
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -97,10 +97,10 @@ class ChunkSchedule:
     #: 16 frames = 186 ms of audio; Piper's leading silence (15–65 ms) is trimmed downstream, so
     #: at least ~120 ms of sound must cover the time to decode the next chunk.
     first_frames: int = 16
-    #: The first chunk while a round of other model work (a job per core) waits: the listener's
-    #: next chunk then waits its turn behind them, so the first one must carry it further (48
-    #: frames = 0.56 s costs ~1.5× the decode of 16 and gives 3× the audio). In between, the
-    #: size goes from ``first_frames`` to this in proportion to the work waiting.
+    #: The first chunk while a round of other model work (a job per core) waits or runs: the
+    #: listener's next chunk then waits its turn behind it, so the first one must carry it
+    #: further (48 frames = 0.56 s costs ~1.5× the decode of 16 and gives 3× the audio). In
+    #: between, the size goes from ``first_frames`` to this in proportion to that work.
     busy_first_frames: int = 48
     max_frames: int = 192
     #: Each chunk twice the last: the next decode (chunk + 2 × context frames) stays far
@@ -136,7 +136,7 @@ class ChunkSchedule:
     ) -> Iterator[tuple[int, int]]:
         """``(start, end)`` frames of each decoder call. ``lead``, asked before each chunk: the
         seconds of audio the listener still has (None: unknown, the growing schedule). ``busy``:
-        the share of a round of work (a job per core) waiting behind this call, 0 to 1."""
+        the share of a round of work (a job per core) competing with this call, 0 to 1."""
         busy = min(1.0, max(0.0, busy))
         start, size = 0, round(self.first_frames + (self.busy_first_frames - self.first_frames) * busy)
         while start < total:
@@ -507,8 +507,8 @@ class PiperEngine(TTSEngine):
         total = flowed.total
         ctx = self.schedule.context_frames
         hop = self._hop
-        # How much of a round of other work (a job per core) waits behind this call.
-        busy = jobs_waiting_for_this_call() / available_cores()
+        # How much of a round of other work (a job per core) competes with this call.
+        busy = jobs_competing_with_this_call() / available_cores()
         for start, end in self.schedule.spans(total, lead, busy=busy):
             if cancel.cancelled:
                 return

@@ -212,12 +212,12 @@ def test_the_first_chunk_is_larger_while_other_work_competes(deterministic_piper
     import bridge.workers as workers
 
     workers._call.cores = 1  # noqa: SLF001 - as inside a worker with company: one job waiting
-    workers._call.waiting = 0  # noqa: SLF001
+    workers._call.competing = 0  # noqa: SLF001
     try:
         first = next(iter(deterministic_piper.stream(LONG, CancelToken())))
         assert first.size == deterministic_piper.schedule.first_frames * 256
-        workers._call.waiting = workers.available_cores()  # noqa: SLF001 - a round of work waits
+        workers._call.competing = workers.available_cores()  # noqa: SLF001 - a round of work competes
         first = next(iter(deterministic_piper.stream(LONG, CancelToken())))
     finally:
-        del workers._call.cores, workers._call.waiting  # noqa: SLF001
+        del workers._call.cores, workers._call.competing  # noqa: SLF001
     assert first.size == deterministic_piper.schedule.busy_first_frames * 256
