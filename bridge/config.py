@@ -158,8 +158,9 @@ class SchedulerSettings(Section):
     boundary_grace_ms: int = Field(
         milliseconds(default_of(DeadlinePolicy, "boundary_grace")),
         ge=0,
-        description="Scheduling: a segment's first work may be this much later than its "
-        "listener running dry, so that under overload gaps fall at sentence and clause ends.",
+        description="Scheduling: a segment's first work, for a listener that is late (less than "
+        "this left, or it ran dry before), may be this much later than the listener running dry, "
+        "so that under overload gaps fall at sentence and clause ends.",
     )
     start_burst: int = Field(
         0,
