@@ -56,6 +56,10 @@ from bridge.words import SegmentWords
 
 
 # ----------------------------------------------------------------------------- the core
+#: How far each measured segment start moves the session's estimate (an exponential average).
+START_STEP_SMOOTHING = 0.5
+
+
 @dataclass(frozen=True, slots=True)
 class CoreConfig:
     """The settings the core decides by."""
@@ -150,6 +154,9 @@ class UtteranceCore:
         #: The last segment started ended between two words (each utterance's first segment sets
         #: it before its second reads it; the first is due by the first-audio target anyway).
         self._cut_between_words = False
+        #: What this session's segment starts (first steps) took, smoothed: their deadlines are
+        #: that much before the listener runs dry, so the long first step starts in time.
+        self.start_step_seconds = config.deadlines.start_step_seconds
         #: The first-audio deadline the start slots gave, and the listener (utterance) it is for.
         self._start_due: tuple[ListenerClock, float] | None = None
         #: The command the runner is executing: (its id, its generation). Not the command
@@ -316,6 +323,10 @@ class UtteranceCore:
             self.chain_format = command.format
             self._open_bare = False
         elif isinstance(command, StepSegment):
+            if command.start is not None:
+                timing = result.timing
+                took = timing.tts_seconds + timing.voice_seconds + timing.resample_seconds
+                self.start_step_seconds += START_STEP_SMOOTHING * (took - self.start_step_seconds)
             self._stepped(result, now)
         elif isinstance(command, ConvertHeld):
             self.clock.add(result.timing)
@@ -370,8 +381,12 @@ class UtteranceCore:
         self._in_flight = None
 
     # ------------------------------------------------------------------ deciding
-    def _due(self, now: float, *, cut_at: float | None = None, segment_start: bool = False) -> float:
-        due = self.config.deadlines.deadline(self.listener, now, cut_at=cut_at, segment_start=segment_start)
+    def _due(
+        self, now: float, *, cut_at: float | None = None, segment_start: bool = False, lasts: float = 0.0
+    ) -> float:
+        due = self.config.deadlines.deadline(
+            self.listener, now, cut_at=cut_at, segment_start=segment_start, lasts=lasts
+        )
         slot = self.config.start_slot
         if slot is None or self.listener.runs_dry_at is not None:
             return due
@@ -433,7 +448,12 @@ class UtteranceCore:
                     generation,
                     # The boundary grace only where the listener hears a pause: a fragment cut
                     # between two words must run on without one.
-                    self._due(now, cut_at=work.cut_at, segment_start=speaking.first and speaking.at_pause),
+                    self._due(
+                        now,
+                        cut_at=work.cut_at,
+                        segment_start=speaking.first and speaking.at_pause,
+                        lasts=self.start_step_seconds if start is not None else 0.0,
+                    ),
                     self.chain,
                     work.id,
                     speaking.text,

@@ -52,6 +52,10 @@ class DeadlinePolicy:
     #: running dry: a gap there falls at a sentence or clause end.
     boundary_grace: float = 0.15
 
+    #: What a segment's first step is taken to last before this session has measured one (the
+    #: encoder, the first flow piece and the first decoder chunk: tens of milliseconds).
+    start_step_seconds: float = 0.05
+
     def deadline(
         self,
         listener: ListenerClock,
@@ -59,6 +63,7 @@ class DeadlinePolicy:
         *,
         cut_at: float | None = None,
         segment_start: bool = False,
+        lasts: float = 0.0,
     ) -> float:
         """The deadline of a session's next piece of work.
 
@@ -66,14 +71,16 @@ class DeadlinePolicy:
         if unknown) plus the first-audio target. After it: when the listener runs dry, plus the
         boundary grace for a segment's first piece if the listener is late: less than the grace
         left at ``now``, or it ran dry before (a gap is then likely, and better at the pause than
-        inside a word).
+        inside a word). ``lasts``: how long the piece is expected to run; once the listener plays,
+        the deadline is that much earlier, the latest moment the piece can start and still be in
+        time (a long piece must not be begun just before the listener runs dry).
         """
         runs_dry = listener.runs_dry_at
         if runs_dry is None:
             return (now if cut_at is None else cut_at) + self.first_audio_target
         if segment_start and (runs_dry - now < self.boundary_grace or listener.starved_seconds > 0):
-            return runs_dry + self.boundary_grace
-        return runs_dry
+            runs_dry += self.boundary_grace
+        return runs_dry - max(0.0, lasts)
 
 
 class StartSlots:

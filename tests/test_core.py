@@ -242,10 +242,12 @@ def test_commands_carry_the_deadline_of_the_listener() -> None:
     second = driver.step()
     assert isinstance(second, StepSegment) and second.deadline == pytest.approx(100.14)
     # A new segment's first step, its listener with 0.18 s left at 100.06 (more than the grace):
-    # due when the listener runs dry, like any other step.
+    # due when the listener runs dry, less what this session's segment starts take (0.05 s
+    # assumed, moved halfway to the first one's measured 5 ms): the latest moment it can start.
+    assert core.start_step_seconds == pytest.approx(0.0275)
     third = driver.step()
     assert isinstance(third, StepSegment) and third.start is not None
-    assert third.deadline == pytest.approx(100.24)
+    assert third.deadline == pytest.approx(100.24 - 0.0275)
     core.flush(driver.now)
     while not isinstance(finish := driver.step(), FinishUtterance):
         assert finish is not None
@@ -897,12 +899,14 @@ def test_no_boundary_grace_where_the_fragment_was_cut_between_two_words() -> Non
     # The fragment's 0.1 s went out at 100.04: the listener runs dry at 100.14.
     next_segment = driver.step()
     assert isinstance(next_segment, StepSegment) and next_segment.text.startswith("way to")
-    assert next_segment.deadline == pytest.approx(100.14)
+    # (Less what a segment start takes here: 27.5 ms, see the test above.)
+    assert next_segment.deadline == pytest.approx(100.14 - 0.0275)
     # After a segment that ended at a sentence, the grace applies again (dry at 100.24, asked
     # for at 100.06: 0.18 s left, less than this core's grace).
     after_pause = driver.step()
     assert isinstance(after_pause, StepSegment) and after_pause.text == "Then serve it."
-    assert after_pause.deadline == pytest.approx(100.24 + 0.25)
+    # Two starts measured by then (5 ms each): the estimate went 0.05 → 0.0275 → 0.01625.
+    assert after_pause.deadline == pytest.approx(100.24 + 0.25 - 0.01625)
 
 
 def test_an_utterances_first_audio_is_due_at_its_start_slot_asked_once() -> None:

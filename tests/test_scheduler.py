@@ -94,6 +94,18 @@ def test_first_audio_is_due_a_target_after_the_cut_then_when_the_listener_runs_d
     assert policy.deadline(listener, 52.2) == pytest.approx(53.2)  # inside a segment: no grace
 
 
+def test_a_piece_expected_to_last_is_due_to_start_that_much_before_the_listener_runs_dry() -> None:
+    policy = DeadlinePolicy(first_audio_target=0.1, boundary_grace=0.15)
+    listener = ListenerClock()
+    # Before the first audio the target stands, whatever the piece lasts.
+    assert policy.deadline(listener, 10.0, cut_at=10.0, lasts=0.06) == pytest.approx(10.1)
+    listener.handed(1.0, 10.0)
+    assert policy.deadline(listener, 10.5, lasts=0.06) == pytest.approx(10.94)
+    assert policy.deadline(listener, 10.5, lasts=-1.0) == pytest.approx(11.0)  # never later than dry
+    # With the grace (a late listener at a pause): from the moved deadline.
+    assert policy.deadline(listener, 10.9, segment_start=True, lasts=0.06) == pytest.approx(11.09)
+
+
 def test_the_grace_never_lets_work_with_more_slack_overtake_a_boundary_that_is_not_late() -> None:
     # One worker. A is at a sentence end with 0.3 s left; B is inside a sentence with 0.35 s
     # left. A's piece takes 0.1 s, B's 0.25 s: A first feeds both; B first runs A dry for 0.05 s.
