@@ -94,6 +94,14 @@ def test_first_audio_is_due_a_target_after_the_cut_then_when_the_listener_runs_d
     assert policy.deadline(listener, 52.2) == pytest.approx(53.2)  # inside a segment: no grace
 
 
+def test_a_listener_with_exactly_the_grace_left_is_not_late() -> None:
+    policy = DeadlinePolicy(boundary_grace=0.25)  # values exact in binary floating point
+    listener = ListenerClock()
+    listener.handed(2.5, 0.0)
+    assert policy.deadline(listener, 2.25, segment_start=True) == 2.5
+    assert policy.deadline(listener, 2.375, segment_start=True) == 2.75
+
+
 def test_a_piece_expected_to_last_is_due_to_start_that_much_before_the_listener_runs_dry() -> None:
     policy = DeadlinePolicy(first_audio_target=0.1, boundary_grace=0.15)
     listener = ListenerClock()
