@@ -882,6 +882,24 @@ def test_tokens_and_segments_are_counted() -> None:
     assert core.clock.tokens == 5 and core.clock.segments == 2
 
 
+def test_a_segment_start_is_measured_by_all_its_parts_and_only_starts_count() -> None:
+    core = make_core()
+    core.feed("Hello there, my friend. And", None, 100.0)
+    opened = core.next_command(100.0)
+    assert isinstance(opened, OpenChain)
+    core.command_done(opened, "chain", 100.0)
+    start = core.next_command(100.0)
+    assert isinstance(start, StepSegment) and start.start is not None
+    parts = StepTiming(tts_seconds=0.01, voice_seconds=0.02, resample_seconds=0.004)
+    core.command_done(start, ChainResult(frames(5, core.chain_format), done=False, timing=parts), 100.05)
+    # Half way from the 0.05 s assumed to the 34 ms the step took (engine, voice, resampling).
+    assert core.start_step_seconds == pytest.approx(0.042)
+    more = core.next_command(100.05)
+    assert isinstance(more, StepSegment) and more.start is None
+    core.command_done(more, ChainResult(frames(5, core.chain_format), done=True, timing=StepTiming(tts_seconds=0.5)), 100.1)
+    assert core.start_step_seconds == pytest.approx(0.042)  # a step inside a segment: not a start
+
+
 def test_no_boundary_grace_where_the_fragment_was_cut_between_two_words() -> None:
     # "The best | way to cook …": the listener hears no pause between the two segments, so the
     # second one's first step is due when the first runs dry, without the boundary grace.
