@@ -105,6 +105,11 @@ class ServerState:
         # without models, as route listings use, has no start slots).
         if hasattr(self.engines, "cost_per_audio_second"):
             self.engines.cost_per_audio_second = lambda: self.load.cost(self.voice_key(None))
+        # A model job that starts while the queue is momentarily empty still has the other
+        # utterances under way to compete with (a burst of starts arrives a few ms apart).
+        executor = getattr(self.engines, "executor", None)
+        if executor is not None:
+            executor.expected_clients = lambda: max(0, self.utterances_under_way() - 1)
         self.metrics.watch_load(self.capacity_report)
         headroom = self.load_headroom if self.settings.capacity.admission else None
         self.admission = Admission(self.settings.sessions.max_sessions, self.settings.limits.max_connections_per_ip, headroom)
@@ -121,6 +126,11 @@ class ServerState:
         as the default's (they are short)."""
         keys = [self.voice_key(s.pipeline.options.voice) for s in list(self.sessions.values())]
         return keys + [self.voice_key(None)] * max(0, self.admission.active - len(keys))
+
+    def utterances_under_way(self) -> int:
+        """Sessions with an utterance begun (text received) and not yet finished. Any thread may
+        ask: the sessions are copied in one step under the GIL."""
+        return sum(1 for session in tuple(self.sessions.values()) if session.pipeline.clock.first_text is not None)
 
     def load_headroom(self) -> int:
         """More listeners of the default voice the measured compute carries now."""

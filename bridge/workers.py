@@ -37,8 +37,9 @@ def cores_for_this_call() -> int:
 
 def jobs_competing_with_this_call() -> int:
     """Jobs that were waiting for a worker or running on another when the job running on this
-    thread started (0 outside the workers): how much work competes with it for the cores, and
-    with the job that follows it in its session."""
+    thread started, or, if more, the other utterances under way that will ask for work any
+    moment (:attr:`ModelWorkers.expected_clients`); 0 outside the workers: how much work competes
+    with it for the cores, and with the job that follows it in its session."""
     return getattr(_call, "competing", 0)
 
 
@@ -90,6 +91,11 @@ class ModelWorkers(Executor):
         #: How much lower than the process the worker threads run (0: the same priority).
         self.nice = nice
         self.clock = clock
+        #: How many clients besides the caller have work under way that is not here yet (their
+        #: next job comes within moments: utterances speaking or about to): a job that starts
+        #: while the queue happens to be empty still counts them as competing. Set by the owner
+        #: (the server counts its utterances); None: only the jobs here count.
+        self.expected_clients: Callable[[], int] | None = None
         self._scheduler: DeadlineScheduler[_Job] = DeadlineScheduler()
         self._wake = threading.Condition()
         self._closed = False
@@ -152,6 +158,9 @@ class ModelWorkers(Executor):
                 competing = waiting + self._running  # the others running, before this one counts
                 alone = competing == 0
                 self._running += 1
+            expected = self.expected_clients
+            if expected is not None:
+                competing = max(competing, expected())
             try:
                 if not job.future.set_running_or_notify_cancel():
                     continue  # cancelled while it waited

@@ -352,3 +352,25 @@ async def test_disconnect_mid_synthesis_frees_the_session(server) -> None:
     await wait_until(lambda: not state.sessions and pipeline_tasks() == before, "the sessions are freed")
     assert state.sessions == {} and pipeline_tasks() == before
     assert state.admission.active == 0
+
+
+async def test_the_workers_count_the_other_utterances_under_way_as_competing(server) -> None:
+    """A job that starts while the queue is momentarily empty (the first of a burst of starts)
+    still sizes its first chunk for the other utterances whose work arrives moments later."""
+    state = server.app[STATE]
+    expected = state.engines.executor.expected_clients
+    assert expected is not None
+    async with websockets.connect(server.ws_url + "?events=1") as first, websockets.connect(server.ws_url + "?events=1") as second:
+        await wait_until(lambda: len(state.sessions) >= 2, "both sessions are admitted")
+        assert state.utterances_under_way() == 0 and expected() == 0
+        await first.send(json.dumps({"token": "Hello"}))
+        await wait_until(lambda: state.utterances_under_way() == 1, "the first utterance begins")
+        assert expected() == 0  # the caller itself is not its own competitor
+        await second.send(json.dumps({"token": "Good"}))
+        await wait_until(lambda: state.utterances_under_way() == 2, "the second utterance begins")
+        assert expected() == 1
+        for ws in (first, second):
+            await ws.send(json.dumps({"flush": True}))
+            await read_utterance(ws)
+        await wait_until(lambda: state.utterances_under_way() == 0, "both utterances are over")
+        assert expected() == 0

@@ -158,3 +158,21 @@ def test_the_workers_run_nicer_than_the_event_loop_by_the_setting() -> None:
 def test_a_worker_priority_above_the_process_is_refused() -> None:
     with pytest.raises(ValueError, match="nice must be 0 or more"):
         ModelWorkers(1, nice=-1)
+
+
+def test_a_call_counts_the_clients_about_to_ask_when_more_than_the_jobs_here() -> None:
+    from bridge.workers import jobs_competing_with_this_call
+
+    workers = ModelWorkers(1, clock=lambda: 0.0)
+    try:
+        # The queue is empty, but three other clients have work under way: they compete.
+        workers.expected_clients = lambda: 3
+        assert workers.submit(jobs_competing_with_this_call).result(timeout=10) == 3
+        # The jobs waiting count when they are more (no double counting of the same clients).
+        workers.expected_clients = lambda: 1
+        release = _blocked(workers)
+        seen = [workers.submit_by(float(k), jobs_competing_with_this_call) for k in range(1, 5)]
+        release.set()
+        assert [f.result(timeout=10) for f in seen] == [3, 2, 1, 1]
+    finally:
+        workers.shutdown()
