@@ -43,6 +43,15 @@ def jobs_competing_with_this_call() -> int:
     return getattr(_call, "competing", 0)
 
 
+def claim_long_call() -> bool:
+    """Whether the job running on this thread may make a long call (a large decoder chunk):
+    true for all but one of the workers at a time, so that one is always back within a short
+    call for whatever falls due meanwhile. Once granted it holds until the job ends. Outside
+    the workers (tests, tools): always."""
+    pool = getattr(_call, "pool", None)
+    return True if pool is None else pool._claim_long()
+
+
 def lower_this_thread_priority(nice: int) -> bool:
     """Give the calling thread ``nice`` more niceness (Linux schedules threads one by one);
     False where the platform cannot (then it runs at the process's priority)."""
@@ -100,6 +109,8 @@ class ModelWorkers(Executor):
         self._wake = threading.Condition()
         self._closed = False
         self._running = 0
+        #: Running jobs granted a long call (:func:`claim_long_call`): at most all workers but one.
+        self._long = 0
         self._cores = available_cores()
         # Not daemon threads: a daemon thread killed inside a model call at interpreter exit
         # aborts the process. Like concurrent.futures' pools, they are told to finish the work
@@ -142,6 +153,16 @@ class ModelWorkers(Executor):
                 if thread is not threading.current_thread():
                     thread.join()
 
+    def _claim_long(self) -> bool:
+        if getattr(_call, "long", False):
+            return True
+        with self._wake:
+            if self._long >= max(1, self.workers - 1):
+                return False
+            self._long += 1
+        _call.long = True
+        return True
+
     def _interpreter_exit(self) -> None:
         self.shutdown(wait=False, cancel_futures=True)
 
@@ -166,6 +187,7 @@ class ModelWorkers(Executor):
                     continue  # cancelled while it waited
                 _call.cores = self._cores if alone else 1
                 _call.competing = competing
+                _call.pool = self
                 try:
                     result = job.fn(*job.args, **job.kwargs)
                 except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
@@ -175,4 +197,8 @@ class ModelWorkers(Executor):
             finally:
                 with self._wake:
                     self._running -= 1
+                    if getattr(_call, "long", False):
+                        self._long -= 1
+                _call.long = False
+                _call.pool = None
                 del job

@@ -176,3 +176,35 @@ def test_a_call_counts_the_clients_about_to_ask_when_more_than_the_jobs_here() -
         assert [f.result(timeout=10) for f in seen] == [3, 2, 1, 1]
     finally:
         workers.shutdown()
+def test_all_workers_but_one_may_make_a_long_call_at_a_time() -> None:
+    from bridge.workers import claim_long_call
+
+    assert claim_long_call() is True  # outside the workers
+    workers = ModelWorkers(2, clock=lambda: 0.0)
+    try:
+        release = threading.Event()
+        holding = threading.Event()
+
+        def long_call() -> bool:
+            granted = claim_long_call()
+            again = claim_long_call()  # a job that holds it keeps it
+            holding.set()
+            release.wait(10)
+            return granted and again
+
+        first = workers.submit(long_call)
+        assert holding.wait(10)
+        # The other worker is kept for short calls while the first holds the long one.
+        assert workers.submit(claim_long_call).result(timeout=10) is False
+        release.set()
+        assert first.result(timeout=10) is True
+        # Given back when its job ended.
+        assert workers.submit(claim_long_call).result(timeout=10) is True
+    finally:
+        workers.shutdown()
+    lone = ModelWorkers(1, clock=lambda: 0.0)
+    try:  # one worker has no other to keep free
+        assert lone.submit(claim_long_call).result(timeout=10) is True
+        assert lone.submit(claim_long_call).result(timeout=10) is True
+    finally:
+        lone.shutdown()

@@ -42,7 +42,7 @@ import numpy as np
 from bridge.cancel import CancelToken
 from bridge.tts.base import SpokenWord, TTSEngine, TTSError
 from bridge.tts.phoneme_words import WordTimer, text_words
-from bridge.workers import available_cores, cores_for_this_call, jobs_competing_with_this_call
+from bridge.workers import available_cores, claim_long_call, cores_for_this_call, jobs_competing_with_this_call
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -113,6 +113,11 @@ class ChunkSchedule:
     #: Once the listener has this many seconds of audio left, chunks are ``max_frames`` at
     #: once: small chunks only buy an early first sample, and each re-decodes its context.
     relaxed_lead_seconds: float = 1.0
+    #: A chunk over this many frames is a long call (a 192-frame chunk keeps a core for a few
+    #: hundred milliseconds on a loaded machine): only while the workers grant it
+    #: (:func:`bridge.workers.claim_long_call`, all but one worker at a time), else a chunk this
+    #: size, so one worker is always back soon for work that falls due.
+    shared_max_frames: int = 64
     #: The flow runs in pieces ahead of the decoder: the first this long, each next ``flow_growth``
     #: times the last; with ``flow_context_frames`` each side (the flow's receptive field: on
     #: joe-medium 32 frames give the whole graph's samples exactly, 24 to 1e-5, far below
@@ -132,17 +137,27 @@ class ChunkSchedule:
         return done, end
 
     def spans(
-        self, total: int, lead: Callable[[], float] | None = None, *, busy: float = 0.0
+        self,
+        total: int,
+        lead: Callable[[], float] | None = None,
+        *,
+        busy: float = 0.0,
+        may_go_long: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[int, int]]:
         """``(start, end)`` frames of each decoder call. ``lead``, asked before each chunk: the
         seconds of audio the listener still has (None: unknown, the growing schedule). ``busy``:
-        the share of a round of work (a job per core) competing with this call, 0 to 1."""
+        the share of a round of work (a job per core) competing with this call, 0 to 1.
+        ``may_go_long``, asked before a chunk over ``shared_max_frames``: whether it may be that
+        long (None: always); if not, the chunk is ``shared_max_frames`` and the next one asks again."""
         busy = min(1.0, max(0.0, busy))
         start, size = 0, round(self.first_frames + (self.busy_first_frames - self.first_frames) * busy)
         while start < total:
             if lead is not None and lead() >= self.relaxed_lead_seconds:
                 size = self.max_frames
-            end = min(total, start + size)
+            take = size
+            if take > self.shared_max_frames and may_go_long is not None and not may_go_long():
+                take = self.shared_max_frames
+            end = min(total, start + take)
             # Do not leave a sliver for a final call of its own.
             if total - end < self.first_frames // 2:
                 end = total
@@ -509,7 +524,7 @@ class PiperEngine(TTSEngine):
         hop = self._hop
         # How much of a round of other work (a job per core) competes with this call.
         busy = jobs_competing_with_this_call() / available_cores()
-        for start, end in self.schedule.spans(total, lead, busy=busy):
+        for start, end in self.schedule.spans(total, lead, busy=busy, may_go_long=claim_long_call):
             if cancel.cancelled:
                 return
             lo, hi = max(0, start - ctx), min(total, end + ctx)

@@ -221,3 +221,23 @@ def test_the_first_chunk_is_larger_while_other_work_competes(deterministic_piper
     finally:
         del workers._call.cores, workers._call.competing  # noqa: SLF001
     assert first.size == deterministic_piper.schedule.busy_first_frames * 256
+
+
+def test_a_chunk_over_the_shared_size_is_long_only_while_the_workers_grant_it() -> None:
+    schedule = ChunkSchedule(first_frames=16, max_frames=192, growth=2.0, shared_max_frames=64)
+    asked: list[int] = []
+
+    def refuse() -> bool:
+        asked.append(1)
+        return False
+
+    # Refused: never more than the shared size; the growth goes on behind it, asked each time.
+    sizes = [e - s for s, e in schedule.spans(600, lead=lambda: 0.2, may_go_long=refuse)]
+    assert sizes[:6] == [16, 32, 64, 64, 64, 64]
+    assert len(asked) == len(sizes) - 3  # each chunk after 16, 32, 64 would be over it
+    # Granted: the same chunks as without the question; a relaxed listener's largest chunk too.
+    assert [e - s for s, e in schedule.spans(600, lead=lambda: 0.2, may_go_long=lambda: True)] == [
+        e - s for s, e in schedule.spans(600, lead=lambda: 0.2)
+    ]
+    grants = iter([False])  # refused once, granted from then on (a later job got the grant)
+    assert [e - s for s, e in schedule.spans(400, lead=lambda: 1.5, may_go_long=lambda: next(grants, True))] == [64, 192, 144]
