@@ -31,7 +31,8 @@ _call = threading.local()
 
 def cores_for_this_call() -> int:
     """Cores the model call running on this thread may use: all of them while it runs alone
-    (no other job running or waiting), else one. Outside the workers (tests, tools): all."""
+    (no other job running or waiting, no other client about to ask), else one. Outside the
+    workers (tests, tools): all."""
     return getattr(_call, "cores", available_cores())
 
 
@@ -102,7 +103,8 @@ class ModelWorkers(Executor):
         self.clock = clock
         #: How many clients besides the caller have work under way that is not here yet (their
         #: next job comes within moments: utterances speaking or about to): a job that starts
-        #: while the queue happens to be empty still counts them as competing. Set by the owner
+        #: while the queue happens to be empty still counts them as competing, and is not alone
+        #: (it keeps to one core). Set by the owner
         #: (the server counts its utterances); None: only the jobs here count.
         self.expected_clients: Callable[[], int] | None = None
         self._scheduler: DeadlineScheduler[_Job] = DeadlineScheduler()
@@ -177,11 +179,13 @@ class ModelWorkers(Executor):
                     return
                 waiting = len(self._scheduler)
                 competing = waiting + self._running  # the others running, before this one counts
-                alone = competing == 0
                 self._running += 1
             expected = self.expected_clients
             if expected is not None:
                 competing = max(competing, expected())
+            # Alone: nothing else here and no other client about to ask (a call spread over
+            # every core would share them with the work that arrives a few ms later).
+            alone = competing == 0
             try:
                 if not job.future.set_running_or_notify_cancel():
                     continue  # cancelled while it waited

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from bridge.workers import ModelWorkers, available_cores
+from bridge.workers import ModelWorkers, available_cores, cores_for_this_call
 
 
 def _blocked(workers: ModelWorkers) -> threading.Event:
@@ -168,6 +168,10 @@ def test_a_call_counts_the_clients_about_to_ask_when_more_than_the_jobs_here() -
         # The queue is empty, but three other clients have work under way: they compete.
         workers.expected_clients = lambda: 3
         assert workers.submit(jobs_competing_with_this_call).result(timeout=10) == 3
+        assert workers.submit(cores_for_this_call).result(timeout=10) == 1  # not alone: one core
+        workers.expected_clients = lambda: 0
+        assert workers.submit(cores_for_this_call).result(timeout=10) == available_cores()
+        workers.expected_clients = lambda: 1
         # The jobs waiting count when they are more (no double counting of the same clients).
         workers.expected_clients = lambda: 1
         release = _blocked(workers)
